@@ -1,0 +1,318 @@
+//! Encoding and bounded decoding of wire messages, in bincode (QUIC uplink) and JSON
+//! (HTTPS ingest, debugging).
+//!
+//! bincode is used at 2.0.1 only through this module, so replacing it touches one file.
+//! Decoding untrusted bytes takes explicit [`Limits`]: the byte size is checked before
+//! anything is parsed, bincode's allocation budget caps what a forged length prefix can
+//! make it reserve, and the decoded batch is then checked field by field. Every failure is
+//! a typed [`DecodeError`]; none panics.
+
+use crate::envelope::{Ack, AckStatus, Batch, EntityKey, FORMAT_VERSION, RejectCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Ceiling on what bincode may allocate while decoding one message, whatever the
+/// configured byte limit: a length prefix claiming more is refused before allocating.
+const BINCODE_ALLOC_CEILING: usize = 64 << 20;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<BINCODE_ALLOC_CEILING>()
+}
+
+/// Bounds applied when decoding untrusted input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest encoded message accepted, in bytes.
+    pub max_bytes: usize,
+    pub max_samples: usize,
+    pub max_events: usize,
+    /// Devices plus interfaces in one inventory patch.
+    pub max_inventory_items: usize,
+    /// Longest identifier (agent, tenant, device key, interface name), in bytes.
+    pub max_id_len: usize,
+    /// Longest free text (event message, attribute value, model), in bytes.
+    pub max_text_len: usize,
+    /// Most attributes on one event.
+    pub max_event_attrs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 4 << 20,
+            max_samples: 50_000,
+            max_events: 10_000,
+            max_inventory_items: 10_000,
+            max_id_len: 128,
+            max_text_len: 4096,
+            max_event_attrs: 32,
+        }
+    }
+}
+
+/// Why bytes could not become a message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("format version {found} is not supported (this build speaks {supported})")]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("{count} {what} in one batch, over the limit of {limit}")]
+    TooManyItems {
+        what: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl DecodeError {
+    /// The rejection code the server answers with.
+    pub fn reject_code(&self) -> RejectCode {
+        match self {
+            DecodeError::TooLarge { .. } => RejectCode::TooLarge,
+            DecodeError::Malformed(_) => RejectCode::Malformed,
+            DecodeError::UnsupportedVersion { .. } => RejectCode::UnsupportedVersion,
+            DecodeError::TooManyItems { .. } => RejectCode::TooManyItems,
+            DecodeError::Invalid { .. } => RejectCode::Invalid,
+        }
+    }
+}
+
+/// A message that could not be encoded (only a non-serialisable value can cause this).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode message: {0}")]
+pub struct EncodeError(String);
+
+/// A message whose decoded form must be checked against limits.
+pub trait Bounded {
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError>;
+}
+
+/// Encodes a message as bincode.
+pub fn to_bincode<T: Serialize>(message: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(message, bincode_config()).map_err(|e| EncodeError(e.to_string()))
+}
+
+/// Encodes a message as JSON.
+pub fn to_json<T: Serialize>(message: &T) -> Result<Vec<u8>, EncodeError> {
+    serde_json::to_vec(message).map_err(|e| EncodeError(e.to_string()))
+}
+
+/// Decodes a bincode message from untrusted bytes within `limits`.
+pub fn from_bincode<T: DeserializeOwned + Bounded>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<T, DecodeError> {
+    check_size(bytes, limits)?;
+    let (message, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(DecodeError::Malformed(format!(
+            "{} trailing bytes after the message",
+            bytes.len() - used
+        )));
+    }
+    message.check(limits)?;
+    Ok(message)
+}
+
+/// Decodes a JSON message from untrusted bytes within `limits`.
+pub fn from_json<T: DeserializeOwned + Bounded>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<T, DecodeError> {
+    check_size(bytes, limits)?;
+    let message: T =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    message.check(limits)?;
+    Ok(message)
+}
+
+fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+fn count(what: &'static str, count: usize, limit: usize) -> Result<(), DecodeError> {
+    if count > limit {
+        return Err(DecodeError::TooManyItems { what, count, limit });
+    }
+    Ok(())
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DecodeError {
+    DecodeError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Identifiers (agent, tenant, device key): non-empty, bounded, and made of characters
+/// that are safe in URLs, logs and storage keys. `/` is reserved as the separator of
+/// composite entity ids.
+fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
+    if value.is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if value.len() > limits.max_id_len {
+        return Err(invalid(
+            field,
+            format!("is {} bytes, over {}", value.len(), limits.max_id_len),
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@')))
+    {
+        return Err(invalid(field, format!("contains {c:?}")));
+    }
+    Ok(())
+}
+
+/// Names chosen by routers (interface names, peers): any printable text, bounded.
+fn check_name(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
+    if value.is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if value.len() > limits.max_id_len {
+        return Err(invalid(
+            field,
+            format!("is {} bytes, over {}", value.len(), limits.max_id_len),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "contains a control character"));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
+    if value.len() > limits.max_text_len {
+        return Err(invalid(
+            field,
+            format!("is {} bytes, over {}", value.len(), limits.max_text_len),
+        ));
+    }
+    Ok(())
+}
+
+fn check_entity(field: &str, entity: &EntityKey, limits: &Limits) -> Result<(), DecodeError> {
+    match entity {
+        EntityKey::Device(d) => check_id(field, d, limits),
+        EntityKey::ProbeTarget(t) => check_id(field, t, limits),
+        EntityKey::Interface { device, name } => {
+            check_id(field, device, limits)?;
+            check_name(field, name, limits)
+        }
+        EntityKey::Peer { device, peer } => {
+            check_id(field, device, limits)?;
+            check_name(field, peer, limits)
+        }
+    }
+}
+
+fn check_ts(field: &str, ts_ms: i64) -> Result<(), DecodeError> {
+    // 2000-01-01 .. 2200-01-01: anything outside is a broken clock or a forged value.
+    const MIN: i64 = 946_684_800_000;
+    const MAX: i64 = 7_258_118_400_000;
+    if !(MIN..MAX).contains(&ts_ms) {
+        return Err(invalid(
+            field,
+            format!("timestamp {ts_ms} ms is out of range"),
+        ));
+    }
+    Ok(())
+}
+
+impl Bounded for Batch {
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                found: self.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        count("samples", self.samples.len(), limits.max_samples)?;
+        count("events", self.events.len(), limits.max_events)?;
+        count(
+            "inventory items",
+            self.inventory.len(),
+            limits.max_inventory_items,
+        )?;
+        check_id("agent_id", &self.agent_id, limits)?;
+        check_id("tenant_id", &self.tenant_id, limits)?;
+        check_ts("sent_at_ms", self.sent_at_ms)?;
+        if self.seq == 0 {
+            return Err(invalid("seq", "must start at 1"));
+        }
+        for (i, s) in self.samples.iter().enumerate() {
+            check_entity(&format!("samples[{i}].entity"), &s.entity, limits)?;
+            check_ts(&format!("samples[{i}].ts_ms"), s.ts_ms)?;
+            if !s.value.is_finite() {
+                return Err(invalid(format!("samples[{i}].value"), "is not finite"));
+            }
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            check_entity(&format!("events[{i}].entity"), &e.entity, limits)?;
+            check_ts(&format!("events[{i}].ts_ms"), e.ts_ms)?;
+            check_text(&format!("events[{i}].message"), &e.message, limits)?;
+            count("event attributes", e.attrs.len(), limits.max_event_attrs)?;
+            for (k, v) in &e.attrs {
+                check_name(&format!("events[{i}].attrs key"), k, limits)?;
+                check_text(&format!("events[{i}].attrs[{k}]"), v, limits)?;
+            }
+        }
+        for (i, d) in self.inventory.devices.iter().enumerate() {
+            check_id(&format!("inventory.devices[{i}].key"), &d.key, limits)?;
+            check_id(&format!("inventory.devices[{i}].site"), &d.site, limits)?;
+            for (field, value) in [
+                ("name", &d.name),
+                ("mgmt_addr", &d.mgmt_addr),
+                ("model", &d.model),
+                ("os_version", &d.os_version),
+            ] {
+                check_text(&format!("inventory.devices[{i}].{field}"), value, limits)?;
+            }
+        }
+        for (i, itf) in self.inventory.interfaces.iter().enumerate() {
+            check_id(
+                &format!("inventory.interfaces[{i}].device"),
+                &itf.device,
+                limits,
+            )?;
+            check_name(
+                &format!("inventory.interfaces[{i}].name"),
+                &itf.name,
+                limits,
+            )?;
+            check_text(
+                &format!("inventory.interfaces[{i}].kind"),
+                &itf.kind,
+                limits,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Bounded for Ack {
+    fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
+        if let AckStatus::Rejected { message, .. } = &self.status {
+            check_text("ack.message", message, limits)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,20 @@
+//! Wire types shared by the agent, the server and the cluster, and their codecs.
+//!
+//! Everything that crosses a process boundary is defined here so that the agent and the
+//! server cannot drift apart: the versioned batch envelope an agent uploads, the canonical
+//! metric catalogue, events, inventory patches and the server's acknowledgement. The
+//! RouterOS API sentence codec lives here too because both the agent's client and the
+//! simulator speak it. This crate does no I/O.
+
+pub mod codec;
+pub mod envelope;
+pub mod metric;
+pub mod routeros;
+pub mod time;
+
+pub use codec::{DecodeError, EncodeError, Limits};
+pub use envelope::{
+    Ack, AckStatus, Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, FORMAT_VERSION,
+    InterfaceInfo, InventoryPatch, MetricSample, RejectCode, Severity,
+};
+pub use metric::MetricName;
