@@ -1,1 +1,138 @@
-//! placeholder
+//! The ISPVisualMonitor PoP agent.
+//!
+//! It runs next to the routers of one PoP, polls them (RouterOS API today; SNMP, probes
+//! and syslog follow), turns what they report into canonical metrics and events, and
+//! delivers them to the server in numbered batches over QUIC with mutual TLS. Every
+//! router is a supervised actor; see [`actors`].
+
+pub mod actors;
+pub mod config;
+pub mod http;
+pub mod normalise;
+pub mod routeros;
+pub mod state;
+pub mod telemetry;
+pub mod uplink;
+
+use actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
+use config::{AgentConfig, RouterConfig};
+use ispvm_cluster::{TlsError, TlsMaterial};
+use ractor::{Actor, ActorRef};
+use state::AgentState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use telemetry::AgentMetrics;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("TLS material: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    HttpBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the supervision tree: {0}")]
+    Spawn(String),
+}
+
+/// A started agent; stop it with [`RunningAgent::shutdown`].
+pub struct RunningAgent {
+    pub agent_id: String,
+    /// Where `/healthz`, `/metrics` and `/v1/state` answer.
+    pub http_addr: SocketAddr,
+    supervisor: ActorRef<SupervisorMsg>,
+    supervisor_task: JoinHandle<()>,
+    http_stop: oneshot::Sender<()>,
+    http_task: JoinHandle<()>,
+}
+
+/// Starts the agent: supervision tree, pollers, uplink and HTTP endpoint.
+pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
+    let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+    start_with_tls(config, tls).await
+}
+
+/// Starts the agent with TLS material already in memory.
+pub async fn start_with_tls(
+    config: AgentConfig,
+    tls: TlsMaterial,
+) -> Result<RunningAgent, AgentError> {
+    let metrics = AgentMetrics::new();
+    let state = Arc::new(AgentState::default());
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| AgentError::HttpBind {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| AgentError::HttpBind {
+        addr: config.http.listen,
+        source,
+    })?;
+    let app = http::router(http::HttpState {
+        agent_id: config.agent_id.clone(),
+        tenant_id: config.tenant_id.clone(),
+        site: config.site.clone(),
+        metrics: metrics.clone(),
+        state: state.clone(),
+    });
+    let (http_stop, stopped) = oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "agent HTTP server failed");
+        }
+    });
+    let agent_id = config.agent_id.clone();
+    let (supervisor, handle) = Actor::spawn(
+        None,
+        AgentSupervisor,
+        SupervisorArgs {
+            config,
+            tls,
+            metrics,
+            state,
+        },
+    )
+    .await
+    .map_err(|e| AgentError::Spawn(e.to_string()))?;
+    let supervisor_task = tokio::spawn(async move {
+        let _ = handle.await;
+    });
+    tracing::info!(agent = %agent_id, http = %http_addr, "agent started");
+    Ok(RunningAgent {
+        agent_id,
+        http_addr,
+        supervisor,
+        supervisor_task,
+        http_stop,
+        http_task,
+    })
+}
+
+impl RunningAgent {
+    /// Replaces the set of routers this agent polls, live.
+    pub fn set_routers(&self, routers: Vec<RouterConfig>) {
+        let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));
+    }
+
+    /// Stops polling, delivers what is queued (bounded wait), and stops.
+    pub async fn shutdown(self) {
+        let stopped = ractor::call_t!(self.supervisor, SupervisorMsg::Shutdown, 15_000);
+        if let Err(e) = stopped {
+            tracing::warn!(error = %e, "agent supervisor did not stop cleanly");
+        }
+        self.supervisor.stop(None);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.supervisor_task).await;
+        let _ = self.http_stop.send(());
+        let _ = self.http_task.await;
+        tracing::info!(agent = %self.agent_id, "agent stopped");
+    }
+}

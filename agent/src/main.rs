@@ -1,1 +1,43 @@
-fn main() {}
+//! `ispvm-agent`: the PoP agent binary.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// ISPVisualMonitor PoP agent: polls the routers of one PoP and delivers their metrics
+/// and events to the server over QUIC with mutual TLS.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML). Any key can be overridden with
+    /// ISPVM_AGENT_<SECTION>__<KEY>, e.g. ISPVM_AGENT_HTTP__LISTEN=0.0.0.0:9100.
+    #[arg(long, short, env = "ISPVM_AGENT_CONFIG", default_value = "/etc/ispvm/agent.toml")]
+    config: PathBuf,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let config = ispvm_agent::config::AgentConfig::load(&cli.config)
+        .with_context(|| format!("loading {}", cli.config.display()))?;
+    let agent = ispvm_agent::start(config).await.context("starting the agent")?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tracing::info!("stopping");
+    agent.shutdown().await;
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

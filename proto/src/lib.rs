@@ -10,6 +10,7 @@ pub mod codec;
 pub mod envelope;
 pub mod metric;
 pub mod routeros;
+pub mod settings;
 pub mod time;
 
 pub use codec::{DecodeError, EncodeError, Limits};

@@ -1,0 +1,7 @@
+//! The agent's supervision tree: a supervisor over one poller per router and the uplink.
+
+pub mod poller;
+pub mod supervisor;
+pub mod uplink;
+
+pub use supervisor::{AgentSupervisor, SupervisorArgs, SupervisorMsg};

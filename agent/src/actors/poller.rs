@@ -1,0 +1,188 @@
+//! The poller actor: one per router, holding its single API session and collection state.
+//!
+//! Polls are driven by a timer task that only queues a poll when none is waiting, so a
+//! slow router never accumulates a backlog of polls (and never gets a burst of them when
+//! it recovers).
+
+use super::uplink::UplinkMsg;
+use crate::config::{PollConfig, RouterConfig};
+use crate::routeros::{Collector, RouterOsClient, SessionConfig};
+use crate::state::AgentState;
+use crate::telemetry::{AgentMetrics, PollFinished};
+use ispvm_proto::time::now_ms;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use rand::Rng;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::time::MissedTickBehavior;
+
+pub enum PollerMsg {
+    Poll,
+    /// The uplink was restarted: send data to the new one.
+    SetUplink(ActorRef<UplinkMsg>),
+}
+
+pub struct PollerArgs {
+    pub router: RouterConfig,
+    pub site: String,
+    pub poll: PollConfig,
+    pub uplink: ActorRef<UplinkMsg>,
+    pub metrics: Arc<AgentMetrics>,
+    pub state: Arc<AgentState>,
+}
+
+pub struct PollerState {
+    session: SessionConfig,
+    client: Option<RouterOsClient>,
+    collector: Collector,
+    uplink: ActorRef<UplinkMsg>,
+    metrics: Arc<AgentMetrics>,
+    state: Arc<AgentState>,
+    poll_queued: Arc<AtomicBool>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+pub struct Poller;
+
+fn start_timer(
+    myself: ActorRef<PollerMsg>,
+    interval: Duration,
+    jitter: Duration,
+    queued: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(jitter).await;
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if queued.swap(true, Ordering::AcqRel) {
+                continue; // the previous poll has not started yet
+            }
+            if myself.cast(PollerMsg::Poll).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+impl Actor for Poller {
+    type Msg = PollerMsg;
+    type State = PollerState;
+    type Arguments = PollerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let r = &args.router;
+        let mut session = SessionConfig::new(r.address, r.username.clone(), r.password.clone());
+        session.connect_timeout = Duration::from_millis(args.poll.connect_timeout_ms);
+        session.command_timeout = Duration::from_millis(args.poll.command_timeout_ms);
+        let collector = Collector::new(
+            r.key.clone(),
+            r.site.clone().unwrap_or(args.site),
+            r.role,
+            r.address.to_string(),
+        );
+        let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
+        let poll_queued = Arc::new(AtomicBool::new(false));
+        let timer = start_timer(myself, args.poll.interval(), jitter, poll_queued.clone());
+        args.state.update_router(&r.key, |s| s.address = r.address.to_string());
+        Ok(PollerState {
+            session,
+            client: None,
+            collector,
+            uplink: args.uplink,
+            metrics: args.metrics,
+            state: args.state,
+            poll_queued,
+            timer,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PollerMsg::SetUplink(uplink) => state.uplink = uplink,
+            PollerMsg::Poll => {
+                state.poll_queued.store(false, Ordering::Release);
+                state.poll().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.timer.abort();
+        Ok(())
+    }
+}
+
+impl PollerState {
+    async fn poll(&mut self) {
+        let started = Instant::now();
+        let result = match self.client.as_mut() {
+            Some(client) => self.collector.poll(client).await,
+            None => match RouterOsClient::connect(self.session.clone()).await {
+                Ok(client) => {
+                    let client = self.client.insert(client);
+                    self.collector.poll(client).await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let ts = now_ms();
+        let key = self.collector.device().to_owned();
+        let output = match result {
+            Ok(out) => {
+                PollFinished {
+                    router: &key,
+                    took: started.elapsed(),
+                    error: None,
+                }
+                .emit(&self.metrics);
+                let n = out.samples.len();
+                self.state.update_router(&key, |s| {
+                    s.last_poll_ms = Some(ts);
+                    s.last_ok_ms = Some(ts);
+                    s.last_error = None;
+                    s.consecutive_failures = 0;
+                    s.samples_last_poll = n;
+                });
+                out
+            }
+            Err(e) => {
+                PollFinished {
+                    router: &key,
+                    took: started.elapsed(),
+                    error: Some(&e),
+                }
+                .emit(&self.metrics);
+                if e.breaks_session() {
+                    self.client = None;
+                }
+                self.state.update_router(&key, |s| {
+                    s.last_poll_ms = Some(ts);
+                    s.last_error = Some(e.to_string());
+                    s.consecutive_failures += 1;
+                    s.samples_last_poll = 0;
+                });
+                self.collector.unreachable(&e)
+            }
+        };
+        if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
+            tracing::warn!(router = %key, "uplink is not running; poll result dropped");
+        }
+    }
+}

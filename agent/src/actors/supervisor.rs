@@ -1,0 +1,272 @@
+//! The agent supervisor: starts the uplink and one poller per router, restarts a child
+//! that fails (with exponential backoff), and changes the set of pollers live when the
+//! router list changes, without restarting the agent.
+
+use super::poller::{Poller, PollerArgs, PollerMsg};
+use super::uplink::{Uplink, UplinkArgs, UplinkMsg};
+use crate::config::{AgentConfig, RouterConfig};
+use crate::state::AgentState;
+use crate::telemetry::{ActorRestarted, AgentMetrics, RoutersOwned};
+use crate::uplink::QuicUplink;
+use ispvm_cluster::TlsMaterial;
+use ispvm_proto::{EntityKey, Event, EventKind, Severity};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A restart more than this long after the previous one starts the backoff afresh.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(200);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a graceful stop waits for the last batches to be acknowledged.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChildKey {
+    Uplink,
+    Poller(String),
+}
+
+pub enum SupervisorMsg {
+    /// Replace the set of polled routers (config reload, ownership change).
+    SetRouters(Vec<RouterConfig>),
+    /// Restart a child after its backoff.
+    Restart(ChildKey),
+    /// Stop pollers, drain the uplink, stop it; then answer.
+    Shutdown(RpcReplyPort<()>),
+}
+
+pub struct SupervisorArgs {
+    pub config: AgentConfig,
+    pub tls: TlsMaterial,
+    pub metrics: Arc<AgentMetrics>,
+    pub state: Arc<AgentState>,
+}
+
+pub struct SupervisorState {
+    args: SupervisorArgs,
+    desired: BTreeMap<String, RouterConfig>,
+    pollers: BTreeMap<String, ActorRef<PollerMsg>>,
+    uplink: Option<ActorRef<UplinkMsg>>,
+    children: HashMap<ActorId, ChildKey>,
+    restarts: HashMap<ChildKey, (u32, Instant)>,
+    stopping: bool,
+}
+
+pub struct AgentSupervisor;
+
+impl SupervisorState {
+    async fn start_uplink(&mut self, myself: &ActorCell) -> Result<(), ActorProcessingErr> {
+        let c = &self.args.config;
+        let transport = QuicUplink::new(
+            c.server.addr,
+            c.server.server_name.clone(),
+            &self.args.tls,
+            Duration::from_millis(c.uplink.connect_timeout_ms),
+            Duration::from_millis(c.uplink.exchange_timeout_ms),
+        )?;
+        let args = UplinkArgs {
+            agent_id: c.agent_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            config: c.uplink.clone(),
+            transport,
+            seq_file: c.data_dir.join("uplink.seq"),
+            metrics: self.args.metrics.clone(),
+            state: self.args.state.clone(),
+        };
+        let (uplink, _) = Actor::spawn_linked(None, Uplink, args, myself.clone()).await?;
+        self.children.insert(uplink.get_id(), ChildKey::Uplink);
+        for p in self.pollers.values() {
+            let _ = p.cast(PollerMsg::SetUplink(uplink.clone()));
+        }
+        self.uplink = Some(uplink);
+        Ok(())
+    }
+
+    async fn start_poller(&mut self, myself: &ActorCell, key: &str) -> Result<(), ActorProcessingErr> {
+        let (Some(router), Some(uplink)) = (self.desired.get(key), self.uplink.clone()) else {
+            return Ok(());
+        };
+        let args = PollerArgs {
+            router: router.clone(),
+            site: self.args.config.site.clone(),
+            poll: self.args.config.poll.clone(),
+            uplink,
+            metrics: self.args.metrics.clone(),
+            state: self.args.state.clone(),
+        };
+        let (poller, _) = Actor::spawn_linked(None, Poller, args, myself.clone()).await?;
+        self.children.insert(poller.get_id(), ChildKey::Poller(key.to_owned()));
+        self.pollers.insert(key.to_owned(), poller);
+        Ok(())
+    }
+
+    async fn stop_poller(&mut self, key: &str) {
+        if let Some(p) = self.pollers.remove(key) {
+            self.children.remove(&p.get_id());
+            let _ = p.stop_and_wait(Some("router removed".into()), Some(Duration::from_secs(5))).await;
+        }
+        self.args.state.remove_router(key);
+    }
+
+    async fn set_routers(&mut self, myself: &ActorCell, routers: Vec<RouterConfig>) -> Result<(), ActorProcessingErr> {
+        let new: BTreeMap<String, RouterConfig> = routers.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let stale: Vec<String> = self
+            .desired
+            .iter()
+            .filter(|(k, cfg)| new.get(*k) != Some(cfg))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &stale {
+            self.stop_poller(key).await;
+        }
+        self.desired = new;
+        let missing: Vec<String> = self.desired.keys().filter(|k| !self.pollers.contains_key(*k)).cloned().collect();
+        for key in missing {
+            self.start_poller(myself, &key).await?;
+        }
+        RoutersOwned(self.pollers.len()).emit(&self.args.metrics);
+        Ok(())
+    }
+
+    /// Schedules the restart of a child that stopped unexpectedly.
+    fn schedule_restart(&mut self, myself: &ActorRef<SupervisorMsg>, key: ChildKey, reason: &str) {
+        match &key {
+            ChildKey::Uplink => self.uplink = None,
+            ChildKey::Poller(k) => {
+                self.pollers.remove(k);
+            }
+        }
+        let now = Instant::now();
+        let attempt = match self.restarts.get(&key) {
+            Some((n, at)) if now.duration_since(*at) < RESTART_WINDOW => n + 1,
+            _ => 1,
+        };
+        self.restarts.insert(key.clone(), (attempt, now));
+        let backoff = RESTART_BACKOFF_MIN
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(RESTART_BACKOFF_MAX);
+        let (actor, name) = match &key {
+            ChildKey::Uplink => ("uplink", "uplink".to_owned()),
+            ChildKey::Poller(k) => ("poller", k.clone()),
+        };
+        ActorRestarted {
+            actor,
+            name: &name,
+            reason,
+            attempt,
+        }
+        .emit(&self.args.metrics);
+        if let Some(uplink) = &self.uplink {
+            let entity = match &key {
+                ChildKey::Poller(k) => EntityKey::Device(k.clone()),
+                ChildKey::Uplink => EntityKey::Device(self.args.config.agent_id.clone()),
+            };
+            let mut event = Event::new(
+                entity,
+                EventKind::ActorRestart,
+                Severity::Warning,
+                format!("agent {} restarts its {actor} {name}: {reason}", self.args.config.agent_id),
+            );
+            event.attrs.insert("attempt".into(), attempt.to_string());
+            event.attrs.insert("agent".into(), self.args.config.agent_id.clone());
+            let _ = uplink.cast(UplinkMsg::Event(event));
+        }
+        myself.send_after(backoff, move || SupervisorMsg::Restart(key));
+    }
+}
+
+impl Actor for AgentSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        std::fs::create_dir_all(&args.config.data_dir)?;
+        let routers = args.config.routers.clone();
+        let mut state = SupervisorState {
+            args,
+            desired: BTreeMap::new(),
+            pollers: BTreeMap::new(),
+            uplink: None,
+            children: HashMap::new(),
+            restarts: HashMap::new(),
+            stopping: false,
+        };
+        state.start_uplink(&myself.get_cell()).await?;
+        state.set_routers(&myself.get_cell(), routers).await?;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::SetRouters(routers) => {
+                if !state.stopping {
+                    state.set_routers(&myself.get_cell(), routers).await?;
+                }
+            }
+            SupervisorMsg::Restart(key) => {
+                if state.stopping {
+                    return Ok(());
+                }
+                match key {
+                    ChildKey::Uplink if state.uplink.is_none() => state.start_uplink(&myself.get_cell()).await?,
+                    ChildKey::Poller(k) if !state.pollers.contains_key(&k) => {
+                        state.start_poller(&myself.get_cell(), &k).await?;
+                    }
+                    _ => {}
+                }
+            }
+            SupervisorMsg::Shutdown(reply) => {
+                state.stopping = true;
+                let keys: Vec<String> = state.pollers.keys().cloned().collect();
+                for key in keys {
+                    state.stop_poller(&key).await;
+                }
+                if let Some(uplink) = state.uplink.take() {
+                    state.children.remove(&uplink.get_id());
+                    match ractor::call_t!(uplink, UplinkMsg::Drain, DRAIN_TIMEOUT.as_millis() as u64) {
+                        Ok(0) => tracing::info!("uplink drained"),
+                        Ok(left) => tracing::warn!(left, "stopping with batches undelivered"),
+                        Err(e) => tracing::warn!(error = %e, "uplink did not drain in time"),
+                    }
+                    let _ = uplink.stop_and_wait(Some("agent stopping".into()), Some(DRAIN_TIMEOUT)).await;
+                }
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(key) = state.children.remove(&cell.get_id()) else {
+            return Ok(()); // a child we stopped on purpose
+        };
+        if !state.stopping {
+            state.schedule_restart(&myself, key, &reason);
+        }
+        Ok(())
+    }
+}

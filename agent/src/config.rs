@@ -1,0 +1,175 @@
+//! The agent's configuration: one TOML file, every key overridable from the environment
+//! with `ISPVM_AGENT_SECTION__KEY` (see `ispvm_proto::settings`).
+
+use ispvm_proto::DeviceRole;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "ISPVM_AGENT_";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AgentConfig {
+    /// This agent's id; must equal the common name of its certificate.
+    pub agent_id: String,
+    /// The tenant; must equal the organization of its certificate.
+    pub tenant_id: String,
+    /// The PoP the agent sits in; routers default to it.
+    pub site: String,
+    /// Where the agent keeps state across restarts.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub tls: TlsPaths,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub poll: PollConfig,
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+    #[serde(default)]
+    pub routers: Vec<RouterConfig>,
+}
+
+/// Where the server's QUIC ingest listens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    /// Name the server certificate must carry.
+    pub server_name: String,
+}
+
+/// PEM files of the deployment PKI.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// `/healthz`, `/metrics` and `/v1/state`.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9100)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PollConfig {
+    /// Interval of the fast tier (reachability, CPU, interface state and rates).
+    pub interval_ms: u64,
+    /// Largest random delay added before a router's first poll, spreading load.
+    pub jitter_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval_ms: 10_000,
+            jitter_ms: 2_000,
+            connect_timeout_ms: 5_000,
+            command_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl PollConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.max(100))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UplinkConfig {
+    /// How often collected data is cut into a batch and sent.
+    pub flush_interval_ms: u64,
+    /// Most samples in one batch; larger collections are split.
+    pub max_batch_samples: usize,
+    /// Batches kept in memory while the server is unreachable; the oldest are dropped
+    /// (and counted) beyond it.
+    pub max_queued_batches: usize,
+    pub connect_timeout_ms: u64,
+    pub exchange_timeout_ms: u64,
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        UplinkConfig {
+            flush_interval_ms: 1_000,
+            max_batch_samples: 10_000,
+            max_queued_batches: 1_000,
+            connect_timeout_ms: 5_000,
+            exchange_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// One router the agent polls over the RouterOS API.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RouterConfig {
+    /// Device key, unique within the tenant.
+    pub key: String,
+    /// RouterOS API address, `host:port`.
+    pub address: SocketAddr,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub role: DeviceRole,
+    /// Site of the router when not the agent's.
+    #[serde(default)]
+    pub site: Option<String>,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Settings(#[from] ispvm_proto::settings::SettingsError),
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+}
+
+impl AgentConfig {
+    /// Reads `path` and applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: AgentConfig = ispvm_proto::settings::load(&text, ENV_PREFIX, std::env::vars())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: unique router keys, non-empty ids.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.agent_id.is_empty() || self.tenant_id.is_empty() {
+            return Err(ConfigError::Invalid("agent_id and tenant_id are required".into()));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for r in &self.routers {
+            if !keys.insert(&r.key) {
+                return Err(ConfigError::Invalid(format!("router key {:?} appears twice", r.key)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! RouterOS API collection: the session client ([`client`]), the values RouterOS prints
+//! ([`values`]) and the collection plan that turns a router's answers into canonical
+//! metrics ([`collector`]).
+
+pub mod client;
+pub mod collector;
+pub mod values;
+
+pub use client::{ClientError, RouterOsClient, SessionConfig};
+pub use collector::{Collector, PollOutput};

@@ -1,0 +1,192 @@
+//! The agent's own metrics and logs.
+//!
+//! Each internal event is a type whose `emit` logs it and counts it in one place, so a log
+//! line and its metric can never disagree and call sites stay one line long.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ActorLabel {
+    pub actor: &'static str,
+}
+
+/// Every metric the agent exports on `/metrics`.
+pub struct AgentMetrics {
+    registry: Registry,
+    polls: Family<ResultLabel, Counter>,
+    poll_seconds: Histogram,
+    batches: Family<ResultLabel, Counter>,
+    samples_sent: Counter,
+    events_sent: Counter,
+    batches_dropped: Counter,
+    uplink_queue: Gauge,
+    routers_owned: Gauge,
+    actor_restarts: Family<ActorLabel, Counter>,
+}
+
+impl std::fmt::Debug for AgentMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentMetrics")
+    }
+}
+
+impl AgentMetrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("ispvm_agent");
+        let m = AgentMetrics {
+            polls: Family::default(),
+            poll_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            batches: Family::default(),
+            samples_sent: Counter::default(),
+            events_sent: Counter::default(),
+            batches_dropped: Counter::default(),
+            uplink_queue: Gauge::default(),
+            routers_owned: Gauge::default(),
+            actor_restarts: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("polls", "Router polls by result", m.polls.clone());
+        registry.register("poll_duration_seconds", "Duration of one router poll", m.poll_seconds.clone());
+        registry.register("uplink_batches", "Batches sent to the server by result", m.batches.clone());
+        registry.register("uplink_samples", "Samples acknowledged by the server", m.samples_sent.clone());
+        registry.register("uplink_events", "Events acknowledged by the server", m.events_sent.clone());
+        registry.register(
+            "uplink_batches_dropped",
+            "Batches dropped because the in-memory queue was full or the server refused them for good",
+            m.batches_dropped.clone(),
+        );
+        registry.register("uplink_queue_batches", "Batches waiting for the server", m.uplink_queue.clone());
+        registry.register("routers_owned", "Routers this agent polls", m.routers_owned.clone());
+        registry.register("actor_restarts", "Actors restarted by their supervisor", m.actor_restarts.clone());
+        Arc::new(AgentMetrics { registry, ..m })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// A router poll finished.
+pub struct PollFinished<'a> {
+    pub router: &'a str,
+    pub took: Duration,
+    pub error: Option<&'a dyn std::fmt::Display>,
+}
+
+impl PollFinished<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.poll_seconds.observe(self.took.as_secs_f64());
+        match self.error {
+            None => {
+                m.polls.get_or_create(&ResultLabel { result: "ok" }).inc();
+                tracing::debug!(router = self.router, took_ms = self.took.as_millis() as u64, "poll ok");
+            }
+            Some(e) => {
+                m.polls.get_or_create(&ResultLabel { result: "error" }).inc();
+                tracing::warn!(router = self.router, error = %e, "poll failed");
+            }
+        }
+    }
+}
+
+/// The server answered a batch.
+pub struct BatchAnswered<'a> {
+    pub seq: u64,
+    pub samples: usize,
+    pub events: usize,
+    /// `None` when accepted, else the rejection code.
+    pub rejected: Option<(&'a str, &'a str)>,
+}
+
+impl BatchAnswered<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        match self.rejected {
+            None => {
+                m.batches.get_or_create(&ResultLabel { result: "accepted" }).inc();
+                m.samples_sent.inc_by(self.samples as u64);
+                m.events_sent.inc_by(self.events as u64);
+                tracing::debug!(seq = self.seq, samples = self.samples, "batch accepted");
+            }
+            Some((code, message)) => {
+                m.batches.get_or_create(&ResultLabel { result: "rejected" }).inc();
+                tracing::warn!(seq = self.seq, code, message, "batch rejected by server");
+            }
+        }
+    }
+}
+
+/// A batch could not be delivered this time (the server is away or slow).
+pub struct UplinkFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+    pub queued: usize,
+}
+
+impl UplinkFailed<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.batches.get_or_create(&ResultLabel { result: "failed" }).inc();
+        tracing::warn!(error = %self.error, queued = self.queued, "uplink failed; will retry");
+    }
+}
+
+/// Batches were dropped (queue full or refused for good).
+pub struct BatchesDropped<'a> {
+    pub count: usize,
+    pub reason: &'a str,
+}
+
+impl BatchesDropped<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.batches_dropped.inc_by(self.count as u64);
+        tracing::error!(count = self.count, reason = self.reason, "batches dropped");
+    }
+}
+
+/// The uplink queue changed length.
+pub struct QueueDepth(pub usize);
+
+impl QueueDepth {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.uplink_queue.set(i64::try_from(self.0).unwrap_or(i64::MAX));
+    }
+}
+
+/// The set of polled routers changed size.
+pub struct RoutersOwned(pub usize);
+
+impl RoutersOwned {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.routers_owned.set(i64::try_from(self.0).unwrap_or(i64::MAX));
+        tracing::info!(routers = self.0, "routers owned");
+    }
+}
+
+/// A supervisor restarted a child.
+pub struct ActorRestarted<'a> {
+    pub actor: &'static str,
+    pub name: &'a str,
+    pub reason: &'a str,
+    pub attempt: u32,
+}
+
+impl ActorRestarted<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.actor_restarts.get_or_create(&ActorLabel { actor: self.actor }).inc();
+        tracing::warn!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "restarting actor");
+    }
+}

@@ -1,0 +1,5 @@
+//! Delivery of batches to the server.
+
+pub mod quic;
+
+pub use quic::{QuicUplink, UplinkError};

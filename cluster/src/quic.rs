@@ -1,0 +1,71 @@
+//! QUIC endpoints (quinn) over the mutual-TLS configurations of [`crate::tls`].
+
+use crate::tls::{TlsError, TlsMaterial};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// ALPN of the agent → server ingest protocol (one batch per bidirectional stream).
+pub const ALPN_INGEST: &[u8] = b"ispvm-ingest/1";
+
+/// Keep-alive below the idle timeout so a quiet agent keeps its connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    // 30 s always fits quinn's VarInt range.
+    if let Ok(idle) = IDLE_TIMEOUT.try_into() {
+        t.max_idle_timeout(Some(idle));
+    }
+    Arc::new(t)
+}
+
+/// Why an endpoint could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A QUIC server endpoint on `bind` that accepts only peers with a CA-issued certificate.
+pub fn server_endpoint(
+    bind: SocketAddr,
+    material: &TlsMaterial,
+    alpn: &[u8],
+) -> Result<quinn::Endpoint, EndpointError> {
+    let tls = material.server_config(&[alpn])?;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport());
+    quinn::Endpoint::server(config, bind).map_err(|source| EndpointError::Bind { addr: bind, source })
+}
+
+/// A QUIC client endpoint able to reach `server` (same address family) with our
+/// certificate.
+pub fn client_endpoint(
+    server: SocketAddr,
+    material: &TlsMaterial,
+    alpn: &[u8],
+) -> Result<quinn::Endpoint, EndpointError> {
+    let tls = material.client_config(&[alpn])?;
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport());
+    let bind: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint =
+        quinn::Endpoint::client(bind).map_err(|source| EndpointError::Bind { addr: bind, source })?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}
