@@ -119,11 +119,14 @@ async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Result<Ack, UplinkE
         .open_bi()
         .await
         .map_err(|e| UplinkError::Stream(e.to_string()))?;
-    send.write_all(bytes)
-        .await
-        .map_err(|e| UplinkError::Stream(e.to_string()))?;
-    send.finish()
-        .map_err(|e| UplinkError::Stream(e.to_string()))?;
+    match send.write_all(bytes).await {
+        Ok(()) => send
+            .finish()
+            .map_err(|e| UplinkError::Stream(e.to_string()))?,
+        // The server stopped reading (a batch over its byte limit): its answer follows.
+        Err(quinn::WriteError::Stopped(_)) => {}
+        Err(e) => return Err(UplinkError::Stream(e.to_string())),
+    }
     let answer = recv
         .read_to_end(MAX_ACK_BYTES)
         .await

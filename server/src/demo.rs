@@ -1,0 +1,189 @@
+//! `ispvm demo`: a virtual ISP monitored end to end, in one process.
+//!
+//! It starts the ready-made ISP topology of the simulator (every router answering the
+//! RouterOS API on its own loopback port), one agent per PoP (each its own supervision
+//! tree, polling its PoP's routers), and the server on the embedded SQLite store. Agents
+//! reach the server over QUIC with mutual TLS, with certificates the dev PKI makes in the
+//! data directory on first start; a second start reuses the directory.
+
+use crate::app::{RunningServer, start_with};
+use crate::config::ServerConfig;
+use crate::pki::{CertKind, Pki};
+use crate::store::Store;
+use anyhow::Context;
+use ispvm_agent::RunningAgent;
+use ispvm_agent::config::{AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths};
+use ispvm_cluster::TlsMaterial;
+use ispvm_sim::{Topology, VirtualIsp};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The tenant the demo's data belongs to.
+pub const DEMO_TENANT: &str = "demo";
+/// The name agents expect on the server certificate.
+const SERVER_NAME: &str = "localhost";
+
+/// What the demo runs with.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// HTTP address of the server's API.
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Fast-tier poll interval of the demo agents.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("demo-data"),
+            poll_interval_ms: 5_000,
+        }
+    }
+}
+
+/// A running demo; stop it with [`RunningDemo::shutdown`].
+pub struct RunningDemo {
+    pub server: RunningServer,
+    pub agents: Vec<RunningAgent>,
+    pub isp: VirtualIsp,
+}
+
+/// Makes the CA, the server certificate and one agent certificate per site, unless the
+/// data directory has them from an earlier start.
+fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
+    if !pki.has_ca() {
+        pki.init("ISPVisualMonitor demo CA", 3650).context("creating the demo CA")?;
+    }
+    pki.ensure(
+        CertKind::Server,
+        "server",
+        None,
+        &[SERVER_NAME.to_owned()],
+        &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    )
+    .context("issuing the server certificate")?;
+    for id in agent_ids {
+        pki.ensure(CertKind::Agent, id, Some(DEMO_TENANT), &[id.clone()], &[])
+            .with_context(|| format!("issuing the certificate of {id}"))?;
+    }
+    Ok(())
+}
+
+/// Starts the virtual ISP, the server and the agents.
+pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
+    let data_dir = &options.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let topology = Topology::demo();
+    let sites: Vec<String> = topology
+        .sites
+        .iter()
+        .filter(|s| topology.routers.iter().any(|r| r.site == s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    let agent_ids: Vec<String> = sites.iter().map(|s| format!("agent-{s}")).collect();
+    let pki = Pki::new(data_dir.join("pki"));
+    ensure_pki(&pki, &agent_ids)?;
+
+    let config = ServerConfig {
+        data_dir: data_dir.clone(),
+        default_tenant: DEMO_TENANT.into(),
+        http: crate::config::HttpConfig {
+            listen: options.listen,
+        },
+        quic: crate::config::QuicConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        // Three missed demo polls.
+        stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3)).unwrap_or(i64::MAX),
+        ..ServerConfig::default()
+    };
+    let store = Store::connect(&config.database_url()).await.context("opening the demo store")?;
+    store.ensure_tenant(DEMO_TENANT, "Demo ISP").await?;
+    for s in &topology.sites {
+        store.tenant(DEMO_TENANT).upsert_site(&s.id, &s.name, Some(s.lat), Some(s.lon)).await?;
+    }
+    let paths = config.tls_paths();
+    let tls = TlsMaterial::load(&paths.ca, &paths.cert, &paths.key)?;
+    let server = start_with(&config, store, tls).await.context("starting the server")?;
+
+    let isp = VirtualIsp::start(topology, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .context("starting the virtual ISP")?;
+    let mut agents = Vec::new();
+    for (site, agent_id) in sites.iter().zip(&agent_ids) {
+        let issued = pki.paths(agent_id);
+        let routers = isp
+            .routers()
+            .iter()
+            .filter(|r| &r.spec.site == site)
+            .map(|r| RouterConfig {
+                key: r.spec.id.clone(),
+                address: r.addr,
+                username: r.credentials.username.clone(),
+                password: r.credentials.password.clone(),
+                role: r.spec.role,
+                site: Some(site.clone()),
+            })
+            .collect();
+        let agent_config = AgentConfig {
+            agent_id: agent_id.clone(),
+            tenant_id: DEMO_TENANT.into(),
+            site: site.clone(),
+            data_dir: data_dir.join("agents").join(agent_id),
+            server: AgentServer {
+                addr: server.quic_addr,
+                server_name: SERVER_NAME.into(),
+            },
+            tls: TlsPaths {
+                ca: pki.ca_cert_path(),
+                cert: issued.cert,
+                key: issued.key,
+            },
+            http: HttpConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            poll: PollConfig {
+                interval_ms: options.poll_interval_ms,
+                jitter_ms: 1_000,
+                ..PollConfig::default()
+            },
+            uplink: Default::default(),
+            routers,
+        };
+        agents.push(ispvm_agent::start(agent_config).await.with_context(|| format!("starting {agent_id}"))?);
+    }
+    Ok(RunningDemo { server, agents, isp })
+}
+
+impl RunningDemo {
+    /// A short guide to what is running and where to look.
+    pub fn banner(&self) -> String {
+        let api = self.server.http_addr;
+        let mut s = format!(
+            "ISPVisualMonitor demo: {} simulated routers in {} sites, {} agents\n\
+             \x20 devices   http://{api}/api/v1/devices\n\
+             \x20 sites     http://{api}/api/v1/sites\n\
+             \x20 agents    http://{api}/api/v1/agents\n\
+             \x20 metrics   http://{api}/metrics   health http://{api}/healthz\n",
+            self.isp.routers().len(),
+            self.isp.topology().sites.len(),
+            self.agents.len(),
+        );
+        for a in &self.agents {
+            s.push_str(&format!("  {:<16} http://{}/v1/state  http://{}/metrics\n", a.agent_id, a.http_addr, a.http_addr));
+        }
+        s.push_str("Press Ctrl-C to stop.");
+        s
+    }
+
+    /// Stops agents first (they deliver what they hold), then the server and the ISP.
+    pub async fn shutdown(self) {
+        for a in self.agents {
+            a.shutdown().await;
+        }
+        self.server.shutdown().await;
+        self.isp.shutdown().await;
+    }
+}

@@ -1,0 +1,113 @@
+//! The QUIC ingest listener: mutual TLS (only CA-issued client certificates get past the
+//! handshake), one bidirectional stream per batch, bincode in, bincode acknowledgement out.
+
+use super::Ingestor;
+use crate::telemetry::{QuicConnection, ServerMetrics};
+use ispvm_cluster::PeerIdentity;
+use ispvm_proto::codec::to_bincode;
+use ispvm_proto::{Ack, RejectCode};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Serves `endpoint` until `stop` turns true.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    ingestor: Arc<Ingestor>,
+    metrics: Arc<ServerMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => incoming,
+            _ = stop.changed() => break,
+        };
+        let Some(incoming) = incoming else { break };
+        let ingestor = ingestor.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    QuicConnection {
+                        remote,
+                        peer: None,
+                        refused: Some(&e),
+                    }
+                    .emit(&metrics);
+                    return;
+                }
+            };
+            let peer = match PeerIdentity::of_connection(&conn) {
+                Ok(p) => p,
+                Err(e) => {
+                    QuicConnection {
+                        remote,
+                        peer: None,
+                        refused: Some(&e),
+                    }
+                    .emit(&metrics);
+                    conn.close(1u32.into(), b"certificate states no identity");
+                    return;
+                }
+            };
+            QuicConnection {
+                remote,
+                peer: Some(&peer.common_name),
+                refused: None,
+            }
+            .emit(&metrics);
+            serve_connection(conn, Arc::new(peer), ingestor).await;
+        });
+    }
+    endpoint.close(0u32.into(), b"server stopping");
+    endpoint.wait_idle().await;
+}
+
+async fn serve_connection(conn: quinn::Connection, peer: Arc<PeerIdentity>, ingestor: Arc<Ingestor>) {
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(e) => {
+                tracing::debug!(peer = %peer.common_name, reason = %e, "agent connection closed");
+                return;
+            }
+        };
+        let peer = peer.clone();
+        let ingestor = ingestor.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_stream(send, recv, &peer, &ingestor).await {
+                tracing::debug!(peer = %peer.common_name, error = %e, "ingest stream failed");
+            }
+        });
+    }
+}
+
+async fn serve_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    peer: &PeerIdentity,
+    ingestor: &Ingestor,
+) -> Result<(), String> {
+    let ack = match recv.read_to_end(ingestor.limits().max_bytes).await {
+        Ok(bytes) => ingestor.handle_bincode(peer, &bytes).await,
+        Err(quinn::ReadToEndError::TooLong) => {
+            // Tell the agent to stop sending the rest; it still reads our answer.
+            let _ = recv.stop(0u32.into());
+            ingestor.too_large(peer)
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let bytes = match to_bincode(&ack) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode an acknowledgement");
+            to_bincode(&Ack::rejected(ack.seq, RejectCode::Internal, "internal error")).map_err(|e| e.to_string())?
+        }
+    };
+    send.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    send.finish().map_err(|e| e.to_string())?;
+    // Wait until the agent has the answer before the stream is dropped.
+    let _ = send.stopped().await;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Reading the inventory and the latest values the API shows.
+
+use super::{StoreError, TenantStore, on_pool};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DeviceRow {
+    pub id: String,
+    pub name: String,
+    pub site_id: String,
+    pub role: String,
+    pub mgmt_addr: String,
+    pub model: String,
+    pub os_version: String,
+    pub agent_id: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct InterfaceRow {
+    pub device_id: String,
+    pub name: String,
+    pub kind: String,
+    pub disabled: bool,
+    pub uplink: bool,
+    pub last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SiteRow {
+    pub id: String,
+    pub name: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AgentRow {
+    pub id: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub last_seq: i64,
+    pub batches: i64,
+    pub seq_gaps: i64,
+}
+
+/// The newest value of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct LatestValue {
+    pub entity_kind: String,
+    pub entity_id: String,
+    pub metric: String,
+    pub ts_ms: i64,
+    pub value: f64,
+}
+
+impl TenantStore<'_> {
+    pub async fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT id, name, site_id, role, mgmt_addr, model, os_version, agent_id, first_seen_ms, last_seen_ms \
+                 FROM devices WHERE tenant_id = $1 ORDER BY site_id, id",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn interfaces(&self) -> Result<Vec<InterfaceRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT device_id, name, kind, disabled, uplink, last_seen_ms \
+                 FROM interfaces WHERE tenant_id = $1 ORDER BY device_id, name",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn sites(&self) -> Result<Vec<SiteRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as("SELECT id, name, lat, lon FROM sites WHERE tenant_id = $1 ORDER BY id")
+                .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT id, first_seen_ms, last_seen_ms, last_seq, batches, seq_gaps \
+                 FROM agents WHERE tenant_id = $1 ORDER BY id",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+
+    /// Latest values of every device and interface series of the tenant.
+    pub async fn latest_values(&self) -> Result<Vec<LatestValue>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT entity_kind, entity_id, metric, last_ts_ms AS ts_ms, last_value AS value \
+                 FROM series WHERE tenant_id = $1 AND last_ts_ms IS NOT NULL AND last_value IS NOT NULL \
+                 AND entity_kind IN ('device', 'interface')",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+}

@@ -1,0 +1,198 @@
+//! The store: sqlx over SQLite (embedded default) or PostgreSQL (production).
+//!
+//! Both engines run the same SQL (parameters as `$N`, upserts as `ON CONFLICT`), so one
+//! code path serves both: [`on_pool!`] expands a body once per engine and each expansion
+//! is type-checked against its own driver. Tenant-owned data is reached only through
+//! [`TenantStore`], which puts the tenant id into every query it runs.
+
+mod ingest;
+mod inventory;
+
+pub use ingest::IngestOutcome;
+pub use inventory::{AgentRow, DeviceRow, InterfaceRow, LatestValue, SiteRow};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Runs `$body` with `$pool` bound to the engine's pool, whichever it is.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+}
+
+/// A connection pool to one of the supported engines.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`) and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Store::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(StoreError::BadUrl(url.chars().take(40).collect()));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Creates a tenant if it does not exist; returns whether it was created.
+    pub async fn ensure_tenant(&self, id: &str, name: &str) -> Result<bool, StoreError> {
+        let now = ispvm_proto::time::now_ms();
+        let created = on_pool!(self, pool => {
+            sqlx::query("INSERT INTO tenants (id, name, created_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(id).bind(name).bind(now)
+                .execute(pool).await?.rows_affected()
+        });
+        Ok(created > 0)
+    }
+
+    /// The data of one tenant. Every query made through it is scoped to that tenant.
+    pub fn tenant<'a>(&'a self, tenant_id: &'a str) -> TenantStore<'a> {
+        TenantStore {
+            store: self,
+            tenant: tenant_id,
+        }
+    }
+}
+
+/// The tenant-scoped access layer: the only way to reach tenant-owned rows.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant: &'a str,
+}
+
+impl TenantStore<'_> {
+    pub fn tenant_id(&self) -> &str {
+        self.tenant
+    }
+
+    /// Whether the tenant exists.
+    pub async fn exists(&self) -> Result<bool, StoreError> {
+        let found: Option<i64> = on_pool!(self.store, pool => {
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM tenants WHERE id = $1")
+                .bind(self.tenant).fetch_optional(pool).await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Row counts of the tenant's data, for tests and diagnostics.
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        let t = self.tenant;
+        let (samples, events, devices, interfaces, batches): (i64, i64, i64, i64, i64) = on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT \
+                   (SELECT COUNT(*) FROM samples s JOIN series r ON r.id = s.series_id WHERE r.tenant_id = $1), \
+                   (SELECT COUNT(*) FROM events WHERE tenant_id = $1), \
+                   (SELECT COUNT(*) FROM devices WHERE tenant_id = $1), \
+                   (SELECT COUNT(*) FROM interfaces WHERE tenant_id = $1), \
+                   (SELECT COUNT(*) FROM ingested_batches WHERE tenant_id = $1)",
+            )
+            .bind(t)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(Counts {
+            samples,
+            events,
+            devices,
+            interfaces,
+            batches,
+        })
+    }
+
+    /// Creates or updates a site (operator data: name and coordinates).
+    pub async fn upsert_site(&self, id: &str, name: &str, lat: Option<f64>, lon: Option<f64>) -> Result<(), StoreError> {
+        on_pool!(self.store, pool => {
+            sqlx::query(
+                "INSERT INTO sites (tenant_id, id, name, lat, lon) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, lat = excluded.lat, lon = excluded.lon",
+            )
+            .bind(self.tenant).bind(id).bind(name).bind(lat).bind(lon)
+            .execute(pool).await?;
+        });
+        Ok(())
+    }
+}
+
+/// How many rows a tenant has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub samples: i64,
+    pub events: i64,
+    pub devices: i64,
+    pub interfaces: i64,
+    pub batches: i64,
+}
