@@ -26,62 +26,141 @@ pub struct BoardProfile {
     pub routerboard: bool,
 }
 
-const fn rb(
-    prefix: &'static str,
-    cpu: &'static str,
-    cpu_count: u32,
-    cpu_frequency_mhz: u32,
-    architecture: &'static str,
-    total_memory: u64,
-    total_hdd: u64,
-    idle_temperature_c: f64,
-    voltage_v: f64,
-    fans: u8,
-) -> BoardProfile {
-    BoardProfile {
-        prefix,
-        cpu,
-        cpu_count,
-        cpu_frequency_mhz,
-        architecture,
-        total_memory,
-        total_hdd,
-        idle_temperature_c: Some(idle_temperature_c),
-        voltage_v,
-        fans,
-        routerboard: true,
-    }
-}
+/// A mid-range ARM64 RouterBOARD; the other profiles say how they differ from it.
+const ARM64: BoardProfile = BoardProfile {
+    prefix: "",
+    cpu: "ARM64",
+    cpu_count: 4,
+    cpu_frequency_mhz: 1400,
+    architecture: "arm64",
+    total_memory: GIB,
+    total_hdd: 128 * MIB,
+    idle_temperature_c: Some(40.0),
+    voltage_v: 24.0,
+    fans: 0,
+    routerboard: true,
+};
+
+/// The Tilera-based CCR1000 series (RouterOS 6 era).
+const TILE: BoardProfile = BoardProfile {
+    cpu: "tilegx",
+    architecture: "tile",
+    ..ARM64
+};
+
+/// Older ARMv7 boards and switches.
+const ARMV7: BoardProfile = BoardProfile {
+    cpu: "ARMv7",
+    architecture: "arm",
+    ..ARM64
+};
 
 const BOARDS: &[BoardProfile] = &[
-    rb("CCR2216", "ARM64", 16, 2000, "arm64", 16 * GIB, 128 * MIB, 44.0, 12.1, 4),
-    rb("CCR2116", "ARM64", 16, 2000, "arm64", 16 * GIB, 128 * MIB, 41.0, 12.0, 2),
-    rb("CCR2004", "ARM64", 4, 1700, "arm64", 4 * GIB, 128 * MIB, 38.0, 24.1, 2),
-    rb("CCR1072", "tilegx", 72, 1000, "tile", 16 * GIB, 128 * MIB, 46.0, 12.0, 4),
-    rb("CCR1036", "tilegx", 36, 1200, "tile", 4 * GIB, 128 * MIB, 43.0, 24.2, 2),
-    rb("CCR1016", "tilegx", 16, 1200, "tile", 2 * GIB, 128 * MIB, 40.0, 24.2, 2),
-    rb("CCR1009", "tilegx", 9, 1200, "tile", 2 * GIB, 128 * MIB, 39.0, 24.0, 0),
-    rb("RB5009", "ARM64", 4, 1400, "arm64", GIB, GIB, 36.0, 24.3, 0),
-    rb("RB4011", "ARMv7", 4, 1400, "arm", GIB, 512 * MIB, 37.0, 24.1, 0),
-    rb("CRS326", "ARMv7", 1, 800, "arm", 512 * MIB, 16 * MIB, 35.0, 24.0, 0),
-    rb("CRS354", "ARMv7", 1, 800, "arm", 512 * MIB, 16 * MIB, 37.0, 24.0, 1),
+    BoardProfile {
+        prefix: "CCR2216",
+        cpu_count: 16,
+        cpu_frequency_mhz: 2000,
+        total_memory: 16 * GIB,
+        idle_temperature_c: Some(44.0),
+        voltage_v: 12.1,
+        fans: 4,
+        ..ARM64
+    },
+    BoardProfile {
+        prefix: "CCR2116",
+        cpu_count: 16,
+        cpu_frequency_mhz: 2000,
+        total_memory: 16 * GIB,
+        idle_temperature_c: Some(41.0),
+        voltage_v: 12.0,
+        fans: 2,
+        ..ARM64
+    },
+    BoardProfile {
+        prefix: "CCR2004",
+        cpu_frequency_mhz: 1700,
+        total_memory: 4 * GIB,
+        idle_temperature_c: Some(38.0),
+        voltage_v: 24.1,
+        fans: 2,
+        ..ARM64
+    },
+    BoardProfile {
+        prefix: "CCR1072",
+        cpu_count: 72,
+        cpu_frequency_mhz: 1000,
+        total_memory: 16 * GIB,
+        idle_temperature_c: Some(46.0),
+        voltage_v: 12.0,
+        fans: 4,
+        ..TILE
+    },
+    BoardProfile {
+        prefix: "CCR1036",
+        cpu_count: 36,
+        cpu_frequency_mhz: 1200,
+        total_memory: 4 * GIB,
+        idle_temperature_c: Some(43.0),
+        voltage_v: 24.2,
+        fans: 2,
+        ..TILE
+    },
+    BoardProfile {
+        prefix: "CCR1016",
+        cpu_count: 16,
+        cpu_frequency_mhz: 1200,
+        total_memory: 2 * GIB,
+        voltage_v: 24.2,
+        fans: 2,
+        ..TILE
+    },
+    BoardProfile {
+        prefix: "CCR1009",
+        cpu_count: 9,
+        cpu_frequency_mhz: 1200,
+        total_memory: 2 * GIB,
+        idle_temperature_c: Some(39.0),
+        ..TILE
+    },
+    BoardProfile {
+        prefix: "RB5009",
+        total_hdd: GIB,
+        idle_temperature_c: Some(36.0),
+        voltage_v: 24.3,
+        ..ARM64
+    },
+    BoardProfile {
+        prefix: "RB4011",
+        total_hdd: 512 * MIB,
+        idle_temperature_c: Some(37.0),
+        voltage_v: 24.1,
+        ..ARMV7
+    },
+    BoardProfile {
+        prefix: "CRS3",
+        cpu_count: 1,
+        cpu_frequency_mhz: 800,
+        total_memory: 512 * MIB,
+        total_hdd: 16 * MIB,
+        idle_temperature_c: Some(35.0),
+        ..ARMV7
+    },
     BoardProfile {
         prefix: "CHR",
         cpu: "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
-        cpu_count: 4,
         cpu_frequency_mhz: 2100,
         architecture: "x86_64",
         total_memory: 4 * GIB,
         total_hdd: GIB,
         idle_temperature_c: None,
         voltage_v: 0.0,
-        fans: 0,
         routerboard: false,
+        ..ARM64
     },
 ];
 
 /// A board nobody listed: a mid-range ARM64 router.
-const GENERIC: BoardProfile = rb("", "ARM64", 4, 1400, "arm64", GIB, 128 * MIB, 40.0, 24.0, 0);
+const GENERIC: BoardProfile = ARM64;
 
 /// The profile of a board model (by prefix, case-insensitive), or a generic ARM64 one.
 pub fn profile(board: &str) -> &'static BoardProfile {

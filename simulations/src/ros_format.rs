@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(duration(0), "0s");
         assert_eq!(duration(45), "45s");
         assert_eq!(duration(3 * 3600 + 12 * 60 + 9), "3h12m9s");
-        assert_eq!(duration(7 * 86_400 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5), "1w2d3h4m5s");
+        assert_eq!(
+            duration(7 * 86_400 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5),
+            "1w2d3h4m5s"
+        );
         assert_eq!(duration(86_400 + 5), "1d5s");
     }
 

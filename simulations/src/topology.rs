@@ -345,13 +345,12 @@ impl Topology {
             for endpoint in [&link.a, &link.b] {
                 let (router, interface) = split_endpoint(endpoint)
                     .ok_or_else(|| TopologyError::BadEndpoint(endpoint.clone()))?;
-                let names =
-                    routers
-                        .get(router)
-                        .ok_or_else(|| TopologyError::UnknownRouter {
-                            endpoint: endpoint.clone(),
-                            router: router.to_owned(),
-                        })?;
+                let names = routers
+                    .get(router)
+                    .ok_or_else(|| TopologyError::UnknownRouter {
+                        endpoint: endpoint.clone(),
+                        router: router.to_owned(),
+                    })?;
                 if !names.contains(interface) {
                     return Err(TopologyError::UnknownInterface {
                         endpoint: endpoint.clone(),
@@ -434,7 +433,13 @@ mod tests {
         assert_eq!(count(DeviceRole::Edge), 2);
         assert_eq!(count(DeviceRole::PppoeConcentrator), 2);
         assert!(count(DeviceRole::Agg) >= 2);
-        assert!(t.routers.iter().filter(|r| r.ros_version.starts_with("6.")).count() >= 2);
+        assert!(
+            t.routers
+                .iter()
+                .filter(|r| r.ros_version.starts_with("6."))
+                .count()
+                >= 2
+        );
         for r in &t.routers {
             assert!((3..=8).contains(&r.interfaces.len()), "{}", r.id);
         }
@@ -467,15 +472,24 @@ mod tests {
 
     #[test]
     fn unknown_site_is_refused() {
-        let e = err(&SMALL.replace("site = \"a\"\n        role = \"core\"", "site = \"zz\"\n        role = \"core\""));
-        assert!(matches!(&e, TopologyError::UnknownSite { router, site } if router == "r1" && site == "zz"), "{e}");
+        let e = err(&SMALL.replace(
+            "site = \"a\"\n        role = \"core\"",
+            "site = \"zz\"\n        role = \"core\"",
+        ));
+        assert!(
+            matches!(&e, TopologyError::UnknownSite { router, site } if router == "r1" && site == "zz"),
+            "{e}"
+        );
         assert!(e.to_string().contains("\"zz\""));
     }
 
     #[test]
     fn duplicate_router_is_refused() {
         let e = err(&SMALL.replace("id = \"r2\"", "id = \"r1\""));
-        assert!(matches!(&e, TopologyError::DuplicateRouter(id) if id == "r1"), "{e}");
+        assert!(
+            matches!(&e, TopologyError::DuplicateRouter(id) if id == "r1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -521,7 +535,10 @@ mod tests {
         ));
         // Typos in field names and unknown roles are parse errors, not silent defaults.
         assert!(matches!(
-            err(&SMALL.replace("speed_mbps = 1000\n        uplink", "speed_mpbs = 1000\n        uplink")),
+            err(&SMALL.replace(
+                "speed_mbps = 1000\n        uplink",
+                "speed_mpbs = 1000\n        uplink"
+            )),
             TopologyError::Parse(_)
         ));
         assert!(matches!(

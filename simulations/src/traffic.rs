@@ -1,7 +1,7 @@
 //! Traffic curves: how many bits per second an interface carries at any instant.
 //!
-//! ISP traffic follows the subscribers' day: lowest around 05:00 local time (about 40 %
-//! of the evening peak), rising through the day and peaking around 20:30. On top of that
+//! ISP traffic follows the subscribers' day: lowest around 05:00 local time (about 30 %
+//! of the evening peak), near 60 % at noon, peaking around 21:00. On top of that
 //! sit a few slow wobbles so that two interfaces never move in lockstep.
 //!
 //! Every part of a curve is a cosine, so its integral has a closed form: the byte counter
@@ -12,13 +12,27 @@
 use crate::seed;
 use std::f64::consts::TAU;
 
-const DAY_S: f64 = 86_400.0;
-/// Local time of the evening peak (20:30), in seconds after midnight.
-const PEAK_LOCAL_S: f64 = 20.5 * 3600.0;
-/// Mean of the daily shape; with the two harmonics below it spans about 0.39..1.0.
-const SHAPE_MEAN: f64 = 0.60;
-const SHAPE_DAILY: f64 = 0.30;
-const SHAPE_HALF_DAILY: f64 = 0.10;
+/// Mean of the daily shape.
+const SHAPE_MEAN: f64 = 0.62;
+/// Harmonics of the daily shape: (amplitude, period in hours, local hour of a crest).
+/// Fitted to a typical residential ISP day: about 0.31 at 05:00, 0.6 at noon, 1.0 at
+/// 21:15.
+const SHAPE_HARMONICS: [(f64, f64, f64); 3] = [
+    (0.268, 24.0, 19.51),
+    (0.132, 12.0, 9.95),
+    (0.018, 8.0, 5.88),
+];
+
+/// The daily waves, crests shifted by `shift_s` and moved to UTC by `utc_offset_s`.
+fn daily_waves(utc_offset_s: f64, shift_s: f64) -> impl Iterator<Item = Wave> {
+    SHAPE_HARMONICS
+        .into_iter()
+        .map(move |(amp, period_h, crest_h)| Wave {
+            amp,
+            period_s: period_h * 3600.0,
+            peak_at_s: crest_h * 3600.0 - utc_offset_s + shift_s,
+        })
+}
 
 /// `amp * cos(2π (t - peak_at) / period)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,22 +58,14 @@ impl Wave {
     }
 }
 
-/// The daily shape, in `[~0.39, 1.0]`, at Unix time `unix_s` for a place whose local time
+/// The daily shape, in `[~0.3, 1.0]`, at Unix time `unix_s` for a place whose local time
 /// is UTC + `utc_offset_s`. Used for traffic and for things that follow it (CPU load,
 /// temperature, PPPoE sessions).
 pub fn diurnal(unix_s: f64, utc_offset_s: f64) -> f64 {
-    let peak_at = PEAK_LOCAL_S - utc_offset_s;
-    let daily = Wave {
-        amp: SHAPE_DAILY,
-        period_s: DAY_S,
-        peak_at_s: peak_at,
-    };
-    let half = Wave {
-        amp: SHAPE_HALF_DAILY,
-        period_s: DAY_S / 2.0,
-        peak_at_s: peak_at,
-    };
-    SHAPE_MEAN + daily.value(unix_s) + half.value(unix_s)
+    SHAPE_MEAN
+        + daily_waves(utc_offset_s, 0.0)
+            .map(|w| w.value(unix_s))
+            .sum::<f64>()
 }
 
 /// Local solar time offset from UTC for a longitude (15° per hour), in seconds.
@@ -100,19 +106,7 @@ impl TrafficCurve {
             0.0
         };
         let shift = seed::between(seed, 1, -2400.0, 2400.0);
-        let peak_at = PEAK_LOCAL_S - utc_offset_s + shift;
-        let mut waves = vec![
-            Wave {
-                amp: SHAPE_DAILY,
-                period_s: DAY_S,
-                peak_at_s: peak_at,
-            },
-            Wave {
-                amp: SHAPE_HALF_DAILY,
-                period_s: DAY_S / 2.0,
-                peak_at_s: peak_at,
-            },
-        ];
+        let mut waves: Vec<Wave> = daily_waves(utc_offset_s, shift).collect();
         // Noise: three slow wobbles (about 1.5, 10 and 45 minutes), 6 % at most together.
         for (i, (amp, lo, hi)) in [
             (0.025, 90.0, 200.0),
@@ -182,21 +176,32 @@ impl TrafficCurve {
 mod tests {
     use super::*;
 
+    const DAY_S: f64 = 86_400.0;
     /// 2024-11-20 00:00:00 UTC.
     const MIDNIGHT: f64 = 1_732_060_800.0;
 
     #[test]
     fn shape_peaks_in_the_evening_and_dips_at_dawn() {
         let at = |h: f64| diurnal(MIDNIGHT + h * 3600.0, 0.0);
-        assert!(at(20.5) > 0.99);
-        assert!(at(5.0) < 0.42);
-        assert!(at(12.0) > at(5.0) && at(12.0) < at(20.0));
+        assert!(at(21.25) > 0.98, "{}", at(21.25));
+        assert!(at(5.0) < 0.33, "{}", at(5.0));
+        assert!(at(12.0) > 0.5 && at(12.0) < 0.65, "{}", at(12.0));
+        let (mut max_h, mut max_v, mut min_h, mut min_v) = (0.0, 0.0, 0.0, 2.0);
         for q in 0..96 {
-            let v = at(f64::from(q) / 4.0);
-            assert!((0.38..=1.0001).contains(&v), "{q}: {v}");
+            let h = f64::from(q) / 4.0;
+            let v = at(h);
+            assert!((0.28..=1.01).contains(&v), "{h}: {v}");
+            if v > max_v {
+                (max_h, max_v) = (h, v);
+            }
+            if v < min_v {
+                (min_h, min_v) = (h, v);
+            }
         }
+        assert!((20.0..=22.0).contains(&max_h), "{max_h}");
+        assert!((4.0..=6.0).contains(&min_h), "{min_h}");
         // Two hours east, the peak comes two hours earlier in UTC.
-        assert!((diurnal(MIDNIGHT + 18.5 * 3600.0, 7200.0) - at(20.5)).abs() < 1e-9);
+        assert!((diurnal(MIDNIGHT + 19.0 * 3600.0, 7200.0) - at(21.0)).abs() < 1e-9);
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! Helpers shared by the server's integration tests: stores on both engines, a PKI, and
+//! batches.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use ispvm_proto::{Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, MetricName, MetricSample, Severity};
+use ispvm_server::store::Store;
+use sqlx::Connection;
+
+/// Admin URL of the PostgreSQL the tests use; the role needs CREATEDB.
+pub fn pg_admin_url() -> String {
+    std::env::var("ISPVM_TEST_PG_URL").unwrap_or_else(|_| "postgres://ispvm:ispvm@127.0.0.1:5432/ispvm_test".into())
+}
+
+/// A store on a fresh SQLite file; keep the directory alive as long as the store.
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    (Store::connect(&url).await.expect("sqlite store"), dir)
+}
+
+/// A fresh PostgreSQL database; dropped by [`PgDb::drop_db`].
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub async fn drop_db(self, store: Store) {
+        store.close().await;
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.expect("admin connection");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut admin)
+            .await
+            .expect("drop database");
+    }
+}
+
+/// A store on a new, empty PostgreSQL database. Fails loudly when PostgreSQL is not
+/// reachable: the store tests must run on both engines.
+pub async fn pg_store() -> (Store, PgDb) {
+    let admin_url = pg_admin_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for the store tests: {e}"));
+    let name = format!("ispvm_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("URL with a database");
+    let store = Store::connect(&format!("{base}/{name}")).await.expect("postgres store");
+    (store, PgDb { name })
+}
+
+/// Runs an async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = $crate::common::sqlite_store().await;
+                super::$body(store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let (store, db) = $crate::common::pg_store().await;
+                super::$body(store.clone()).await;
+                db.drop_db(store).await;
+            }
+        }
+    };
+}
+
+pub const T0: i64 = 1_790_000_000_000;
+
+/// A batch with one device (two interfaces), four samples and one event.
+pub fn batch(agent: &str, tenant: &str, seq: u64, device: &str) -> Batch {
+    let mut b = Batch::new(agent, tenant, seq);
+    b.inventory.devices.push(DeviceInfo {
+        key: device.into(),
+        name: device.to_uppercase(),
+        site: "pop1".into(),
+        role: DeviceRole::Core,
+        mgmt_addr: "127.0.0.1:8728".into(),
+        model: "CCR2216-1G-12XS-2XQ".into(),
+        os_version: "7.16.1".into(),
+    });
+    for name in ["sfp-sfpplus1", "ether1"] {
+        b.inventory.interfaces.push(InterfaceInfo {
+            device: device.into(),
+            name: name.into(),
+            kind: "ether".into(),
+            disabled: false,
+        });
+    }
+    let dev = EntityKey::Device(device.into());
+    let itf = EntityKey::Interface {
+        device: device.into(),
+        name: "sfp-sfpplus1".into(),
+    };
+    let ts = T0 + seq as i64 * 10_000;
+    for (entity, metric, value) in [
+        (dev.clone(), MetricName::DeviceUp, 1.0),
+        (dev.clone(), MetricName::DeviceCpuPct, 17.0),
+        (dev.clone(), MetricName::DeviceUptimeS, 86_400.0),
+        (itf, MetricName::InterfaceRxBps, 1.5e9),
+    ] {
+        b.samples.push(MetricSample {
+            entity,
+            metric,
+            ts_ms: ts,
+            value,
+        });
+    }
+    let mut e = Event::new(dev, EventKind::Reboot, Severity::Warning, format!("{device} rebooted"));
+    e.ts_ms = ts;
+    b.events.push(e);
+    b
+}
