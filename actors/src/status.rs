@@ -39,7 +39,9 @@ impl StatusPolicy {
     /// Status from the latest `device.up` sample `(ts_ms, value)`, at `now_ms`.
     pub fn device_status(&self, latest_up: Option<(i64, f64)>, now_ms: i64) -> DeviceStatus {
         match latest_up {
-            Some((ts, _)) if now_ms.saturating_sub(ts) > self.stale_after_ms => DeviceStatus::Unknown,
+            Some((ts, _)) if now_ms.saturating_sub(ts) > self.stale_after_ms => {
+                DeviceStatus::Unknown
+            }
             Some((_, v)) if v >= 0.5 => DeviceStatus::Up,
             Some(_) => DeviceStatus::Down,
             None => DeviceStatus::Unknown,
@@ -53,10 +55,21 @@ mod tests {
 
     #[test]
     fn status_from_freshness_and_value() {
-        let p = StatusPolicy { stale_after_ms: 1_000 };
-        assert_eq!(p.device_status(Some((10_000, 1.0)), 10_500), DeviceStatus::Up);
-        assert_eq!(p.device_status(Some((10_000, 0.0)), 10_500), DeviceStatus::Down);
-        assert_eq!(p.device_status(Some((10_000, 1.0)), 11_001), DeviceStatus::Unknown);
+        let p = StatusPolicy {
+            stale_after_ms: 1_000,
+        };
+        assert_eq!(
+            p.device_status(Some((10_000, 1.0)), 10_500),
+            DeviceStatus::Up
+        );
+        assert_eq!(
+            p.device_status(Some((10_000, 0.0)), 10_500),
+            DeviceStatus::Down
+        );
+        assert_eq!(
+            p.device_status(Some((10_000, 1.0)), 11_001),
+            DeviceStatus::Unknown
+        );
         assert_eq!(p.device_status(None, 0), DeviceStatus::Unknown);
     }
 }

@@ -162,12 +162,17 @@ impl AgentConfig {
     /// Checks what serde cannot: unique router keys, non-empty ids.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.agent_id.is_empty() || self.tenant_id.is_empty() {
-            return Err(ConfigError::Invalid("agent_id and tenant_id are required".into()));
+            return Err(ConfigError::Invalid(
+                "agent_id and tenant_id are required".into(),
+            ));
         }
         let mut keys = std::collections::HashSet::new();
         for r in &self.routers {
             if !keys.insert(&r.key) {
-                return Err(ConfigError::Invalid(format!("router key {:?} appears twice", r.key)));
+                return Err(ConfigError::Invalid(format!(
+                    "router key {:?} appears twice",
+                    r.key
+                )));
             }
         }
         Ok(())

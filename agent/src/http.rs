@@ -34,7 +34,10 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
 }

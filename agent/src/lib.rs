@@ -70,10 +70,12 @@ pub async fn start_with_tls(
             addr: config.http.listen,
             source,
         })?;
-    let http_addr = listener.local_addr().map_err(|source| AgentError::HttpBind {
-        addr: config.http.listen,
-        source,
-    })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|source| AgentError::HttpBind {
+            addr: config.http.listen,
+            source,
+        })?;
     let app = http::router(http::HttpState {
         agent_id: config.agent_id.clone(),
         tenant_id: config.tenant_id.clone(),

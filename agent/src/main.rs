@@ -11,7 +11,12 @@ use std::path::PathBuf;
 struct Cli {
     /// Configuration file (TOML). Any key can be overridden with
     /// ISPVM_AGENT_<SECTION>__<KEY>, e.g. ISPVM_AGENT_HTTP__LISTEN=0.0.0.0:9100.
-    #[arg(long, short, env = "ISPVM_AGENT_CONFIG", default_value = "/etc/ispvm/agent.toml")]
+    #[arg(
+        long,
+        short,
+        env = "ISPVM_AGENT_CONFIG",
+        default_value = "/etc/ispvm/agent.toml"
+    )]
     config: PathBuf,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
@@ -24,8 +29,12 @@ async fn main() -> anyhow::Result<()> {
     init_logging(cli.log_json);
     let config = ispvm_agent::config::AgentConfig::load(&cli.config)
         .with_context(|| format!("loading {}", cli.config.display()))?;
-    let agent = ispvm_agent::start(config).await.context("starting the agent")?;
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    let agent = ispvm_agent::start(config)
+        .await
+        .context("starting the agent")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     tracing::info!("stopping");
     agent.shutdown().await;
     Ok(())

@@ -69,7 +69,10 @@ mod tests {
     fn rate_from_two_readings() {
         let mut r = CounterRates::default();
         assert_eq!(r.update("a", 1_000, 0, CounterWidth::Bits64), None);
-        assert_eq!(r.update("a", 11_000, 2_000, CounterWidth::Bits64), Some(5_000.0));
+        assert_eq!(
+            r.update("a", 11_000, 2_000, CounterWidth::Bits64),
+            Some(5_000.0)
+        );
     }
 
     #[test]
@@ -84,7 +87,10 @@ mod tests {
         let mut r = CounterRates::default();
         r.update("a", 5_000_000, 0, CounterWidth::Bits64);
         assert_eq!(r.update("a", 10, 1_000, CounterWidth::Bits64), None);
-        assert_eq!(r.update("a", 1_010, 2_000, CounterWidth::Bits64), Some(1_000.0));
+        assert_eq!(
+            r.update("a", 1_010, 2_000, CounterWidth::Bits64),
+            Some(1_000.0)
+        );
         r.update("b", 1_000, 0, CounterWidth::Bits32);
         assert_eq!(r.update("b", 10, 1_000, CounterWidth::Bits32), None);
     }

@@ -47,7 +47,9 @@ impl AgentMetrics {
         let mut registry = Registry::with_prefix("ispvm_agent");
         let m = AgentMetrics {
             polls: Family::default(),
-            poll_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            poll_seconds: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             batches: Family::default(),
             samples_sent: Counter::default(),
             events_sent: Counter::default(),
@@ -58,18 +60,46 @@ impl AgentMetrics {
             registry: Registry::default(),
         };
         registry.register("polls", "Router polls by result", m.polls.clone());
-        registry.register("poll_duration_seconds", "Duration of one router poll", m.poll_seconds.clone());
-        registry.register("uplink_batches", "Batches sent to the server by result", m.batches.clone());
-        registry.register("uplink_samples", "Samples acknowledged by the server", m.samples_sent.clone());
-        registry.register("uplink_events", "Events acknowledged by the server", m.events_sent.clone());
+        registry.register(
+            "poll_duration_seconds",
+            "Duration of one router poll",
+            m.poll_seconds.clone(),
+        );
+        registry.register(
+            "uplink_batches",
+            "Batches sent to the server by result",
+            m.batches.clone(),
+        );
+        registry.register(
+            "uplink_samples",
+            "Samples acknowledged by the server",
+            m.samples_sent.clone(),
+        );
+        registry.register(
+            "uplink_events",
+            "Events acknowledged by the server",
+            m.events_sent.clone(),
+        );
         registry.register(
             "uplink_batches_dropped",
             "Batches dropped because the in-memory queue was full or the server refused them for good",
             m.batches_dropped.clone(),
         );
-        registry.register("uplink_queue_batches", "Batches waiting for the server", m.uplink_queue.clone());
-        registry.register("routers_owned", "Routers this agent polls", m.routers_owned.clone());
-        registry.register("actor_restarts", "Actors restarted by their supervisor", m.actor_restarts.clone());
+        registry.register(
+            "uplink_queue_batches",
+            "Batches waiting for the server",
+            m.uplink_queue.clone(),
+        );
+        registry.register(
+            "routers_owned",
+            "Routers this agent polls",
+            m.routers_owned.clone(),
+        );
+        registry.register(
+            "actor_restarts",
+            "Actors restarted by their supervisor",
+            m.actor_restarts.clone(),
+        );
         Arc::new(AgentMetrics { registry, ..m })
     }
 
@@ -95,10 +125,16 @@ impl PollFinished<'_> {
         match self.error {
             None => {
                 m.polls.get_or_create(&ResultLabel { result: "ok" }).inc();
-                tracing::debug!(router = self.router, took_ms = self.took.as_millis() as u64, "poll ok");
+                tracing::debug!(
+                    router = self.router,
+                    took_ms = self.took.as_millis() as u64,
+                    "poll ok"
+                );
             }
             Some(e) => {
-                m.polls.get_or_create(&ResultLabel { result: "error" }).inc();
+                m.polls
+                    .get_or_create(&ResultLabel { result: "error" })
+                    .inc();
                 tracing::warn!(router = self.router, error = %e, "poll failed");
             }
         }
@@ -118,13 +154,17 @@ impl BatchAnswered<'_> {
     pub fn emit(&self, m: &AgentMetrics) {
         match self.rejected {
             None => {
-                m.batches.get_or_create(&ResultLabel { result: "accepted" }).inc();
+                m.batches
+                    .get_or_create(&ResultLabel { result: "accepted" })
+                    .inc();
                 m.samples_sent.inc_by(self.samples as u64);
                 m.events_sent.inc_by(self.events as u64);
                 tracing::debug!(seq = self.seq, samples = self.samples, "batch accepted");
             }
             Some((code, message)) => {
-                m.batches.get_or_create(&ResultLabel { result: "rejected" }).inc();
+                m.batches
+                    .get_or_create(&ResultLabel { result: "rejected" })
+                    .inc();
                 tracing::warn!(seq = self.seq, code, message, "batch rejected by server");
             }
         }
@@ -139,7 +179,9 @@ pub struct UplinkFailed<'a> {
 
 impl UplinkFailed<'_> {
     pub fn emit(&self, m: &AgentMetrics) {
-        m.batches.get_or_create(&ResultLabel { result: "failed" }).inc();
+        m.batches
+            .get_or_create(&ResultLabel { result: "failed" })
+            .inc();
         tracing::warn!(error = %self.error, queued = self.queued, "uplink failed; will retry");
     }
 }
@@ -162,7 +204,8 @@ pub struct QueueDepth(pub usize);
 
 impl QueueDepth {
     pub fn emit(&self, m: &AgentMetrics) {
-        m.uplink_queue.set(i64::try_from(self.0).unwrap_or(i64::MAX));
+        m.uplink_queue
+            .set(i64::try_from(self.0).unwrap_or(i64::MAX));
     }
 }
 
@@ -171,7 +214,8 @@ pub struct RoutersOwned(pub usize);
 
 impl RoutersOwned {
     pub fn emit(&self, m: &AgentMetrics) {
-        m.routers_owned.set(i64::try_from(self.0).unwrap_or(i64::MAX));
+        m.routers_owned
+            .set(i64::try_from(self.0).unwrap_or(i64::MAX));
         tracing::info!(routers = self.0, "routers owned");
     }
 }
@@ -186,7 +230,15 @@ pub struct ActorRestarted<'a> {
 
 impl ActorRestarted<'_> {
     pub fn emit(&self, m: &AgentMetrics) {
-        m.actor_restarts.get_or_create(&ActorLabel { actor: self.actor }).inc();
-        tracing::warn!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "restarting actor");
+        m.actor_restarts
+            .get_or_create(&ActorLabel { actor: self.actor })
+            .inc();
+        tracing::warn!(
+            actor = self.actor,
+            name = self.name,
+            reason = self.reason,
+            attempt = self.attempt,
+            "restarting actor"
+        );
     }
 }

@@ -45,7 +45,8 @@ pub fn server_endpoint(
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport());
-    quinn::Endpoint::server(config, bind).map_err(|source| EndpointError::Bind { addr: bind, source })
+    quinn::Endpoint::server(config, bind)
+        .map_err(|source| EndpointError::Bind { addr: bind, source })
 }
 
 /// A QUIC client endpoint able to reach `server` (same address family) with our
@@ -64,8 +65,8 @@ pub fn client_endpoint(
     } else {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let mut endpoint =
-        quinn::Endpoint::client(bind).map_err(|source| EndpointError::Bind { addr: bind, source })?;
+    let mut endpoint = quinn::Endpoint::client(bind)
+        .map_err(|source| EndpointError::Bind { addr: bind, source })?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }

@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("TLS material: {0} (create it with `ispvm pki init` and `ispvm pki issue --kind server --name server`)")]
+    #[error(
+        "TLS material: {0} (create it with `ispvm pki init` and `ispvm pki issue --kind server --name server`)"
+    )]
     Tls(#[from] TlsError),
     #[error("QUIC endpoint: {0}")]
     Quic(#[from] EndpointError),
@@ -56,10 +58,12 @@ pub async fn start_with(
     let metrics = ServerMetrics::new();
     let (stop, stopped) = watch::channel(false);
     let endpoint = server_endpoint(config.quic.listen, &tls, ALPN_INGEST)?;
-    let quic_addr = endpoint.local_addr().map_err(|source| EndpointError::Bind {
-        addr: config.quic.listen,
-        source,
-    })?;
+    let quic_addr = endpoint
+        .local_addr()
+        .map_err(|source| EndpointError::Bind {
+            addr: config.quic.listen,
+            source,
+        })?;
     let ingestor = Arc::new(Ingestor::new(store.clone(), config.limits, metrics.clone()));
     let quic_task = tokio::spawn(crate::ingest::quic::serve(
         endpoint,
@@ -74,10 +78,12 @@ pub async fn start_with(
             addr: config.http.listen,
             source,
         })?;
-    let http_addr = listener.local_addr().map_err(|source| StartError::HttpBind {
-        addr: config.http.listen,
-        source,
-    })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::HttpBind {
+            addr: config.http.listen,
+            source,
+        })?;
     let app = router(AppState {
         store: store.clone(),
         metrics: metrics.clone(),

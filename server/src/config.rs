@@ -101,7 +101,11 @@ impl ServerConfig {
             })?,
             None => String::new(),
         };
-        Ok(ispvm_proto::settings::load(&text, ENV_PREFIX, std::env::vars())?)
+        Ok(ispvm_proto::settings::load(
+            &text,
+            ENV_PREFIX,
+            std::env::vars(),
+        )?)
     }
 
     pub fn database_url(&self) -> String {

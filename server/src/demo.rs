@@ -12,7 +12,9 @@ use crate::pki::{CertKind, Pki};
 use crate::store::Store;
 use anyhow::Context;
 use ispvm_agent::RunningAgent;
-use ispvm_agent::config::{AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths};
+use ispvm_agent::config::{
+    AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
+};
 use ispvm_cluster::TlsMaterial;
 use ispvm_sim::{Topology, VirtualIsp};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -54,7 +56,8 @@ pub struct RunningDemo {
 /// data directory has them from an earlier start.
 fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
     if !pki.has_ca() {
-        pki.init("ISPVisualMonitor demo CA", 3650).context("creating the demo CA")?;
+        pki.init("ISPVisualMonitor demo CA", 3650)
+            .context("creating the demo CA")?;
     }
     pki.ensure(
         CertKind::Server,
@@ -74,7 +77,8 @@ fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
 /// Starts the virtual ISP, the server and the agents.
 pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
     let data_dir = &options.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let topology = Topology::demo();
     let sites: Vec<String> = topology
         .sites
@@ -96,17 +100,25 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         },
         // Three missed demo polls.
-        stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3)).unwrap_or(i64::MAX),
+        stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3))
+            .unwrap_or(i64::MAX),
         ..ServerConfig::default()
     };
-    let store = Store::connect(&config.database_url()).await.context("opening the demo store")?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("opening the demo store")?;
     store.ensure_tenant(DEMO_TENANT, "Demo ISP").await?;
     for s in &topology.sites {
-        store.tenant(DEMO_TENANT).upsert_site(&s.id, &s.name, Some(s.lat), Some(s.lon)).await?;
+        store
+            .tenant(DEMO_TENANT)
+            .upsert_site(&s.id, &s.name, Some(s.lat), Some(s.lon))
+            .await?;
     }
     let paths = config.tls_paths();
     let tls = TlsMaterial::load(&paths.ca, &paths.cert, &paths.key)?;
-    let server = start_with(&config, store, tls).await.context("starting the server")?;
+    let server = start_with(&config, store, tls)
+        .await
+        .context("starting the server")?;
 
     let isp = VirtualIsp::start(topology, IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
@@ -152,9 +164,17 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             uplink: Default::default(),
             routers,
         };
-        agents.push(ispvm_agent::start(agent_config).await.with_context(|| format!("starting {agent_id}"))?);
+        agents.push(
+            ispvm_agent::start(agent_config)
+                .await
+                .with_context(|| format!("starting {agent_id}"))?,
+        );
     }
-    Ok(RunningDemo { server, agents, isp })
+    Ok(RunningDemo {
+        server,
+        agents,
+        isp,
+    })
 }
 
 impl RunningDemo {
@@ -172,7 +192,10 @@ impl RunningDemo {
             self.agents.len(),
         );
         for a in &self.agents {
-            s.push_str(&format!("  {:<16} http://{}/v1/state  http://{}/metrics\n", a.agent_id, a.http_addr, a.http_addr));
+            s.push_str(&format!(
+                "  {:<16} http://{}/v1/state  http://{}/metrics\n",
+                a.agent_id, a.http_addr, a.http_addr
+            ));
         }
         s.push_str("Press Ctrl-C to stop.");
         s

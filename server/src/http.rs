@@ -45,7 +45,10 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "API query failed");
-        ApiError(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable".into())
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is unavailable".into(),
+        )
     }
 }
 
@@ -56,9 +59,15 @@ struct TenantQuery {
 
 impl AppState {
     async fn tenant(&self, q: &TenantQuery) -> Result<String, ApiError> {
-        let t = q.tenant.clone().unwrap_or_else(|| self.default_tenant.clone());
+        let t = q
+            .tenant
+            .clone()
+            .unwrap_or_else(|| self.default_tenant.clone());
         if !self.store.tenant(&t).exists().await? {
-            return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown tenant {t:?}")));
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("unknown tenant {t:?}"),
+            ));
         }
         Ok(t)
     }
@@ -69,7 +78,9 @@ async fn healthz(State(s): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "status": "ok", "store": s.store.engine() })).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "degraded", "store": s.store.engine(), "error": e.to_string() })),
+            Json(
+                json!({ "status": "degraded", "store": s.store.engine(), "error": e.to_string() }),
+            ),
         )
             .into_response(),
     }
@@ -77,7 +88,10 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
 }
@@ -116,31 +130,42 @@ fn device_views(
 ) -> Vec<DeviceView> {
     let mut values: HashMap<(String, String), BTreeMap<String, Value>> = HashMap::new();
     for l in latest {
-        values.entry((l.entity_kind, l.entity_id)).or_default().insert(
-            l.metric,
-            Value {
-                value: l.value,
-                ts_ms: l.ts_ms,
-            },
-        );
+        values
+            .entry((l.entity_kind, l.entity_id))
+            .or_default()
+            .insert(
+                l.metric,
+                Value {
+                    value: l.value,
+                    ts_ms: l.ts_ms,
+                },
+            );
     }
     let mut by_device: HashMap<String, Vec<InterfaceView>> = HashMap::new();
     for i in interfaces {
         let metrics = values
-            .remove(&("interface".to_owned(), format!("{}/{}", i.device_id, i.name)))
+            .remove(&(
+                "interface".to_owned(),
+                format!("{}/{}", i.device_id, i.name),
+            ))
             .unwrap_or_default();
-        by_device.entry(i.device_id).or_default().push(InterfaceView {
-            name: i.name,
-            kind: i.kind,
-            disabled: i.disabled,
-            uplink: i.uplink,
-            metrics,
-        });
+        by_device
+            .entry(i.device_id)
+            .or_default()
+            .push(InterfaceView {
+                name: i.name,
+                kind: i.kind,
+                disabled: i.disabled,
+                uplink: i.uplink,
+                metrics,
+            });
     }
     devices
         .into_iter()
         .map(|d| {
-            let metrics = values.remove(&("device".to_owned(), d.id.clone())).unwrap_or_default();
+            let metrics = values
+                .remove(&("device".to_owned(), d.id.clone()))
+                .unwrap_or_default();
             let up = metrics.get("device.up").map(|v| (v.ts_ms, v.value));
             DeviceView {
                 status: policy.device_status(up, now),
@@ -152,7 +177,10 @@ fn device_views(
         .collect()
 }
 
-async fn devices(State(s): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Response, ApiError> {
+async fn devices(
+    State(s): State<AppState>,
+    Query(q): Query<TenantQuery>,
+) -> Result<Response, ApiError> {
     let tenant = s.tenant(&q).await?;
     let ts = s.store.tenant(&tenant);
     let views = device_views(
@@ -165,13 +193,19 @@ async fn devices(State(s): State<AppState>, Query(q): Query<TenantQuery>) -> Res
     Ok(Json(json!({ "tenant": tenant, "total": views.len(), "devices": views })).into_response())
 }
 
-async fn sites(State(s): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Response, ApiError> {
+async fn sites(
+    State(s): State<AppState>,
+    Query(q): Query<TenantQuery>,
+) -> Result<Response, ApiError> {
     let tenant = s.tenant(&q).await?;
     let sites = s.store.tenant(&tenant).sites().await?;
     Ok(Json(json!({ "tenant": tenant, "total": sites.len(), "sites": sites })).into_response())
 }
 
-async fn agents(State(s): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Response, ApiError> {
+async fn agents(
+    State(s): State<AppState>,
+    Query(q): Query<TenantQuery>,
+) -> Result<Response, ApiError> {
     let tenant = s.tenant(&q).await?;
     let agents = s.store.tenant(&tenant).agents().await?;
     Ok(Json(json!({ "tenant": tenant, "total": agents.len(), "agents": agents })).into_response())

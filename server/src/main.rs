@@ -197,7 +197,13 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for r in &rows {
-                    println!("{:<14} {:<10} {:<20} {}", r["id"].as_str().unwrap_or(""), r["site"].as_str().unwrap_or(""), r["role"].as_str().unwrap_or(""), r["api"].as_str().unwrap_or(""));
+                    println!(
+                        "{:<14} {:<10} {:<20} {}",
+                        r["id"].as_str().unwrap_or(""),
+                        r["site"].as_str().unwrap_or(""),
+                        r["role"].as_str().unwrap_or(""),
+                        r["api"].as_str().unwrap_or("")
+                    );
                 }
                 println!("Press Ctrl-C to stop.");
             }
@@ -221,8 +227,13 @@ async fn main() -> anyhow::Result<()> {
                 if kind == CertKind::Agent && tenant.is_none() {
                     anyhow::bail!("an agent certificate needs --tenant");
                 }
-                let issued = Pki::new(&dir).issue(kind, &name, tenant.as_deref(), &dns, &ip, days)?;
-                println!("issued {} and {}", issued.cert.display(), issued.key.display());
+                let issued =
+                    Pki::new(&dir).issue(kind, &name, tenant.as_deref(), &dns, &ip, days)?;
+                println!(
+                    "issued {} and {}",
+                    issued.cert.display(),
+                    issued.key.display()
+                );
             }
         },
     }

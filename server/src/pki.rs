@@ -7,8 +7,8 @@
 //! batch whose agent or tenant differs from the certificate that carried it.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use std::io::Write;
 use std::net::IpAddr;
@@ -56,7 +56,11 @@ fn check_name(name: &str) -> Result<(), PkiError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !name.starts_with('.');
-    if ok { Ok(()) } else { Err(PkiError::BadName(name.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(PkiError::BadName(name.to_owned()))
+    }
 }
 
 /// Writes a file that must not exist yet; keys get mode 0600.
@@ -142,7 +146,9 @@ impl Pki {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.distinguished_name.push(DnType::CommonName, ca_name);
-        params.distinguished_name.push(DnType::OrganizationName, "ISPVisualMonitor");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "ISPVisualMonitor");
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -179,8 +185,10 @@ impl Pki {
                 return Err(PkiError::Exists(p.clone()));
             }
         }
-        let ca_pem = std::fs::read_to_string(self.ca_cert_path()).map_err(io_err(&self.ca_cert_path()))?;
-        let ca_key_pem = std::fs::read_to_string(self.ca_key_path()).map_err(io_err(&self.ca_key_path()))?;
+        let ca_pem =
+            std::fs::read_to_string(self.ca_cert_path()).map_err(io_err(&self.ca_cert_path()))?;
+        let ca_key_pem =
+            std::fs::read_to_string(self.ca_key_path()).map_err(io_err(&self.ca_key_path()))?;
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key_pem)?)?;
 
         let mut sans: Vec<String> = dns.to_vec();
@@ -246,7 +254,8 @@ mod tests {
         let issued = pki
             .issue(CertKind::Agent, "agent-a", Some("acme"), &[], &[], 10)
             .expect("issue");
-        let material = TlsMaterial::load(&pki.ca_cert_path(), &issued.cert, &issued.key).expect("load");
+        let material =
+            TlsMaterial::load(&pki.ca_cert_path(), &issued.cert, &issued.key).expect("load");
         let id = PeerIdentity::from_der(&material.chain[0]).expect("identity");
         assert_eq!(id.common_name, "agent-a");
         assert_eq!(id.organization.as_deref(), Some("acme"));
@@ -261,7 +270,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&issued.key).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(&issued.key)
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

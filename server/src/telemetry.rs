@@ -40,15 +40,41 @@ impl ServerMetrics {
             samples: Family::default(),
             events: Family::default(),
             seq_gaps: Counter::default(),
-            ingest_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            ingest_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             quic_connections: Family::default(),
         };
-        registry.register("ingest_batches", "Batches received, by outcome", m.batches.clone());
-        registry.register("ingest_samples", "Samples received, by outcome", m.samples.clone());
-        registry.register("ingest_events", "Events received, by outcome", m.events.clone());
-        registry.register("ingest_seq_gaps", "Batch sequence numbers skipped by agents", m.seq_gaps.clone());
-        registry.register("ingest_duration_seconds", "Time to validate and store one batch", m.ingest_seconds.clone());
-        registry.register("quic_connections", "QUIC connection attempts, by outcome", m.quic_connections.clone());
+        registry.register(
+            "ingest_batches",
+            "Batches received, by outcome",
+            m.batches.clone(),
+        );
+        registry.register(
+            "ingest_samples",
+            "Samples received, by outcome",
+            m.samples.clone(),
+        );
+        registry.register(
+            "ingest_events",
+            "Events received, by outcome",
+            m.events.clone(),
+        );
+        registry.register(
+            "ingest_seq_gaps",
+            "Batch sequence numbers skipped by agents",
+            m.seq_gaps.clone(),
+        );
+        registry.register(
+            "ingest_duration_seconds",
+            "Time to validate and store one batch",
+            m.ingest_seconds.clone(),
+        );
+        registry.register(
+            "quic_connections",
+            "QUIC connection attempts, by outcome",
+            m.quic_connections.clone(),
+        );
         Arc::new(ServerMetrics { registry, ..m })
     }
 
@@ -71,18 +97,49 @@ pub struct BatchStored<'a> {
 impl BatchStored<'_> {
     pub fn emit(&self, m: &ServerMetrics) {
         let o = self.outcome;
-        let label = if o.duplicate_batch { "duplicate" } else { "stored" };
-        m.batches.get_or_create(&OutcomeLabel { outcome: label }).inc();
-        m.samples.get_or_create(&OutcomeLabel { outcome: "stored" }).inc_by(u64::from(o.samples_stored));
-        m.samples.get_or_create(&OutcomeLabel { outcome: "duplicate" }).inc_by(u64::from(o.samples_duplicate));
-        m.events.get_or_create(&OutcomeLabel { outcome: "stored" }).inc_by(u64::from(o.events_stored));
-        m.events.get_or_create(&OutcomeLabel { outcome: "duplicate" }).inc_by(u64::from(o.events_duplicate));
+        let label = if o.duplicate_batch {
+            "duplicate"
+        } else {
+            "stored"
+        };
+        m.batches
+            .get_or_create(&OutcomeLabel { outcome: label })
+            .inc();
+        m.samples
+            .get_or_create(&OutcomeLabel { outcome: "stored" })
+            .inc_by(u64::from(o.samples_stored));
+        m.samples
+            .get_or_create(&OutcomeLabel {
+                outcome: "duplicate",
+            })
+            .inc_by(u64::from(o.samples_duplicate));
+        m.events
+            .get_or_create(&OutcomeLabel { outcome: "stored" })
+            .inc_by(u64::from(o.events_stored));
+        m.events
+            .get_or_create(&OutcomeLabel {
+                outcome: "duplicate",
+            })
+            .inc_by(u64::from(o.events_duplicate));
         m.seq_gaps.inc_by(o.seq_gap);
         m.ingest_seconds.observe(self.took.as_secs_f64());
         if o.seq_gap > 0 {
-            tracing::warn!(agent = self.agent, tenant = self.tenant, seq = self.seq, missing = o.seq_gap, "agent batch sequence has a gap");
+            tracing::warn!(
+                agent = self.agent,
+                tenant = self.tenant,
+                seq = self.seq,
+                missing = o.seq_gap,
+                "agent batch sequence has a gap"
+            );
         }
-        tracing::debug!(agent = self.agent, seq = self.seq, samples = o.samples_stored, events = o.events_stored, duplicate = o.duplicate_batch, "batch stored");
+        tracing::debug!(
+            agent = self.agent,
+            seq = self.seq,
+            samples = o.samples_stored,
+            events = o.events_stored,
+            duplicate = o.duplicate_batch,
+            "batch stored"
+        );
     }
 }
 
@@ -95,8 +152,17 @@ pub struct BatchRejected<'a> {
 
 impl BatchRejected<'_> {
     pub fn emit(&self, m: &ServerMetrics) {
-        m.batches.get_or_create(&OutcomeLabel { outcome: self.code.as_str() }).inc();
-        tracing::warn!(peer = self.peer, code = self.code.as_str(), reason = self.reason, "batch rejected");
+        m.batches
+            .get_or_create(&OutcomeLabel {
+                outcome: self.code.as_str(),
+            })
+            .inc();
+        tracing::warn!(
+            peer = self.peer,
+            code = self.code.as_str(),
+            reason = self.reason,
+            "batch rejected"
+        );
     }
 }
 
@@ -111,11 +177,17 @@ impl QuicConnection<'_> {
     pub fn emit(&self, m: &ServerMetrics) {
         match self.refused {
             None => {
-                m.quic_connections.get_or_create(&OutcomeLabel { outcome: "accepted" }).inc();
+                m.quic_connections
+                    .get_or_create(&OutcomeLabel {
+                        outcome: "accepted",
+                    })
+                    .inc();
                 tracing::info!(remote = %self.remote, peer = self.peer.unwrap_or("?"), "agent connected");
             }
             Some(reason) => {
-                m.quic_connections.get_or_create(&OutcomeLabel { outcome: "refused" }).inc();
+                m.quic_connections
+                    .get_or_create(&OutcomeLabel { outcome: "refused" })
+                    .inc();
                 tracing::warn!(remote = %self.remote, reason = %reason, "QUIC connection refused");
             }
         }

@@ -90,7 +90,8 @@ impl Actor for Poller {
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
         let poll_queued = Arc::new(AtomicBool::new(false));
         let timer = start_timer(myself, args.poll.interval(), jitter, poll_queued.clone());
-        args.state.update_router(&r.key, |s| s.address = r.address.to_string());
+        args.state
+            .update_router(&r.key, |s| s.address = r.address.to_string());
         Ok(PollerState {
             session,
             client: None,

@@ -10,7 +10,9 @@ use crate::telemetry::{ActorRestarted, AgentMetrics, RoutersOwned};
 use crate::uplink::QuicUplink;
 use ispvm_cluster::TlsMaterial;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +86,11 @@ impl SupervisorState {
         Ok(())
     }
 
-    async fn start_poller(&mut self, myself: &ActorCell, key: &str) -> Result<(), ActorProcessingErr> {
+    async fn start_poller(
+        &mut self,
+        myself: &ActorCell,
+        key: &str,
+    ) -> Result<(), ActorProcessingErr> {
         let (Some(router), Some(uplink)) = (self.desired.get(key), self.uplink.clone()) else {
             return Ok(());
         };
@@ -97,7 +103,8 @@ impl SupervisorState {
             state: self.args.state.clone(),
         };
         let (poller, _) = Actor::spawn_linked(None, Poller, args, myself.clone()).await?;
-        self.children.insert(poller.get_id(), ChildKey::Poller(key.to_owned()));
+        self.children
+            .insert(poller.get_id(), ChildKey::Poller(key.to_owned()));
         self.pollers.insert(key.to_owned(), poller);
         Ok(())
     }
@@ -105,13 +112,20 @@ impl SupervisorState {
     async fn stop_poller(&mut self, key: &str) {
         if let Some(p) = self.pollers.remove(key) {
             self.children.remove(&p.get_id());
-            let _ = p.stop_and_wait(Some("router removed".into()), Some(Duration::from_secs(5))).await;
+            let _ = p
+                .stop_and_wait(Some("router removed".into()), Some(Duration::from_secs(5)))
+                .await;
         }
         self.args.state.remove_router(key);
     }
 
-    async fn set_routers(&mut self, myself: &ActorCell, routers: Vec<RouterConfig>) -> Result<(), ActorProcessingErr> {
-        let new: BTreeMap<String, RouterConfig> = routers.into_iter().map(|r| (r.key.clone(), r)).collect();
+    async fn set_routers(
+        &mut self,
+        myself: &ActorCell,
+        routers: Vec<RouterConfig>,
+    ) -> Result<(), ActorProcessingErr> {
+        let new: BTreeMap<String, RouterConfig> =
+            routers.into_iter().map(|r| (r.key.clone(), r)).collect();
         let stale: Vec<String> = self
             .desired
             .iter()
@@ -122,7 +136,12 @@ impl SupervisorState {
             self.stop_poller(key).await;
         }
         self.desired = new;
-        let missing: Vec<String> = self.desired.keys().filter(|k| !self.pollers.contains_key(*k)).cloned().collect();
+        let missing: Vec<String> = self
+            .desired
+            .keys()
+            .filter(|k| !self.pollers.contains_key(*k))
+            .cloned()
+            .collect();
         for key in missing {
             self.start_poller(myself, &key).await?;
         }
@@ -167,10 +186,15 @@ impl SupervisorState {
                 entity,
                 EventKind::ActorRestart,
                 Severity::Warning,
-                format!("agent {} restarts its {actor} {name}: {reason}", self.args.config.agent_id),
+                format!(
+                    "agent {} restarts its {actor} {name}: {reason}",
+                    self.args.config.agent_id
+                ),
             );
             event.attrs.insert("attempt".into(), attempt.to_string());
-            event.attrs.insert("agent".into(), self.args.config.agent_id.clone());
+            event
+                .attrs
+                .insert("agent".into(), self.args.config.agent_id.clone());
             let _ = uplink.cast(UplinkMsg::Event(event));
         }
         myself.send_after(backoff, move || SupervisorMsg::Restart(key));
@@ -220,7 +244,9 @@ impl Actor for AgentSupervisor {
                     return Ok(());
                 }
                 match key {
-                    ChildKey::Uplink if state.uplink.is_none() => state.start_uplink(&myself.get_cell()).await?,
+                    ChildKey::Uplink if state.uplink.is_none() => {
+                        state.start_uplink(&myself.get_cell()).await?
+                    }
                     ChildKey::Poller(k) if !state.pollers.contains_key(&k) => {
                         state.start_poller(&myself.get_cell(), &k).await?;
                     }
@@ -235,12 +261,18 @@ impl Actor for AgentSupervisor {
                 }
                 if let Some(uplink) = state.uplink.take() {
                     state.children.remove(&uplink.get_id());
-                    match ractor::call_t!(uplink, UplinkMsg::Drain, DRAIN_TIMEOUT.as_millis() as u64) {
+                    match ractor::call_t!(
+                        uplink,
+                        UplinkMsg::Drain,
+                        DRAIN_TIMEOUT.as_millis() as u64
+                    ) {
                         Ok(0) => tracing::info!("uplink drained"),
                         Ok(left) => tracing::warn!(left, "stopping with batches undelivered"),
                         Err(e) => tracing::warn!(error = %e, "uplink did not drain in time"),
                     }
-                    let _ = uplink.stop_and_wait(Some("agent stopping".into()), Some(DRAIN_TIMEOUT)).await;
+                    let _ = uplink
+                        .stop_and_wait(Some("agent stopping".into()), Some(DRAIN_TIMEOUT))
+                        .await;
                 }
                 let _ = reply.send(());
             }

@@ -8,9 +8,7 @@
 use crate::config::UplinkConfig;
 use crate::routeros::PollOutput;
 use crate::state::AgentState;
-use crate::telemetry::{
-    AgentMetrics, BatchAnswered, BatchesDropped, QueueDepth, UplinkFailed,
-};
+use crate::telemetry::{AgentMetrics, BatchAnswered, BatchesDropped, QueueDepth, UplinkFailed};
 use crate::uplink::QuicUplink;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{AckStatus, Batch, Event};
@@ -79,8 +77,7 @@ impl UplinkState {
     /// Cuts pending data into batches and queues them.
     fn cut(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        if pending.samples.is_empty() && pending.events.is_empty() && pending.inventory.is_empty()
-        {
+        if pending.samples.is_empty() && pending.events.is_empty() && pending.inventory.is_empty() {
             return;
         }
         let max = self.args.config.max_batch_samples.max(1);
@@ -100,7 +97,10 @@ impl UplinkState {
         if let Err(e) = store_next_seq(&self.args.seq_file, self.next_seq) {
             tracing::error!(error = %e, file = %self.args.seq_file.display(), "cannot persist uplink sequence number");
         }
-        let over = self.queue.len().saturating_sub(self.args.config.max_queued_batches);
+        let over = self
+            .queue
+            .len()
+            .saturating_sub(self.args.config.max_queued_batches);
         if over > 0 {
             self.queue.drain(..over);
             BatchesDropped {
@@ -214,8 +214,16 @@ impl Actor for Uplink {
             UplinkMsg::Collected(out) => {
                 state.pending.samples.extend(out.samples);
                 state.pending.events.extend(out.events);
-                state.pending.inventory.devices.extend(out.inventory.devices);
-                state.pending.inventory.interfaces.extend(out.inventory.interfaces);
+                state
+                    .pending
+                    .inventory
+                    .devices
+                    .extend(out.inventory.devices);
+                state
+                    .pending
+                    .inventory
+                    .interfaces
+                    .extend(out.inventory.interfaces);
             }
             UplinkMsg::Event(e) => state.pending.events.push(e),
             UplinkMsg::Flush => {

@@ -7,8 +7,8 @@ use crate::normalise::{CounterRates, CounterWidth};
 use ispvm_proto::routeros::{Command, Reply};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{
-    DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, InventoryPatch,
-    MetricName, MetricSample, Severity,
+    DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, InventoryPatch, MetricName,
+    MetricSample, Severity,
 };
 use std::collections::BTreeSet;
 
@@ -65,7 +65,13 @@ impl Collector {
         }
     }
 
-    fn sample(&self, entity: EntityKey, metric: MetricName, ts_ms: i64, value: f64) -> MetricSample {
+    fn sample(
+        &self,
+        entity: EntityKey,
+        metric: MetricName,
+        ts_ms: i64,
+        value: f64,
+    ) -> MetricSample {
         MetricSample {
             entity,
             metric,
@@ -115,8 +121,12 @@ impl Collector {
         let resource = resource.first();
         if let Some(r) = resource {
             if let Some(cpu) = num(r, "cpu-load") {
-                out.samples
-                    .push(self.sample(dev.clone(), MetricName::DeviceCpuPct, ts, cpu as f64));
+                out.samples.push(self.sample(
+                    dev.clone(),
+                    MetricName::DeviceCpuPct,
+                    ts,
+                    cpu as f64,
+                ));
             }
             if let (Some(free), Some(total)) = (num(r, "free-memory"), num(r, "total-memory"))
                 && total > 0
@@ -136,8 +146,12 @@ impl Collector {
                     ));
                 }
                 self.last_uptime_s = Some(uptime);
-                out.samples
-                    .push(self.sample(dev.clone(), MetricName::DeviceUptimeS, ts, uptime as f64));
+                out.samples.push(self.sample(
+                    dev.clone(),
+                    MetricName::DeviceUptimeS,
+                    ts,
+                    uptime as f64,
+                ));
             }
         }
 
@@ -168,18 +182,32 @@ impl Collector {
                 ));
             }
             let pairs = [
-                (Counter::RxBytes(name.to_owned()), MetricName::InterfaceRxBps, num(itf, "rx-byte"), 8.0),
-                (Counter::TxBytes(name.to_owned()), MetricName::InterfaceTxBps, num(itf, "tx-byte"), 8.0),
+                (
+                    Counter::RxBytes(name.to_owned()),
+                    MetricName::InterfaceRxBps,
+                    num(itf, "rx-byte"),
+                    8.0,
+                ),
+                (
+                    Counter::TxBytes(name.to_owned()),
+                    MetricName::InterfaceTxBps,
+                    num(itf, "tx-byte"),
+                    8.0,
+                ),
                 (
                     Counter::Errors(name.to_owned()),
                     MetricName::InterfaceErrors,
-                    num(itf, "rx-error").zip(num(itf, "tx-error")).map(|(a, b)| a.saturating_add(b)),
+                    num(itf, "rx-error")
+                        .zip(num(itf, "tx-error"))
+                        .map(|(a, b)| a.saturating_add(b)),
                     1.0,
                 ),
                 (
                     Counter::Drops(name.to_owned()),
                     MetricName::InterfaceDrops,
-                    num(itf, "rx-drop").zip(num(itf, "tx-drop")).map(|(a, b)| a.saturating_add(b)),
+                    num(itf, "rx-drop")
+                        .zip(num(itf, "tx-drop"))
+                        .map(|(a, b)| a.saturating_add(b)),
                     1.0,
                 ),
             ];

@@ -68,7 +68,10 @@ impl Ingestor {
                 peer,
                 batch.seq,
                 RejectCode::Unauthorized,
-                format!("batch claims agent {:?} but the certificate is {:?}", batch.agent_id, peer.common_name),
+                format!(
+                    "batch claims agent {:?} but the certificate is {:?}",
+                    batch.agent_id, peer.common_name
+                ),
             );
         }
         if peer.organization.as_deref() != Some(batch.tenant_id.as_str()) {
@@ -76,11 +79,19 @@ impl Ingestor {
                 peer,
                 batch.seq,
                 RejectCode::Unauthorized,
-                format!("batch claims tenant {:?} but the certificate is for {:?}", batch.tenant_id, peer.organization),
+                format!(
+                    "batch claims tenant {:?} but the certificate is for {:?}",
+                    batch.tenant_id, peer.organization
+                ),
             );
         }
         let started = Instant::now();
-        match self.store.tenant(&batch.tenant_id).ingest(batch, now_ms()).await {
+        match self
+            .store
+            .tenant(&batch.tenant_id)
+            .ingest(batch, now_ms())
+            .await
+        {
             Ok(outcome) => {
                 BatchStored {
                     agent: &batch.agent_id,
@@ -101,12 +112,20 @@ impl Ingestor {
                     },
                 }
             }
-            Err(StoreError::UnknownTenant(t)) => {
-                self.reject(peer, batch.seq, RejectCode::Unauthorized, format!("tenant {t:?} does not exist"))
-            }
+            Err(StoreError::UnknownTenant(t)) => self.reject(
+                peer,
+                batch.seq,
+                RejectCode::Unauthorized,
+                format!("tenant {t:?} does not exist"),
+            ),
             Err(e) => {
                 tracing::error!(error = %e, agent = %batch.agent_id, seq = batch.seq, "storing a batch failed");
-                self.reject(peer, batch.seq, RejectCode::Internal, "the server could not store the batch; retry later".into())
+                self.reject(
+                    peer,
+                    batch.seq,
+                    RejectCode::Internal,
+                    "the server could not store the batch; retry later".into(),
+                )
             }
         }
     }

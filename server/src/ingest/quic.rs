@@ -64,7 +64,11 @@ pub async fn serve(
     endpoint.wait_idle().await;
 }
 
-async fn serve_connection(conn: quinn::Connection, peer: Arc<PeerIdentity>, ingestor: Arc<Ingestor>) {
+async fn serve_connection(
+    conn: quinn::Connection,
+    peer: Arc<PeerIdentity>,
+    ingestor: Arc<Ingestor>,
+) {
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(streams) => streams,
@@ -102,7 +106,12 @@ async fn serve_stream(
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "cannot encode an acknowledgement");
-            to_bincode(&Ack::rejected(ack.seq, RejectCode::Internal, "internal error")).map_err(|e| e.to_string())?
+            to_bincode(&Ack::rejected(
+                ack.seq,
+                RejectCode::Internal,
+                "internal error",
+            ))
+            .map_err(|e| e.to_string())?
         }
     };
     send.write_all(&bytes).await.map_err(|e| e.to_string())?;

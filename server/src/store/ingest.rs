@@ -5,7 +5,7 @@
 //! a replay and nothing else is written. Within a new batch, samples are unique per
 //! series and timestamp and events per UUID, so overlapping replays store each item once.
 
-use super::{StoreError, TenantStore, on_pool};
+use super::{BeginWrite, StoreError, TenantStore, on_pool};
 use ispvm_proto::{Batch, MetricSample};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,13 +40,17 @@ fn device_last_seen(samples: &[MetricSample]) -> BTreeMap<&str, i64> {
 
 impl TenantStore<'_> {
     /// Stores a validated batch whose agent and tenant were authenticated.
-    pub async fn ingest(&self, batch: &Batch, received_ms: i64) -> Result<IngestOutcome, StoreError> {
+    pub async fn ingest(
+        &self,
+        batch: &Batch,
+        received_ms: i64,
+    ) -> Result<IngestOutcome, StoreError> {
         let t = self.tenant;
         let seq = i64::try_from(batch.seq).unwrap_or(i64::MAX);
         let agent = batch.agent_id.as_str();
         let mut outcome = IngestOutcome::default();
         on_pool!(self.store, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let tenant_known: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM tenants WHERE id = $1")
                 .bind(t).fetch_optional(&mut *tx).await?;
             if tenant_known.is_none() {

@@ -12,7 +12,9 @@ pub use ingest::IngestOutcome;
 pub use inventory::{AgentRow, DeviceRow, InterfaceRow, LatestValue, SiteRow};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,6 +28,31 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Opening a transaction that will write.
+///
+/// SQLite must take its write lock when the transaction begins (`BEGIN IMMEDIATE`): a
+/// deferred transaction that reads first and writes later fails with "database is
+/// locked" instead of waiting when another writer got in between. PostgreSQL locks rows
+/// as it goes and needs nothing special.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -174,7 +201,13 @@ impl TenantStore<'_> {
     }
 
     /// Creates or updates a site (operator data: name and coordinates).
-    pub async fn upsert_site(&self, id: &str, name: &str, lat: Option<f64>, lon: Option<f64>) -> Result<(), StoreError> {
+    pub async fn upsert_site(
+        &self,
+        id: &str,
+        name: &str,
+        lat: Option<f64>,
+        lon: Option<f64>,
+    ) -> Result<(), StoreError> {
         on_pool!(self.store, pool => {
             sqlx::query(
                 "INSERT INTO sites (tenant_id, id, name, lat, lon) VALUES ($1, $2, $3, $4, $5) \

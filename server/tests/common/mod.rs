@@ -2,13 +2,17 @@
 //! batches.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use ispvm_proto::{Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, MetricName, MetricSample, Severity};
+use ispvm_proto::{
+    Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, MetricName,
+    MetricSample, Severity,
+};
 use ispvm_server::store::Store;
 use sqlx::Connection;
 
 /// Admin URL of the PostgreSQL the tests use; the role needs CREATEDB.
 pub fn pg_admin_url() -> String {
-    std::env::var("ISPVM_TEST_PG_URL").unwrap_or_else(|_| "postgres://ispvm:ispvm@127.0.0.1:5432/ispvm_test".into())
+    std::env::var("ISPVM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://ispvm:ispvm@127.0.0.1:5432/ispvm_test".into())
 }
 
 /// A store on a fresh SQLite file; keep the directory alive as long as the store.
@@ -26,11 +30,16 @@ pub struct PgDb {
 impl PgDb {
     pub async fn drop_db(self, store: Store) {
         store.close().await;
-        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.expect("admin connection");
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut admin)
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
             .await
-            .expect("drop database");
+            .expect("admin connection");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("drop database");
     }
 }
 
@@ -40,11 +49,21 @@ pub async fn pg_store() -> (Store, PgDb) {
     let admin_url = pg_admin_url();
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for the store tests: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin_url} is required for the store tests: {e}")
+        });
     let name = format!("ispvm_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("URL with a database");
-    let store = Store::connect(&format!("{base}/{name}")).await.expect("postgres store");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("URL with a database");
+    let store = Store::connect(&format!("{base}/{name}"))
+        .await
+        .expect("postgres store");
     (store, PgDb { name })
 }
 
@@ -110,7 +129,12 @@ pub fn batch(agent: &str, tenant: &str, seq: u64, device: &str) -> Batch {
             value,
         });
     }
-    let mut e = Event::new(dev, EventKind::Reboot, Severity::Warning, format!("{device} rebooted"));
+    let mut e = Event::new(
+        dev,
+        EventKind::Reboot,
+        Severity::Warning,
+        format!("{device} rebooted"),
+    );
     e.ts_ms = ts;
     b.events.push(e);
     b

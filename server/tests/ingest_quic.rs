@@ -1,0 +1,305 @@
+//! Ingest over QUIC with mutual TLS: what an agent's batch must be to be stored, and
+//! that every bad batch is refused with a clear answer and stores nothing.
+
+mod common;
+
+use common::{T0, batch};
+use ispvm_agent::uplink::QuicUplink;
+use ispvm_cluster::TlsMaterial;
+use ispvm_proto::codec::to_bincode;
+use ispvm_proto::{Ack, AckStatus, Limits, RejectCode};
+use ispvm_server::app::{RunningServer, start_with};
+use ispvm_server::config::{HttpConfig, QuicConfig, ServerConfig};
+use ispvm_server::pki::{CertKind, Pki};
+use ispvm_server::store::Counts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Fixture {
+    server: RunningServer,
+    pki: Pki,
+    rogue: Pki,
+    _dir: tempfile::TempDir,
+}
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path().join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    pki.issue(CertKind::Agent, "agent-a", Some("acme"), &[], &[], 30)
+        .expect("agent-a");
+    pki.issue(CertKind::Agent, "agent-ghost", Some("ghost"), &[], &[], 30)
+        .expect("agent-ghost");
+    // Another deployment's CA issuing a certificate with the very same names.
+    let rogue = Pki::new(dir.path().join("rogue"));
+    rogue.init("rogue CA", 30).expect("rogue CA");
+    rogue
+        .issue(CertKind::Agent, "agent-a", Some("acme"), &[], &[], 30)
+        .expect("rogue agent");
+
+    let config = ServerConfig {
+        data_dir: dir.path().to_owned(),
+        http: HttpConfig {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        quic: QuicConfig {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        limits: Limits {
+            max_bytes: 64 << 10,
+            max_samples: 100,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let store = ispvm_server::store::Store::connect(&config.database_url())
+        .await
+        .expect("store");
+    store.ensure_tenant("acme", "Acme").await.expect("tenant");
+    let tls = TlsMaterial::load_from_pki_dir(pki.dir(), "server").expect("server tls");
+    let server = start_with(&config, store, tls).await.expect("server");
+    Fixture {
+        server,
+        pki,
+        rogue,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn uplink(&self, pki: &Pki, agent: &str) -> QuicUplink {
+        let material = TlsMaterial::load(
+            &self.pki.ca_cert_path(),
+            &pki.paths(agent).cert,
+            &pki.paths(agent).key,
+        )
+        .expect("agent tls");
+        QuicUplink::new(
+            self.server.quic_addr,
+            "localhost".into(),
+            &material,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .expect("uplink")
+    }
+
+    async fn counts(&self, tenant: &str) -> Counts {
+        self.server
+            .store
+            .tenant(tenant)
+            .counts()
+            .await
+            .expect("counts")
+    }
+}
+
+fn rejection(ack: &Ack) -> (RejectCode, String) {
+    match &ack.status {
+        AckStatus::Rejected { code, message, .. } => (*code, message.clone()),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_valid_batch_is_stored_once() {
+    let f = fixture().await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+    let b = batch("agent-a", "acme", 1, "core1");
+    let ack = up.send(&b).await.expect("ack");
+    assert_eq!(
+        ack.status,
+        AckStatus::Accepted {
+            samples_stored: 4,
+            samples_duplicate: 0,
+            events_stored: 1,
+            events_duplicate: 0,
+            duplicate_batch: false
+        }
+    );
+    let again = up.send(&b).await.expect("ack");
+    assert!(matches!(
+        again.status,
+        AckStatus::Accepted {
+            duplicate_batch: true,
+            samples_stored: 0,
+            ..
+        }
+    ));
+    let c = f.counts("acme").await;
+    assert_eq!((c.batches, c.samples, c.events), (1, 4, 1));
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_out_of_bounds_batches_store_nothing() {
+    let f = fixture().await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+
+    let ack = up.send_bytes(b"this is not a batch").await.expect("ack");
+    let (code, message) = rejection(&ack);
+    assert_eq!(code, RejectCode::Malformed, "{message}");
+
+    let mut truncated = to_bincode(&batch("agent-a", "acme", 1, "core1")).expect("encode");
+    truncated.truncate(truncated.len() / 2);
+    assert_eq!(
+        rejection(&up.send_bytes(&truncated).await.expect("ack")).0,
+        RejectCode::Malformed
+    );
+
+    // Over the 64 KiB byte limit: refused before it is decoded.
+    let ack = up.send_bytes(&vec![0u8; 200 << 10]).await.expect("ack");
+    let (code, message) = rejection(&ack);
+    assert_eq!(code, RejectCode::TooLarge);
+    assert!(message.contains("65536"), "{message}");
+
+    // Within the byte limit but over the item limit (100 samples).
+    let mut many = batch("agent-a", "acme", 2, "core1");
+    let template = many.samples[0].clone();
+    for i in 0..200 {
+        let mut s = template.clone();
+        s.ts_ms = T0 + i;
+        many.samples.push(s);
+    }
+    let (code, message) = rejection(&up.send(&many).await.expect("ack"));
+    assert_eq!(code, RejectCode::TooManyItems, "{message}");
+
+    let mut nan = batch("agent-a", "acme", 3, "core1");
+    nan.samples[1].value = f64::NAN;
+    assert_eq!(
+        rejection(&up.send(&nan).await.expect("ack")).0,
+        RejectCode::Invalid
+    );
+
+    let mut future = batch("agent-a", "acme", 4, "core1");
+    future.format_version = 42;
+    assert_eq!(
+        rejection(&up.send(&future).await.expect("ack")).0,
+        RejectCode::UnsupportedVersion
+    );
+
+    assert_eq!(f.counts("acme").await, Counts::default());
+    // The connection survived every rejection: a good batch still goes through.
+    assert!(matches!(
+        up.send(&batch("agent-a", "acme", 5, "core1"))
+            .await
+            .expect("ack")
+            .status,
+        AckStatus::Accepted { .. }
+    ));
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_claiming_another_identity_is_refused() {
+    let f = fixture().await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+    let (code, message) = rejection(
+        &up.send(&batch("agent-b", "acme", 1, "core1"))
+            .await
+            .expect("ack"),
+    );
+    assert_eq!(code, RejectCode::Unauthorized);
+    assert!(message.contains("agent-b"), "{message}");
+    let (code, _) = rejection(
+        &up.send(&batch("agent-a", "globex", 1, "core1"))
+            .await
+            .expect("ack"),
+    );
+    assert_eq!(code, RejectCode::Unauthorized);
+    // A genuine certificate for a tenant the server does not know.
+    let mut ghost = f.uplink(&f.pki, "agent-ghost");
+    let (code, message) = rejection(
+        &ghost
+            .send(&batch("agent-ghost", "ghost", 1, "core1"))
+            .await
+            .expect("ack"),
+    );
+    assert_eq!(code, RejectCode::Unauthorized);
+    assert!(message.contains("ghost"), "{message}");
+    assert_eq!(f.counts("acme").await, Counts::default());
+    assert_eq!(f.counts("ghost").await, Counts::default());
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_cannot_connect() {
+    let f = fixture().await;
+    // Trusts the right server CA, but presents a certificate of the rogue CA.
+    let material = TlsMaterial::load(
+        &f.pki.ca_cert_path(),
+        &f.rogue.paths("agent-a").cert,
+        &f.rogue.paths("agent-a").key,
+    )
+    .expect("rogue tls");
+    let mut up = QuicUplink::new(
+        f.server.quic_addr,
+        "localhost".into(),
+        &material,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )
+    .expect("uplink");
+    let result = up.send(&batch("agent-a", "acme", 1, "core1")).await;
+    assert!(
+        result.is_err(),
+        "a rogue certificate got an answer: {result:?}"
+    );
+    assert_eq!(f.counts("acme").await, Counts::default());
+    assert!(
+        f.server
+            .metrics
+            .encode()
+            .contains("ispvm_server_quic_connections_total{outcome=\"refused\"}")
+    );
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_cannot_connect() {
+    let f = fixture().await;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in TlsMaterial::load_from_pki_dir(f.pki.dir(), "agent-a")
+        .expect("tls")
+        .ca
+    {
+        roots.add(ca).expect("root");
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .expect("tls13")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![ispvm_cluster::quic::ALPN_INGEST.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::new(LOCAL, 0)).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let outcome = async {
+        let conn = endpoint.connect(f.server.quic_addr, "localhost")?.await?;
+        let (mut send, mut recv) = conn.open_bi().await?;
+        send.write_all(&to_bincode(&batch("agent-a", "acme", 1, "core1"))?)
+            .await?;
+        send.finish()?;
+        Ok::<Vec<u8>, Box<dyn std::error::Error>>(recv.read_to_end(1 << 16).await?)
+    };
+    let result = tokio::time::timeout(Duration::from_secs(10), outcome)
+        .await
+        .expect("no hang");
+    assert!(result.is_err(), "an anonymous client got an answer");
+    assert_eq!(f.counts("acme").await, Counts::default());
+    f.server.shutdown().await;
+}
