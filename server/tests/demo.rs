@@ -1,0 +1,173 @@
+//! The demo as a user runs it: the `ispvm demo` binary, a clean data directory, the
+//! device list over HTTP, Ctrl-C, and a second start on the same directory.
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the issue promises: every router up with metrics within 15 s of start.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The demo process; killed if the test fails before it is stopped.
+struct Demo(Option<Child>);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_demo(data_dir: &Path, port: u16, log: &Path) -> Demo {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_ispvm"))
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn ispvm demo");
+    Demo(Some(child))
+}
+
+/// Why a device list does not yet show a healthy demo with values measured since
+/// `since_ms` (this start, not an earlier one), or `None` when it does.
+fn not_ready(body: &Value, since_ms: i64) -> Option<String> {
+    let fresh =
+        |v: &Value| v["value"].is_number() && v["ts_ms"].as_i64().is_some_and(|ts| ts >= since_ms);
+    let Some(devices) = body["devices"].as_array() else {
+        return Some(format!("no device list in {body}"));
+    };
+    if devices.len() < 6 {
+        return Some(format!("{} devices", devices.len()));
+    }
+    let sites: std::collections::BTreeSet<&str> = devices
+        .iter()
+        .filter_map(|d| d["site_id"].as_str())
+        .collect();
+    if sites.len() < 2 {
+        return Some(format!("sites {sites:?}"));
+    }
+    for d in devices {
+        let id = d["id"].as_str().unwrap_or("?");
+        if d["status"] != "up" {
+            return Some(format!("{id} is {}", d["status"]));
+        }
+        for m in ["device.cpu_pct", "device.uptime_s"] {
+            if !fresh(&d["metrics"][m]) {
+                return Some(format!("{id} has no fresh {m}"));
+            }
+        }
+        let rates = d["interfaces"].as_array().is_some_and(|itfs| {
+            itfs.iter().any(|i| {
+                fresh(&i["metrics"]["interface.rx_bps"]) && fresh(&i["metrics"]["interface.tx_bps"])
+            })
+        });
+        if !rates {
+            return Some(format!("{id} has no interface rates"));
+        }
+    }
+    None
+}
+
+async fn wait_until_ready(port: u16, log: &Path, since_ms: i64) -> Value {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/devices");
+    let started = Instant::now();
+    let mut last = String::from("no answer");
+    while started.elapsed() < READY_WITHIN {
+        if let Ok(resp) = client.get(&url).send().await
+            && let Ok(body) = resp.json::<Value>().await
+        {
+            match not_ready(&body, since_ms) {
+                None => return body,
+                Some(why) => last = why,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("demo not ready within {READY_WITHIN:?}: {last}\n--- demo log ---\n{log}");
+}
+
+fn interrupt_and_wait(mut demo: Demo) {
+    let Some(mut child) = demo.0.take() else {
+        return;
+    };
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "demo exited with {status} after Ctrl-C");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("demo did not stop within 20 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut first_ca = None;
+    for round in 0..2 {
+        let port = free_port();
+        let log = dir.path().join(format!("demo-{round}.log"));
+        let since_ms = ispvm_proto::time::now_ms();
+        let demo = start_demo(&data, port, &log);
+        let body = wait_until_ready(port, &log, since_ms).await;
+        assert_eq!(body["tenant"], "demo");
+        let health: Value = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .expect("healthz")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(health["status"], "ok");
+        let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("ispvm_server_ingest_batches_total{outcome=\"stored\"}"),
+            "{metrics}"
+        );
+        interrupt_and_wait(demo);
+        let log_text = std::fs::read_to_string(&log).expect("log");
+        assert!(log_text.contains("server stopped"), "{log_text}");
+        assert!(
+            !log_text.contains("ERROR"),
+            "errors in the demo log:\n{log_text}"
+        );
+        let ca = std::fs::read(data.join("pki").join("ca.pem")).expect("CA kept in the data dir");
+        match &first_ca {
+            None => first_ca = Some(ca),
+            Some(first) => assert_eq!(first, &ca, "the second start must reuse the PKI"),
+        }
+    }
+}
