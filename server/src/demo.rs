@@ -68,8 +68,14 @@ fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
     )
     .context("issuing the server certificate")?;
     for id in agent_ids {
-        pki.ensure(CertKind::Agent, id, Some(DEMO_TENANT), &[id.clone()], &[])
-            .with_context(|| format!("issuing the certificate of {id}"))?;
+        pki.ensure(
+            CertKind::Agent,
+            id,
+            Some(DEMO_TENANT),
+            std::slice::from_ref(id),
+            &[],
+        )
+        .with_context(|| format!("issuing the certificate of {id}"))?;
     }
     Ok(())
 }

@@ -162,7 +162,8 @@ fn forged_length_prefix_does_not_allocate() {
 #[test]
 fn field_checks() {
     let limits = Limits::default();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Batch)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Batch)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("version", Box::new(|b| b.format_version = 99)),
         ("empty agent", Box::new(|b| b.agent_id.clear())),
         ("slash in tenant", Box::new(|b| b.tenant_id = "a/b".into())),

@@ -1,0 +1,190 @@
+//! The agent's RouterOS client and collector against the simulator's routers over TCP.
+
+use ispvm_agent::routeros::{ClientError, Collector, RouterOsClient, SessionConfig};
+use ispvm_proto::routeros::Command;
+use ispvm_proto::{DeviceRole, EntityKey, MetricName};
+use ispvm_sim::{Topology, VirtualIsp};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+async fn isp() -> VirtualIsp {
+    VirtualIsp::start(Topology::demo(), IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("virtual ISP")
+}
+
+fn session(isp: &VirtualIsp, id: &str) -> SessionConfig {
+    let r = isp.router(id).expect("router");
+    SessionConfig::new(
+        r.addr,
+        r.credentials.username.clone(),
+        r.credentials.password.clone(),
+    )
+}
+
+#[tokio::test]
+async fn logs_in_prints_and_reports_traps() {
+    let isp = isp().await;
+    let mut client = RouterOsClient::connect(session(&isp, "lis1-core1"))
+        .await
+        .expect("login");
+    let identity = client
+        .print(&Command::new("/system/identity/print"))
+        .await
+        .expect("identity");
+    assert_eq!(identity.len(), 1);
+    assert!(identity[0].get("name").is_some_and(|n| !n.is_empty()));
+    let itfs = client
+        .print(&Command::new("/interface/print").with_proplist(["name", "running"]))
+        .await
+        .expect("interfaces");
+    assert!(!itfs.is_empty());
+    for i in &itfs {
+        let keys: Vec<&str> = i.attributes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["name", "running"]);
+    }
+    let err = client
+        .print(&Command::new("/no/such/thing/print"))
+        .await
+        .expect_err("trap");
+    assert!(matches!(err, ClientError::Trap { .. }), "{err}");
+    assert!(!err.breaks_session());
+    // The session is still usable after a trap.
+    client
+        .print(&Command::new("/system/resource/print"))
+        .await
+        .expect("resource");
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_credentials_are_a_clear_error() {
+    let isp = isp().await;
+    let mut s = session(&isp, "lis1-core1");
+    s.password = "wrong".into();
+    let err = RouterOsClient::connect(s).await.expect_err("refused");
+    assert!(
+        matches!(&err, ClientError::LoginRefused(m) if m.contains("invalid user name or password")),
+        "{err}"
+    );
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_fails_within_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let mut s = SessionConfig::new(addr, "u".into(), "p".into());
+    s.connect_timeout = Duration::from_secs(2);
+    let err = RouterOsClient::connect(s).await.expect_err("closed port");
+    assert!(
+        matches!(
+            err,
+            ClientError::Connect { .. } | ClientError::ConnectTimeout { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn collector_turns_two_polls_into_canonical_metrics() {
+    let isp = isp().await;
+    // One v7 and one v6 router.
+    for id in ["lis1-core1", "cbr1-bng1"] {
+        let r = isp.router(id).expect("router");
+        let mut client = RouterOsClient::connect(session(&isp, id))
+            .await
+            .expect("login");
+        let mut collector = Collector::new(
+            id.into(),
+            r.spec.site.clone(),
+            DeviceRole::Core,
+            r.addr.to_string(),
+        );
+        let first = collector.poll(&mut client).await.expect("first poll");
+        assert_eq!(
+            first.inventory.devices.len(),
+            1,
+            "inventory comes with the first poll"
+        );
+        assert_eq!(first.inventory.devices[0].name, r.spec.identity);
+        assert_eq!(first.inventory.interfaces.len(), r.spec.interfaces.len());
+        let has = |out: &ispvm_agent::routeros::PollOutput, m: MetricName| {
+            out.samples.iter().any(|s| s.metric == m)
+        };
+        for m in [
+            MetricName::DeviceUp,
+            MetricName::DeviceCpuPct,
+            MetricName::DeviceMemUsedPct,
+            MetricName::DeviceUptimeS,
+            MetricName::InterfaceRunning,
+        ] {
+            assert!(has(&first, m), "{id}: no {m} in the first poll");
+        }
+        assert!(
+            !has(&first, MetricName::InterfaceRxBps),
+            "a rate needs two readings"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let second = collector.poll(&mut client).await.expect("second poll");
+        assert!(
+            second.inventory.is_empty(),
+            "inventory is not resent while unchanged"
+        );
+        let rx: Vec<f64> = second
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == MetricName::InterfaceRxBps
+                    && matches!(s.entity, EntityKey::Interface { .. })
+            })
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(
+            rx.len(),
+            r.spec.interfaces.len(),
+            "{id}: one rx rate per interface"
+        );
+        assert!(rx.iter().all(|v| v.is_finite() && *v >= 0.0));
+        assert!(rx.iter().any(|v| *v > 0.0), "{id}: traffic flows somewhere");
+    }
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_router_is_one_event_and_device_up_zero() {
+    let isp = isp().await;
+    let r = isp.router("evr1-acc1").expect("router");
+    let mut collector = Collector::new(
+        r.spec.id.clone(),
+        r.spec.site.clone(),
+        r.spec.role,
+        r.addr.to_string(),
+    );
+    let err = ClientError::Closed;
+    let first = collector.unreachable(&err);
+    let second = collector.unreachable(&err);
+    assert_eq!(first.events.len(), 1);
+    assert!(
+        second.events.is_empty(),
+        "an outage is one event, not one per poll"
+    );
+    for out in [&first, &second] {
+        assert!(
+            out.samples
+                .iter()
+                .any(|s| s.metric == MetricName::DeviceUp && s.value == 0.0)
+        );
+    }
+    let mut client = RouterOsClient::connect(session(&isp, "evr1-acc1"))
+        .await
+        .expect("login");
+    let back = collector.poll(&mut client).await.expect("poll");
+    assert!(
+        back.events
+            .iter()
+            .any(|e| e.kind == ispvm_proto::EventKind::ApiRecovered)
+    );
+    isp.shutdown().await;
+}
