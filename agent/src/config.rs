@@ -178,3 +178,27 @@ impl AgentConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let config: AgentConfig =
+            ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
+        config.validate().expect("valid");
+        assert_eq!(config.routers.len(), 1);
+        assert_eq!(config.routers[0].role, DeviceRole::Core);
+    }
+
+    #[test]
+    fn duplicate_router_keys_are_refused() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let mut config: AgentConfig =
+            ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
+        config.routers.push(config.routers[0].clone());
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+}

@@ -129,3 +129,22 @@ impl ServerConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses_and_env_overrides_it() {
+        let text = include_str!("../../deploy/server.example.toml");
+        let config: ServerConfig = ispvm_proto::settings::load(
+            text,
+            ENV_PREFIX,
+            vec![("ISPVM_HTTP__LISTEN".to_owned(), "0.0.0.0:9999".to_owned())],
+        )
+        .expect("example config");
+        assert_eq!(config.http.listen, SocketAddr::from(([0, 0, 0, 0], 9999)));
+        assert_eq!(config.limits.max_samples, 50_000);
+        assert_eq!(config.database_url(), "sqlite:///var/lib/ispvm/ispvm.db");
+    }
+}
