@@ -1,5 +1,6 @@
 //! The agent's RouterOS client and collector against the simulator's routers over TCP.
 
+use ispvm_agent::routeros::transport::TransportError;
 use ispvm_agent::routeros::{ClientError, Collector, RouterOsClient, SessionConfig};
 use ispvm_proto::routeros::Command;
 use ispvm_proto::{DeviceRole, EntityKey, MetricName};
@@ -25,7 +26,7 @@ fn session(isp: &VirtualIsp, id: &str) -> SessionConfig {
 #[tokio::test]
 async fn logs_in_prints_and_reports_traps() {
     let isp = isp().await;
-    let mut client = RouterOsClient::connect(session(&isp, "lis1-core1"))
+    let client = RouterOsClient::connect(session(&isp, "lis1-core1"))
         .await
         .expect("login");
     let identity = client
@@ -81,7 +82,9 @@ async fn connect_to_a_closed_port_fails_within_the_timeout() {
     assert!(
         matches!(
             err,
-            ClientError::Connect { .. } | ClientError::ConnectTimeout { .. }
+            ClientError::Transport(
+                TransportError::Connect { .. } | TransportError::ConnectTimeout { .. }
+            )
         ),
         "{err}"
     );
@@ -162,7 +165,7 @@ async fn an_unreachable_router_is_one_event_and_device_up_zero() {
         r.spec.role,
         r.addr.to_string(),
     );
-    let err = ClientError::Closed;
+    let err = ClientError::Closed("test".into());
     let first = collector.unreachable(&err);
     let second = collector.unreachable(&err);
     assert_eq!(first.events.len(), 1);

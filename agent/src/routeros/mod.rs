@@ -4,7 +4,9 @@
 
 pub mod client;
 pub mod collector;
+pub mod transport;
 pub mod values;
 
-pub use client::{ClientError, RouterOsClient, SessionConfig};
+pub use client::{ClientError, Listener, RouterOsClient, SessionConfig};
 pub use collector::{Collector, PollOutput};
+pub use transport::{TlsOptions, TlsTrust};
