@@ -72,6 +72,13 @@ pub struct PollConfig {
     pub jitter_ms: u64,
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
+    /// Commands in flight at once on one router's session (ARCHITECTURE §3: 1–3).
+    pub max_in_flight: usize,
+    /// Consecutive failed polls that open a router's circuit breaker.
+    pub breaker_failures: u32,
+    /// First open period of the breaker; doubles per failed probe up to the max.
+    pub breaker_open_ms: u64,
+    pub breaker_open_max_ms: u64,
 }
 
 impl Default for PollConfig {
@@ -81,6 +88,10 @@ impl Default for PollConfig {
             jitter_ms: 2_000,
             connect_timeout_ms: 5_000,
             command_timeout_ms: 10_000,
+            max_in_flight: 3,
+            breaker_failures: 3,
+            breaker_open_ms: 30_000,
+            breaker_open_max_ms: 600_000,
         }
     }
 }
@@ -88,6 +99,14 @@ impl Default for PollConfig {
 impl PollConfig {
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms.max(100))
+    }
+
+    pub fn breaker(&self) -> crate::breaker::BreakerConfig {
+        crate::breaker::BreakerConfig {
+            failure_threshold: self.breaker_failures,
+            open_min: Duration::from_millis(self.breaker_open_ms),
+            open_max: Duration::from_millis(self.breaker_open_max_ms.max(self.breaker_open_ms)),
+        }
     }
 }
 

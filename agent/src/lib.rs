@@ -6,6 +6,7 @@
 //! router is a supervised actor; see [`actors`].
 
 pub mod actors;
+pub mod breaker;
 pub mod config;
 pub mod http;
 pub mod normalise;

@@ -15,6 +15,8 @@ pub struct RouterStatus {
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
     pub samples_last_poll: usize,
+    /// Circuit breaker state: closed, open or half_open.
+    pub breaker: &'static str,
 }
 
 /// Shared, lock-light view of the agent's work.

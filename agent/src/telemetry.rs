@@ -34,6 +34,8 @@ pub struct AgentMetrics {
     uplink_queue: Gauge,
     routers_owned: Gauge,
     actor_restarts: Family<ActorLabel, Counter>,
+    breakers_open: Gauge,
+    breaker_openings: Counter,
 }
 
 impl std::fmt::Debug for AgentMetrics {
@@ -57,6 +59,8 @@ impl AgentMetrics {
             uplink_queue: Gauge::default(),
             routers_owned: Gauge::default(),
             actor_restarts: Family::default(),
+            breakers_open: Gauge::default(),
+            breaker_openings: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("polls", "Router polls by result", m.polls.clone());
@@ -100,6 +104,8 @@ impl AgentMetrics {
             "Actors restarted by their supervisor",
             m.actor_restarts.clone(),
         );
+        registry.register("breakers_open", "Routers whose circuit breaker is open (polling throttled)", m.breakers_open.clone());
+        registry.register("breaker_openings", "Times a router's circuit breaker opened", m.breaker_openings.clone());
         Arc::new(AgentMetrics { registry, ..m })
     }
 
@@ -240,5 +246,31 @@ impl ActorRestarted<'_> {
             attempt = self.attempt,
             "restarting actor"
         );
+    }
+}
+
+/// A router's circuit breaker changed state.
+pub struct BreakerChanged<'a> {
+    pub router: &'a str,
+    pub transition: crate::breaker::Transition,
+}
+
+impl BreakerChanged<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        use crate::breaker::Transition;
+        match self.transition {
+            Transition::Opened { failures, retry_in } => {
+                m.breakers_open.inc();
+                m.breaker_openings.inc();
+                tracing::warn!(router = self.router, failures, retry_in_s = retry_in.as_secs(), "circuit breaker opened: polling throttled");
+            }
+            Transition::Reopened { retry_in } => {
+                tracing::info!(router = self.router, retry_in_s = retry_in.as_secs(), "probe failed; circuit breaker stays open");
+            }
+            Transition::Closed => {
+                m.breakers_open.dec();
+                tracing::info!(router = self.router, "circuit breaker closed: polling resumed");
+            }
+        }
     }
 }

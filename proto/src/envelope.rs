@@ -157,6 +157,8 @@ pub enum EventKind {
     BufferOverflow,
     /// A syslog message that maps to no more specific kind.
     Syslog,
+    /// The agent polls a device normally again after `MonitoringDegraded`.
+    MonitoringRestored,
 }
 
 impl EventKind {
@@ -174,6 +176,7 @@ impl EventKind {
             EventKind::ActorRestart => "actor_restart",
             EventKind::BufferOverflow => "buffer_overflow",
             EventKind::Syslog => "syslog",
+            EventKind::MonitoringRestored => "monitoring_restored",
         }
     }
 }

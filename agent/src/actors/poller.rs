@@ -5,11 +5,13 @@
 //! it recovers).
 
 use super::uplink::UplinkMsg;
+use crate::breaker::{Breaker, Transition};
 use crate::config::{PollConfig, RouterConfig};
 use crate::routeros::{Collector, RouterOsClient, SessionConfig};
 use crate::state::AgentState;
-use crate::telemetry::{AgentMetrics, PollFinished};
+use crate::telemetry::{AgentMetrics, BreakerChanged, PollFinished};
 use ispvm_proto::time::now_ms;
+use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub struct PollerState {
     session: SessionConfig,
     client: Option<RouterOsClient>,
     collector: Collector,
+    breaker: Breaker,
     uplink: ActorRef<UplinkMsg>,
     metrics: Arc<AgentMetrics>,
     state: Arc<AgentState>,
@@ -81,6 +84,7 @@ impl Actor for Poller {
         let mut session = SessionConfig::new(r.address, r.username.clone(), r.password.clone());
         session.connect_timeout = Duration::from_millis(args.poll.connect_timeout_ms);
         session.command_timeout = Duration::from_millis(args.poll.command_timeout_ms);
+        session.max_in_flight = args.poll.max_in_flight;
         let collector = Collector::new(
             r.key.clone(),
             r.site.clone().unwrap_or(args.site),
@@ -96,6 +100,7 @@ impl Actor for Poller {
             session,
             client: None,
             collector,
+            breaker: Breaker::new(args.poll.breaker()),
             uplink: args.uplink,
             metrics: args.metrics,
             state: args.state,
@@ -131,7 +136,42 @@ impl Actor for Poller {
 }
 
 impl PollerState {
+    /// Reports a breaker change: telemetry, and an event for the NOC when monitoring of
+    /// the router degrades or recovers.
+    fn breaker_changed(&self, transition: Transition, output: &mut crate::routeros::PollOutput) {
+        let router = self.collector.device();
+        BreakerChanged { router, transition }.emit(&self.metrics);
+        let entity = EntityKey::Device(router.to_owned());
+        match transition {
+            Transition::Opened { failures, retry_in } => {
+                let mut e = Event::new(
+                    entity,
+                    EventKind::MonitoringDegraded,
+                    Severity::Warning,
+                    format!("polling of {router} throttled after {failures} failed polls; next probe in {} s", retry_in.as_secs()),
+                );
+                e.attrs.insert("failures".into(), failures.to_string());
+                e.attrs.insert("retry_in_s".into(), retry_in.as_secs().to_string());
+                output.events.push(e);
+            }
+            Transition::Closed => output.events.push(Event::new(
+                entity,
+                EventKind::MonitoringRestored,
+                Severity::Notice,
+                format!("polling of {router} back to its schedule"),
+            )),
+            Transition::Reopened { .. } => {}
+        }
+    }
+
     async fn poll(&mut self) {
+        if !self.breaker.allows(Instant::now()) {
+            let output = self.collector.still_unreachable();
+            if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
+                tracing::warn!(router = %self.collector.device(), "uplink is not running; poll result dropped");
+            }
+            return;
+        }
         let started = Instant::now();
         let result = match self.client.as_mut() {
             Some(client) => self.collector.poll(client).await,
@@ -160,7 +200,12 @@ impl PollerState {
                     s.last_error = None;
                     s.consecutive_failures = 0;
                     s.samples_last_poll = n;
+                    s.breaker = "closed";
                 });
+                let mut out = out;
+                if let Some(t) = self.breaker.record_success() {
+                    self.breaker_changed(t, &mut out);
+                }
                 out
             }
             Err(e) => {
@@ -179,7 +224,14 @@ impl PollerState {
                     s.consecutive_failures += 1;
                     s.samples_last_poll = 0;
                 });
-                self.collector.unreachable(&e)
+                let mut out = self.collector.unreachable(&e);
+                let jitter = rand::rng().random_range(0.0..=1.0);
+                if let Some(t) = self.breaker.record_failure(Instant::now(), jitter) {
+                    self.breaker_changed(t, &mut out);
+                }
+                let breaker = self.breaker.state().as_str();
+                self.state.update_router(&key, |s| s.breaker = breaker);
+                out
             }
         };
         if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {

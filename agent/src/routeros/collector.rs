@@ -270,6 +270,14 @@ impl Collector {
         out
     }
 
+    /// What a poll skipped by an open breaker reports: the API is still taken as not
+    /// answering (the last attempt failed), without touching the router.
+    pub fn still_unreachable(&self) -> PollOutput {
+        let mut out = PollOutput::default();
+        out.samples.push(self.sample(self.device_entity(), MetricName::DeviceUp, now_ms(), 0.0));
+        out
+    }
+
     pub fn device(&self) -> &str {
         &self.device
     }
