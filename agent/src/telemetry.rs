@@ -104,8 +104,16 @@ impl AgentMetrics {
             "Actors restarted by their supervisor",
             m.actor_restarts.clone(),
         );
-        registry.register("breakers_open", "Routers whose circuit breaker is open (polling throttled)", m.breakers_open.clone());
-        registry.register("breaker_openings", "Times a router's circuit breaker opened", m.breaker_openings.clone());
+        registry.register(
+            "breakers_open",
+            "Routers whose circuit breaker is open (polling throttled)",
+            m.breakers_open.clone(),
+        );
+        registry.register(
+            "breaker_openings",
+            "Times a router's circuit breaker opened",
+            m.breaker_openings.clone(),
+        );
         Arc::new(AgentMetrics { registry, ..m })
     }
 
@@ -262,14 +270,26 @@ impl BreakerChanged<'_> {
             Transition::Opened { failures, retry_in } => {
                 m.breakers_open.inc();
                 m.breaker_openings.inc();
-                tracing::warn!(router = self.router, failures, retry_in_s = retry_in.as_secs(), "circuit breaker opened: polling throttled");
+                tracing::warn!(
+                    router = self.router,
+                    failures,
+                    retry_in_s = retry_in.as_secs(),
+                    "circuit breaker opened: polling throttled"
+                );
             }
             Transition::Reopened { retry_in } => {
-                tracing::info!(router = self.router, retry_in_s = retry_in.as_secs(), "probe failed; circuit breaker stays open");
+                tracing::info!(
+                    router = self.router,
+                    retry_in_s = retry_in.as_secs(),
+                    "probe failed; circuit breaker stays open"
+                );
             }
             Transition::Closed => {
                 m.breakers_open.dec();
-                tracing::info!(router = self.router, "circuit breaker closed: polling resumed");
+                tracing::info!(
+                    router = self.router,
+                    "circuit breaker closed: polling resumed"
+                );
             }
         }
     }

@@ -231,7 +231,10 @@ fn tagged_replies<'a>(id: &str, py: &'a Value, tag: &str) -> &'a [Value] {
     let (last, rest) = replies
         .split_last()
         .unwrap_or_else(|| panic!("{id}: nothing answered tag {tag}"));
-    assert_eq!(last["reply"], "!done", "{id}: tag {tag} does not end in !done");
+    assert_eq!(
+        last["reply"], "!done",
+        "{id}: tag {tag} does not end in !done"
+    );
     assert!(
         rest.iter().all(|r| r["reply"] != "!done"),
         "{id}: two !done for tag {tag}"
@@ -251,7 +254,10 @@ fn check_router(router: &RunningRouter, py: &Value, ours: &OurReads) {
     assert_eq!(identity, our_rows(&ours.identity), "{id}: identity differs");
     assert_eq!(
         identity,
-        vec![vec![("name".to_owned(), Value::from(router.spec.identity.as_str()))]],
+        vec![vec![(
+            "name".to_owned(),
+            Value::from(router.spec.identity.as_str())
+        )]],
         "{id}: not the router's identity"
     );
 
@@ -329,7 +335,10 @@ fn check_router(router: &RunningRouter, py: &Value, ours: &OurReads) {
     }
     expected.push(("message".into(), message.clone()));
     assert_eq!(py_raw_row(trap_sentence), expected, "{id}: tagged !trap");
-    assert_eq!(&ours.tagged_trap, &ours.trap, "{id}: a tag changes the trap");
+    assert_eq!(
+        &ours.tagged_trap, &ours.trap,
+        "{id}: a tag changes the trap"
+    );
     assert_eq!(
         py_rows(&tagged["identity_after"]),
         identity,
@@ -364,7 +373,9 @@ async fn librouteros_reads_what_our_client_reads() {
         .await
         .expect("virtual ISP");
     for id in ROUTERS {
-        let router = isp.router(id).unwrap_or_else(|| panic!("no {id} in the demo"));
+        let router = isp
+            .router(id)
+            .unwrap_or_else(|| panic!("no {id} in the demo"));
         let py = librouteros_reads(router).await;
         let ours = our_reads(router).await;
         check_router(router, &py, &ours);
@@ -374,7 +385,11 @@ async fn librouteros_reads_what_our_client_reads() {
         .filter_map(|id| isp.router(id))
         .map(|r| r.spec.ros_version.split('.').next().unwrap_or_default())
         .collect();
-    assert_eq!(majors, ["7", "6", "6"], "RouterOS versions this test covers");
+    assert_eq!(
+        majors,
+        ["7", "6", "6"],
+        "RouterOS versions this test covers"
+    );
     let edge = isp.router("lis1-edge2").expect("router");
     assert_ne!(
         edge.credentials,

@@ -248,11 +248,23 @@ pub struct InventoryPatch {
     pub devices: Vec<DeviceInfo>,
     #[serde(default)]
     pub interfaces: Vec<InterfaceInfo>,
+    #[serde(default)]
+    pub addresses: Vec<AddressInfo>,
+    #[serde(default)]
+    pub neighbors: Vec<NeighborInfo>,
 }
 
 impl InventoryPatch {
     pub fn len(&self) -> usize {
-        self.devices.len() + self.interfaces.len()
+        self.devices.len() + self.interfaces.len() + self.addresses.len() + self.neighbors.len()
+    }
+
+    /// Appends another patch (a later poll's facts come after earlier ones).
+    pub fn extend(&mut self, other: InventoryPatch) {
+        self.devices.extend(other.devices);
+        self.interfaces.extend(other.interfaces);
+        self.addresses.extend(other.addresses);
+        self.neighbors.extend(other.neighbors);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -282,6 +294,28 @@ pub struct InterfaceInfo {
     /// RouterOS interface type, e.g. `ether`, `vlan`, `pppoe-in`.
     pub kind: String,
     pub disabled: bool,
+}
+
+/// An IP address configured on an interface (`/ip/address`): with neighbours, the
+/// evidence topology inference works from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressInfo {
+    pub device: String,
+    pub interface: String,
+    /// Address with prefix length, e.g. `10.255.0.1/30`.
+    pub address: String,
+}
+
+/// A device seen on an interface by discovery (`/ip/neighbor`: MNDP, CDP, LLDP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighborInfo {
+    pub device: String,
+    pub interface: String,
+    /// The neighbour's identity (its name), as it announces it.
+    pub identity: String,
+    pub address: String,
+    pub mac: String,
+    pub platform: String,
 }
 
 /// The server's answer to one batch.

@@ -15,7 +15,8 @@ pub mod time;
 
 pub use codec::{DecodeError, EncodeError, Limits};
 pub use envelope::{
-    Ack, AckStatus, Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, FORMAT_VERSION,
-    InterfaceInfo, InventoryPatch, MetricSample, RejectCode, Severity,
+    Ack, AckStatus, AddressInfo, Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind,
+    FORMAT_VERSION, InterfaceInfo, InventoryPatch, MetricSample, NeighborInfo, RejectCode,
+    Severity,
 };
 pub use metric::MetricName;

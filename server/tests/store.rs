@@ -241,3 +241,43 @@ async fn concurrent_writers_all_succeed(store: Store) {
     assert_eq!((c.batches, c.samples, c.events), (40, 160, 40));
 }
 on_both_engines!(concurrent_writers, concurrent_writers_all_succeed);
+
+async fn addresses_and_neighbours_are_kept_once(store: Store) {
+    use ispvm_proto::{AddressInfo, NeighborInfo};
+    tenant(&store, "acme").await;
+    let ts = store.tenant("acme");
+    let mut b = batch("agent-a", "acme", 1, "core1");
+    b.inventory.addresses.push(AddressInfo {
+        device: "core1".into(),
+        interface: "sfp-sfpplus1".into(),
+        address: "10.255.0.1/30".into(),
+    });
+    b.inventory.neighbors.push(NeighborInfo {
+        device: "core1".into(),
+        interface: "sfp-sfpplus1".into(),
+        identity: "CORE2".into(),
+        address: "10.255.0.2".into(),
+        mac: "48:A9:8A:00:00:02".into(),
+        platform: "MikroTik".into(),
+    });
+    // An address of a device nobody reported is skipped, not an error.
+    b.inventory.addresses.push(AddressInfo {
+        device: "ghost".into(),
+        interface: "ether1".into(),
+        address: "192.0.2.1/24".into(),
+    });
+    ts.ingest(&b, T0).await.expect("ingest");
+    let mut again = b.clone();
+    again.seq = 2;
+    ts.ingest(&again, T0 + 1_000).await.expect("re-report");
+    let addresses = ts.addresses().await.expect("addresses");
+    assert_eq!(addresses.len(), 1);
+    assert_eq!(
+        (addresses[0].address.as_str(), addresses[0].last_seen_ms),
+        ("10.255.0.1/30", T0 + 1_000)
+    );
+    let neighbors = ts.neighbors().await.expect("neighbors");
+    assert_eq!(neighbors.len(), 1);
+    assert_eq!(neighbors[0].identity, "CORE2");
+}
+on_both_engines!(discovery, addresses_and_neighbours_are_kept_once);

@@ -148,10 +148,14 @@ impl PollerState {
                     entity,
                     EventKind::MonitoringDegraded,
                     Severity::Warning,
-                    format!("polling of {router} throttled after {failures} failed polls; next probe in {} s", retry_in.as_secs()),
+                    format!(
+                        "polling of {router} throttled after {failures} failed polls; next probe in {} s",
+                        retry_in.as_secs()
+                    ),
                 );
                 e.attrs.insert("failures".into(), failures.to_string());
-                e.attrs.insert("retry_in_s".into(), retry_in.as_secs().to_string());
+                e.attrs
+                    .insert("retry_in_s".into(), retry_in.as_secs().to_string());
                 output.events.push(e);
             }
             Transition::Closed => output.events.push(Event::new(

@@ -1,19 +1,30 @@
 //! The RouterOS API collection plan for one router and its translation into canonical
 //! metrics, events and inventory.
+//!
+//! Tiers (ARCHITECTURE §3): every poll reads what reachability and fast alerting need
+//! (resource, interfaces, BGP, OSPF); every `MEDIUM_EVERY` polls the counts and sensors
+//! (PPPoE sessions, DHCP leases, health); inventory (identity, addresses, discovery
+//! neighbours) is read on the first poll, when the interface set changes, and every
+//! `SLOW_EVERY` polls. Paths follow the detected RouterOS version (v7 `/routing/bgp/session`,
+//! v6 `/routing/bgp/peer`); a path a router lacks (no routing package, no DHCP server)
+//! answers with a trap, which is taken as "nothing there", not as a failed poll.
 
 use super::client::{ClientError, RouterOsClient};
+use super::routing::{PeerTracker, Protocol, bgp_readings, ospf_readings};
 use super::values::{parse_bool, parse_duration_s, version_number};
 use crate::normalise::{CounterRates, CounterWidth};
 use ispvm_proto::routeros::{Command, Reply};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{
-    DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, InventoryPatch, MetricName,
-    MetricSample, Severity,
+    AddressInfo, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo,
+    InventoryPatch, MetricName, MetricSample, NeighborInfo, Severity,
 };
 use std::collections::BTreeSet;
 
-/// Inventory is re-sent at least this often (in polls) so a server that lost it heals.
-const INVENTORY_EVERY_POLLS: u32 = 60;
+/// Medium-tier reads happen on one poll in this many.
+const MEDIUM_EVERY: u64 = 6;
+/// Inventory is re-read at least this often (in polls) so a server that lost it heals.
+const SLOW_EVERY: u64 = 60;
 
 /// What one poll produced.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -32,7 +43,8 @@ enum Counter {
     Drops(String),
 }
 
-/// Collection state of one router: identity, previous counters, reachability.
+/// Collection state of one router: identity, previous counters, routing peers,
+/// reachability.
 #[derive(Debug)]
 pub struct Collector {
     device: String,
@@ -42,12 +54,62 @@ pub struct Collector {
     rates: CounterRates<Counter>,
     last_uptime_s: Option<u64>,
     interfaces: BTreeSet<String>,
-    polls_since_inventory: u32,
+    polls: u64,
+    last_inventory_poll: Option<u64>,
     reachable: Option<bool>,
+    bgp: PeerTracker,
+    ospf: PeerTracker,
 }
 
 fn num(reply: &Reply, key: &str) -> Option<u64> {
     reply.get(key)?.parse().ok()
+}
+
+/// Items of an optional path: a trap (path absent on this router) is "no items".
+fn optional(result: Result<Vec<Reply>, ClientError>) -> Result<Vec<Reply>, ClientError> {
+    match result {
+        Err(ClientError::Trap { .. }) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// A count from an optional path; `None` when the router lacks it.
+fn optional_count(result: Result<u64, ClientError>) -> Result<Option<u64>, ClientError> {
+    match result {
+        Ok(n) => Ok(Some(n)),
+        Err(ClientError::Trap { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_v7(version: &str) -> bool {
+    version_number(version)
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m >= 7)
+}
+
+/// The temperature a health reply reports: v7 lists sensors as items with `name` and
+/// `value`, v6 gives one item with a `temperature` attribute.
+fn temperature(items: &[Reply]) -> Option<f64> {
+    let by_name = |name: &str| {
+        items
+            .iter()
+            .find(|r| r.get("name") == Some(name))
+            .and_then(|r| r.get("value"))
+            .and_then(|v| v.parse().ok())
+    };
+    let v6 = |key: &str| {
+        items
+            .first()
+            .and_then(|r| r.get(key))
+            .and_then(|v| v.parse().ok())
+    };
+    by_name("temperature")
+        .or_else(|| by_name("cpu-temperature"))
+        .or_else(|| v6("temperature"))
+        .or_else(|| v6("cpu-temperature"))
 }
 
 impl Collector {
@@ -60,8 +122,11 @@ impl Collector {
             rates: CounterRates::default(),
             last_uptime_s: None,
             interfaces: BTreeSet::new(),
-            polls_since_inventory: INVENTORY_EVERY_POLLS,
+            polls: 0,
+            last_inventory_poll: None,
             reachable: None,
+            bgp: PeerTracker::new(Protocol::Bgp),
+            ospf: PeerTracker::new(Protocol::Ospf),
         }
     }
 
@@ -85,27 +150,64 @@ impl Collector {
     }
 
     /// Polls the router once over an open session.
-    pub async fn poll(&mut self, client: &mut RouterOsClient) -> Result<PollOutput, ClientError> {
-        let mut out = PollOutput::default();
-        let resource = client
-            .print(&Command::new("/system/resource/print").with_proplist([
-                "uptime",
-                "version",
-                "cpu-load",
-                "free-memory",
-                "total-memory",
-                "board-name",
-            ]))
-            .await?;
-        let interfaces = client
-            .print(&Command::new("/interface/print").with_proplist([
-                "name", "type", "running", "disabled", "rx-byte", "tx-byte", "rx-error",
-                "tx-error", "rx-drop", "tx-drop",
-            ]))
-            .await?;
+    pub async fn poll(&mut self, client: &RouterOsClient) -> Result<PollOutput, ClientError> {
+        let resource_cmd = Command::new("/system/resource/print").with_proplist([
+            "uptime",
+            "version",
+            "cpu-load",
+            "free-memory",
+            "total-memory",
+            "board-name",
+        ]);
+        let interface_cmd = Command::new("/interface/print").with_proplist([
+            "name", "type", "running", "disabled", "rx-byte", "tx-byte", "rx-error", "tx-error",
+            "rx-drop", "tx-drop",
+        ]);
+        let ospf_cmd = Command::new("/routing/ospf/neighbor/print").with_proplist([
+            "router-id",
+            "address",
+            "state",
+        ]);
+        let (resource, interfaces, ospf) = tokio::join!(
+            client.print(&resource_cmd),
+            client.print(&interface_cmd),
+            client.print(&ospf_cmd),
+        );
+        let (resource, interfaces, ospf) = (resource?, interfaces?, optional(ospf)?);
+        let resource = resource.first();
+        let v7 = resource.and_then(|r| r.get("version")).is_none_or(is_v7);
+        let bgp_cmd = if v7 {
+            Command::new("/routing/bgp/session/print").with_proplist([
+                "remote.address",
+                "established",
+                "prefix-count",
+            ])
+        } else {
+            Command::new("/routing/bgp/peer/print").with_proplist([
+                "remote-address",
+                "state",
+                "established",
+                "prefix-count",
+            ])
+        };
+        let bgp = optional(client.print(&bgp_cmd).await)?;
+
+        let medium = self.polls.is_multiple_of(MEDIUM_EVERY);
+        let health_cmd = Command::new("/system/health/print");
+        let (health, ppp, dhcp) = if medium {
+            let (h, p, d) = tokio::join!(
+                client.print(&health_cmd),
+                client.count("/ppp/active"),
+                client.count("/ip/dhcp-server/lease"),
+            );
+            (optional(h)?, optional_count(p)?, optional_count(d)?)
+        } else {
+            (Vec::new(), None, None)
+        };
+
         let ts = now_ms();
         let dev = self.device_entity();
-
+        let mut out = PollOutput::default();
         out.samples
             .push(self.sample(dev.clone(), MetricName::DeviceUp, ts, 1.0));
         if self.reachable == Some(false) {
@@ -118,70 +220,126 @@ impl Collector {
         }
         self.reachable = Some(true);
 
-        let resource = resource.first();
         if let Some(r) = resource {
-            if let Some(cpu) = num(r, "cpu-load") {
-                out.samples.push(self.sample(
-                    dev.clone(),
-                    MetricName::DeviceCpuPct,
-                    ts,
-                    cpu as f64,
-                ));
-            }
-            if let (Some(free), Some(total)) = (num(r, "free-memory"), num(r, "total-memory"))
-                && total > 0
-            {
-                let used = total.saturating_sub(free) as f64 * 100.0 / total as f64;
-                out.samples
-                    .push(self.sample(dev.clone(), MetricName::DeviceMemUsedPct, ts, used));
-            }
-            if let Some(uptime) = r.get("uptime").and_then(parse_duration_s) {
-                if self.last_uptime_s.is_some_and(|last| uptime < last) {
-                    self.rates.clear();
-                    out.events.push(Event::new(
-                        dev.clone(),
-                        EventKind::Reboot,
-                        Severity::Warning,
-                        format!("{} rebooted (uptime now {uptime} s)", self.device),
-                    ));
-                }
-                self.last_uptime_s = Some(uptime);
-                out.samples.push(self.sample(
-                    dev.clone(),
-                    MetricName::DeviceUptimeS,
-                    ts,
-                    uptime as f64,
-                ));
-            }
+            self.resource_samples(r, ts, &mut out);
         }
+        if let Some(t) = temperature(&health) {
+            out.samples
+                .push(self.sample(dev.clone(), MetricName::DeviceTemperatureC, ts, t));
+        }
+        if let Some(n) = ppp {
+            out.samples.push(self.sample(
+                dev.clone(),
+                MetricName::PppoeActiveSessions,
+                ts,
+                n as f64,
+            ));
+        }
+        if let Some(n) = dhcp {
+            out.samples
+                .push(self.sample(dev.clone(), MetricName::DhcpLeases, ts, n as f64));
+        }
+        let inventory_interfaces = self.interface_samples(&interfaces, ts, &mut out);
+        self.bgp.update(
+            &self.device,
+            &bgp_readings(&bgp, v7),
+            ts,
+            &mut out.samples,
+            &mut out.events,
+        );
+        self.ospf.update(
+            &self.device,
+            &ospf_readings(&ospf),
+            ts,
+            &mut out.samples,
+            &mut out.events,
+        );
 
-        let mut names = BTreeSet::new();
-        let mut inventory_interfaces = Vec::new();
-        for itf in &interfaces {
+        let names: BTreeSet<String> = inventory_interfaces
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        let inventory_due = names != self.interfaces
+            || self
+                .last_inventory_poll
+                .is_none_or(|at| self.polls.saturating_sub(at) >= SLOW_EVERY);
+        if inventory_due {
+            out.inventory = self
+                .inventory(client, resource, inventory_interfaces)
+                .await?;
+            self.interfaces = names;
+            self.last_inventory_poll = Some(self.polls);
+        }
+        self.polls += 1;
+        Ok(out)
+    }
+
+    fn resource_samples(&mut self, r: &Reply, ts: i64, out: &mut PollOutput) {
+        let dev = self.device_entity();
+        if let Some(cpu) = num(r, "cpu-load") {
+            out.samples
+                .push(self.sample(dev.clone(), MetricName::DeviceCpuPct, ts, cpu as f64));
+        }
+        if let (Some(free), Some(total)) = (num(r, "free-memory"), num(r, "total-memory"))
+            && total > 0
+        {
+            let used = total.saturating_sub(free) as f64 * 100.0 / total as f64;
+            out.samples
+                .push(self.sample(dev.clone(), MetricName::DeviceMemUsedPct, ts, used));
+        }
+        if let Some(uptime) = r.get("uptime").and_then(parse_duration_s) {
+            if self.last_uptime_s.is_some_and(|last| uptime < last) {
+                self.rates.clear();
+                out.events.push(Event::new(
+                    dev.clone(),
+                    EventKind::Reboot,
+                    Severity::Warning,
+                    format!("{} rebooted (uptime now {uptime} s)", self.device),
+                ));
+            }
+            self.last_uptime_s = Some(uptime);
+            out.samples
+                .push(self.sample(dev, MetricName::DeviceUptimeS, ts, uptime as f64));
+        }
+    }
+
+    /// Interface state and rates; returns the interfaces for the inventory.
+    fn interface_samples(
+        &mut self,
+        interfaces: &[Reply],
+        ts: i64,
+        out: &mut PollOutput,
+    ) -> Vec<InterfaceInfo> {
+        let mut inventory = Vec::new();
+        for itf in interfaces {
             let Some(name) = itf.get("name").filter(|n| !n.is_empty()) else {
                 continue;
             };
-            names.insert(name.to_owned());
             let entity = EntityKey::Interface {
                 device: self.device.clone(),
                 name: name.to_owned(),
             };
-            let disabled = itf.get("disabled").and_then(parse_bool).unwrap_or(false);
-            inventory_interfaces.push(InterfaceInfo {
+            inventory.push(InterfaceInfo {
                 device: self.device.clone(),
                 name: name.to_owned(),
                 kind: itf.get("type").unwrap_or("unknown").to_owned(),
-                disabled,
+                disabled: itf.get("disabled").and_then(parse_bool).unwrap_or(false),
             });
             if let Some(running) = itf.get("running").and_then(parse_bool) {
+                let value = if running { 1.0 } else { 0.0 };
                 out.samples.push(self.sample(
                     entity.clone(),
                     MetricName::InterfaceRunning,
                     ts,
-                    if running { 1.0 } else { 0.0 },
+                    value,
                 ));
             }
-            let pairs = [
+            let sum = |a: &str, b: &str| {
+                num(itf, a)
+                    .zip(num(itf, b))
+                    .map(|(x, y)| x.saturating_add(y))
+            };
+            let counters = [
                 (
                     Counter::RxBytes(name.to_owned()),
                     MetricName::InterfaceRxBps,
@@ -197,21 +355,17 @@ impl Collector {
                 (
                     Counter::Errors(name.to_owned()),
                     MetricName::InterfaceErrors,
-                    num(itf, "rx-error")
-                        .zip(num(itf, "tx-error"))
-                        .map(|(a, b)| a.saturating_add(b)),
+                    sum("rx-error", "tx-error"),
                     1.0,
                 ),
                 (
                     Counter::Drops(name.to_owned()),
                     MetricName::InterfaceDrops,
-                    num(itf, "rx-drop")
-                        .zip(num(itf, "tx-drop"))
-                        .map(|(a, b)| a.saturating_add(b)),
+                    sum("rx-drop", "tx-drop"),
                     1.0,
                 ),
             ];
-            for (counter, metric, value, scale) in pairs {
+            for (counter, metric, value, scale) in counters {
                 let Some(value) = value else { continue };
                 if let Some(rate) = self.rates.update(counter, value, ts, CounterWidth::Bits64) {
                     out.samples
@@ -219,18 +373,41 @@ impl Collector {
                 }
             }
         }
+        inventory
+    }
 
-        self.polls_since_inventory += 1;
-        if names != self.interfaces || self.polls_since_inventory >= INVENTORY_EVERY_POLLS {
-            let identity = client
-                .print(&Command::new("/system/identity/print").with_proplist(["name"]))
-                .await?;
-            let name = identity
-                .first()
-                .and_then(|r| r.get("name"))
-                .unwrap_or(&self.device)
-                .to_owned();
-            out.inventory.devices.push(DeviceInfo {
+    /// The slow tier: identity, addresses and discovery neighbours.
+    async fn inventory(
+        &self,
+        client: &RouterOsClient,
+        resource: Option<&Reply>,
+        interfaces: Vec<InterfaceInfo>,
+    ) -> Result<InventoryPatch, ClientError> {
+        let identity_cmd = Command::new("/system/identity/print").with_proplist(["name"]);
+        let address_cmd =
+            Command::new("/ip/address/print").with_proplist(["address", "interface", "disabled"]);
+        let neighbor_cmd = Command::new("/ip/neighbor/print").with_proplist([
+            "interface",
+            "address",
+            "mac-address",
+            "identity",
+            "platform",
+        ]);
+        let (identity, addresses, neighbors) = tokio::join!(
+            client.print(&identity_cmd),
+            client.print(&address_cmd),
+            client.print(&neighbor_cmd),
+        );
+        let (identity, addresses, neighbors) =
+            (identity?, optional(addresses)?, optional(neighbors)?);
+        let name = identity
+            .first()
+            .and_then(|r| r.get("name"))
+            .unwrap_or(&self.device)
+            .to_owned();
+        let text = |r: &Reply, k: &str| r.get(k).unwrap_or("").to_owned();
+        Ok(InventoryPatch {
+            devices: vec![DeviceInfo {
                 key: self.device.clone(),
                 name,
                 site: self.site.clone(),
@@ -242,12 +419,33 @@ impl Collector {
                     .to_owned(),
                 os_version: version_number(resource.and_then(|r| r.get("version")).unwrap_or(""))
                     .to_owned(),
-            });
-            out.inventory.interfaces = inventory_interfaces;
-            self.interfaces = names;
-            self.polls_since_inventory = 0;
-        }
-        Ok(out)
+            }],
+            interfaces,
+            addresses: addresses
+                .iter()
+                .filter(|a| a.get("disabled").and_then(parse_bool) != Some(true))
+                .filter_map(|a| {
+                    Some(AddressInfo {
+                        device: self.device.clone(),
+                        interface: a.get("interface").filter(|s| !s.is_empty())?.to_owned(),
+                        address: a.get("address").filter(|s| !s.is_empty())?.to_owned(),
+                    })
+                })
+                .collect(),
+            neighbors: neighbors
+                .iter()
+                .filter_map(|n| {
+                    Some(NeighborInfo {
+                        device: self.device.clone(),
+                        interface: n.get("interface").filter(|s| !s.is_empty())?.to_owned(),
+                        identity: text(n, "identity"),
+                        address: text(n, "address"),
+                        mac: text(n, "mac-address"),
+                        platform: text(n, "platform"),
+                    })
+                })
+                .collect(),
+        })
     }
 
     /// What a failed poll reports: `device.up` 0, and an event when the API was answering
@@ -274,11 +472,38 @@ impl Collector {
     /// answering (the last attempt failed), without touching the router.
     pub fn still_unreachable(&self) -> PollOutput {
         let mut out = PollOutput::default();
-        out.samples.push(self.sample(self.device_entity(), MetricName::DeviceUp, now_ms(), 0.0));
+        out.samples
+            .push(self.sample(self.device_entity(), MetricName::DeviceUp, now_ms(), 0.0));
         out
     }
 
     pub fn device(&self) -> &str {
         &self.device
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ispvm_proto::routeros::ReplyKind;
+
+    #[test]
+    fn versions_and_health_formats() {
+        assert!(is_v7("7.16.1 (stable)"));
+        assert!(!is_v7("6.49.15 (long-term)"));
+        let v7 = [
+            Reply::new(ReplyKind::Re)
+                .with_attr("name", "voltage")
+                .with_attr("value", "24.1"),
+            Reply::new(ReplyKind::Re)
+                .with_attr("name", "temperature")
+                .with_attr("value", "41"),
+        ];
+        assert_eq!(temperature(&v7), Some(41.0));
+        let v6 = [Reply::new(ReplyKind::Re)
+            .with_attr("voltage", "24")
+            .with_attr("temperature", "39")];
+        assert_eq!(temperature(&v6), Some(39.0));
+        assert_eq!(temperature(&[]), None);
     }
 }

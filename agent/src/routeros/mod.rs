@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod collector;
+pub mod routing;
 pub mod transport;
 pub mod values;
 

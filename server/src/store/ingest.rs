@@ -108,16 +108,26 @@ impl TenantStore<'_> {
                 .execute(&mut *tx).await?;
                 known_devices.insert(d.key.as_str());
             }
-            for itf in &batch.inventory.interfaces {
-                if !known_devices.contains(itf.device.as_str()) {
-                    let exists: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM devices WHERE tenant_id = $1 AND id = $2")
-                        .bind(t).bind(&itf.device).fetch_optional(&mut *tx).await?;
-                    if exists.is_none() {
-                        tracing::warn!(tenant = t, device = %itf.device, interface = %itf.name, "interface of an unknown device skipped");
-                        continue;
-                    }
-                    known_devices.insert(itf.device.as_str());
+            // Interfaces, addresses and neighbours must belong to a device the store
+            // knows: one in this patch, or one stored before.
+            let inv = &batch.inventory;
+            let referenced: BTreeSet<&str> = inv.interfaces.iter().map(|i| i.device.as_str())
+                .chain(inv.addresses.iter().map(|a| a.device.as_str()))
+                .chain(inv.neighbors.iter().map(|n| n.device.as_str()))
+                .collect();
+            for device in referenced {
+                if known_devices.contains(device) {
+                    continue;
                 }
+                let exists: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM devices WHERE tenant_id = $1 AND id = $2")
+                    .bind(t).bind(device).fetch_optional(&mut *tx).await?;
+                if exists.is_some() {
+                    known_devices.insert(device);
+                } else {
+                    tracing::warn!(tenant = t, device, "inventory of an unknown device skipped");
+                }
+            }
+            for itf in inv.interfaces.iter().filter(|i| known_devices.contains(i.device.as_str())) {
                 sqlx::query(
                     "INSERT INTO interfaces (tenant_id, device_id, name, kind, disabled, last_seen_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
@@ -125,6 +135,26 @@ impl TenantStore<'_> {
                        disabled = excluded.disabled, last_seen_ms = excluded.last_seen_ms",
                 )
                 .bind(t).bind(&itf.device).bind(&itf.name).bind(&itf.kind).bind(itf.disabled).bind(received_ms)
+                .execute(&mut *tx).await?;
+            }
+            for a in inv.addresses.iter().filter(|a| known_devices.contains(a.device.as_str())) {
+                sqlx::query(
+                    "INSERT INTO interface_addresses (tenant_id, device_id, interface, address, last_seen_ms) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (tenant_id, device_id, interface, address) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+                )
+                .bind(t).bind(&a.device).bind(&a.interface).bind(&a.address).bind(received_ms)
+                .execute(&mut *tx).await?;
+            }
+            for n in inv.neighbors.iter().filter(|n| known_devices.contains(n.device.as_str())) {
+                sqlx::query(
+                    "INSERT INTO discovered_neighbors (tenant_id, device_id, interface, identity, mac, address, platform, last_seen_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (tenant_id, device_id, interface, identity, mac) DO UPDATE SET \
+                       address = excluded.address, platform = excluded.platform, last_seen_ms = excluded.last_seen_ms",
+                )
+                .bind(t).bind(&n.device).bind(&n.interface).bind(&n.identity).bind(&n.mac)
+                .bind(&n.address).bind(&n.platform).bind(received_ms)
                 .execute(&mut *tx).await?;
             }
 

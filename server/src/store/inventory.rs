@@ -105,3 +105,46 @@ impl TenantStore<'_> {
         }))
     }
 }
+
+/// An address on an interface, as last reported.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AddressRow {
+    pub device_id: String,
+    pub interface: String,
+    pub address: String,
+    pub last_seen_ms: i64,
+}
+
+/// A discovery neighbour, as last reported.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct NeighborRow {
+    pub device_id: String,
+    pub interface: String,
+    pub identity: String,
+    pub mac: String,
+    pub address: String,
+    pub platform: String,
+    pub last_seen_ms: i64,
+}
+
+impl TenantStore<'_> {
+    pub async fn addresses(&self) -> Result<Vec<AddressRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT device_id, interface, address, last_seen_ms FROM interface_addresses \
+                 WHERE tenant_id = $1 ORDER BY device_id, interface, address",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn neighbors(&self) -> Result<Vec<NeighborRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT device_id, interface, identity, mac, address, platform, last_seen_ms FROM discovered_neighbors \
+                 WHERE tenant_id = $1 ORDER BY device_id, interface, identity",
+            )
+            .bind(self.tenant).fetch_all(pool).await?
+        }))
+    }
+}

@@ -9,7 +9,9 @@ mod ingest;
 mod inventory;
 
 pub use ingest::IngestOutcome;
-pub use inventory::{AgentRow, DeviceRow, InterfaceRow, LatestValue, SiteRow};
+pub use inventory::{
+    AddressRow, AgentRow, DeviceRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
+};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
