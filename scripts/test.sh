@@ -42,6 +42,20 @@ case "$ISPVM_TEST_PG_URL" in
     *@127.0.0.1:5432/*) ensure_postgres ;;
 esac
 
+# agent/tests/librouteros.rs checks the simulator with librouteros, an independent
+# RouterOS API client from PyPI, installed (pinned) in a virtual environment of its own so
+# the system Python stays untouched; the test runs the interpreter named by ISPVM_PYTHON.
+VENV="${ISPVM_PY_VENV:-/var/tmp/ispvm-pyenv}"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating the Python environment $VENV"
+    python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import librouteros" 2>/dev/null; then
+    echo "== installing librouteros"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check librouteros==4.2.2
+fi
+export ISPVM_PYTHON="$VENV/bin/python"
+
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

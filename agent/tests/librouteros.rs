@@ -3,8 +3,10 @@
 //! identity, the interface list under `.proplist`, tagged commands, the `!trap` of an
 //! unknown command and the refusal of a bad password.
 //!
-//! `librouteros` is installed by `.ci/run` and by `scripts/test.sh`. Without python3 or
-//! without `librouteros` this test fails with how to install it; it never skips.
+//! `scripts/test.sh` (which `.ci/run` calls) installs `librouteros` in a virtual
+//! environment and names its interpreter in `ISPVM_PYTHON`; without it the test uses
+//! `python3`. Without Python or without `librouteros` this test fails with how to install
+//! it; it never skips.
 
 use ispvm_agent::routeros::{ClientError, RouterOsClient, SessionConfig};
 use ispvm_proto::routeros::{Command, Reply};
@@ -27,20 +29,26 @@ const ROUTERS: [&str; 3] = ["lis1-core1", "cbr1-bng1", "lis1-edge2"];
 type Row = Vec<(String, Value)>;
 type RawRow = Vec<(String, String)>;
 
+/// The Python interpreter to run: `ISPVM_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("ISPVM_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 fn install_hint() -> String {
     format!(
-        "install it with `python3 -m pip install {LIBROUTEROS}` (scripts/test.sh does when it is missing)"
+        "`{} -m pip install {LIBROUTEROS}` installs it (scripts/test.sh does that in a virtual environment)",
+        python()
     )
 }
 
 /// Fails the test, never skips it, when python3 or librouteros is not there.
 fn require_librouteros() {
-    match Process::new("python3")
+    match Process::new(python())
         .args(["-c", "import librouteros"])
         .output()
     {
         Err(e) => panic!(
-            "this test needs python3 and the Python package librouteros, but python3 cannot be run ({e}); install Python 3.10 or later, then {}",
+            "this test needs python3 and the Python package librouteros, but python3 cannot be run ({e}); install Python 3.10 or later; then {}",
             install_hint()
         ),
         Ok(out) if !out.status.success() => panic!(
@@ -62,7 +70,7 @@ async fn librouteros_reads(router: &RunningRouter) -> Value {
         router.credentials.password.clone(),
     ];
     // Blocking wait off the runtime's thread: the simulator must keep answering meanwhile.
-    let out = tokio::task::spawn_blocking(move || Process::new("python3").args(&args).output())
+    let out = tokio::task::spawn_blocking(move || Process::new(python()).args(&args).output())
         .await
         .expect("join")
         .unwrap_or_else(|e| panic!("cannot run python3 ({e}); {}", install_hint()));
@@ -150,7 +158,7 @@ fn py_raw_row(sentence: &Value) -> RawRow {
 }
 
 /// Our client's trap for a command as (category, message); panics on anything else.
-async fn our_trap(client: &mut RouterOsClient, command: &Command) -> (Option<String>, String) {
+async fn our_trap(client: &RouterOsClient, command: &Command) -> (Option<String>, String) {
     match client.print(command).await {
         Err(ClientError::Trap {
             category, message, ..
@@ -164,6 +172,7 @@ struct OurReads {
     identity: Vec<Reply>,
     interfaces: Vec<Reply>,
     trap: (Option<String>, String),
+    /// The same three again, in flight at once.
     tagged_identity: Vec<Reply>,
     tagged_interfaces: Vec<Reply>,
     tagged_trap: (Option<String>, String),
@@ -176,7 +185,7 @@ async fn our_reads(router: &RunningRouter) -> OurReads {
         router.credentials.username.clone(),
         router.credentials.password.clone(),
     );
-    let mut client = RouterOsClient::connect(config.clone())
+    let client = RouterOsClient::connect(config.clone())
         .await
         .unwrap_or_else(|e| panic!("{}: our client cannot log in: {e}", router.spec.id));
     let identity_cmd = Command::new("/system/identity/print");
@@ -184,16 +193,15 @@ async fn our_reads(router: &RunningRouter) -> OurReads {
     let unknown_cmd = Command::new(UNKNOWN_COMMAND);
     let identity = client.print(&identity_cmd).await.expect("identity");
     let interfaces = client.print(&interfaces_cmd).await.expect("interfaces");
-    let trap = our_trap(&mut client, &unknown_cmd).await;
-    let tagged_identity = client
-        .print(&identity_cmd.clone().with_tag("id"))
-        .await
-        .expect("tagged identity");
-    let tagged_interfaces = client
-        .print(&interfaces_cmd.clone().with_tag("if"))
-        .await
-        .expect("tagged interfaces");
-    let tagged_trap = our_trap(&mut client, &unknown_cmd.clone().with_tag("bad")).await;
+    let trap = our_trap(&client, &unknown_cmd).await;
+    // The same three at once, as librouteros sent them; our client tags every command.
+    let (tagged_identity, tagged_interfaces, tagged_trap) = tokio::join!(
+        client.print(&identity_cmd),
+        client.print(&interfaces_cmd),
+        our_trap(&client, &unknown_cmd),
+    );
+    let tagged_identity = tagged_identity.expect("concurrent identity");
+    let tagged_interfaces = tagged_interfaces.expect("concurrent interfaces");
     let mut wrong = config;
     wrong.password = format!("wrong-{}", wrong.password);
     let bad_login = match RouterOsClient::connect(wrong).await {

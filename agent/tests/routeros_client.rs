@@ -96,7 +96,7 @@ async fn collector_turns_two_polls_into_canonical_metrics() {
     // One v7 and one v6 router.
     for id in ["lis1-core1", "cbr1-bng1"] {
         let r = isp.router(id).expect("router");
-        let mut client = RouterOsClient::connect(session(&isp, id))
+        let client = RouterOsClient::connect(session(&isp, id))
             .await
             .expect("login");
         let mut collector = Collector::new(
@@ -105,7 +105,7 @@ async fn collector_turns_two_polls_into_canonical_metrics() {
             DeviceRole::Core,
             r.addr.to_string(),
         );
-        let first = collector.poll(&mut client).await.expect("first poll");
+        let first = collector.poll(&client).await.expect("first poll");
         assert_eq!(
             first.inventory.devices.len(),
             1,
@@ -130,7 +130,7 @@ async fn collector_turns_two_polls_into_canonical_metrics() {
             "a rate needs two readings"
         );
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let second = collector.poll(&mut client).await.expect("second poll");
+        let second = collector.poll(&client).await.expect("second poll");
         assert!(
             second.inventory.is_empty(),
             "inventory is not resent while unchanged"
@@ -180,14 +180,108 @@ async fn an_unreachable_router_is_one_event_and_device_up_zero() {
                 .any(|s| s.metric == MetricName::DeviceUp && s.value == 0.0)
         );
     }
-    let mut client = RouterOsClient::connect(session(&isp, "evr1-acc1"))
+    let client = RouterOsClient::connect(session(&isp, "evr1-acc1"))
         .await
         .expect("login");
-    let back = collector.poll(&mut client).await.expect("poll");
+    let back = collector.poll(&client).await.expect("poll");
     assert!(
         back.events
             .iter()
             .any(|e| e.kind == ispvm_proto::EventKind::ApiRecovered)
     );
+    isp.shutdown().await;
+}
+
+/// A router that logs the client in, starts answering a print, and then goes silent
+/// with the connection still open: the reply must time out, not hang.
+#[tokio::test]
+async fn a_router_that_stops_mid_reply_times_out() {
+    use ispvm_proto::routeros::{FrameLimits, Reply, ReplyKind, decode_sentence, encode_sentence};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.expect("accept");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let mut answered = 0;
+        loop {
+            while let Some((sentence, used)) =
+                decode_sentence(&buf, &FrameLimits::default()).expect("frame")
+            {
+                buf.drain(..used);
+                let cmd = Command::from_sentence(&sentence).expect("command");
+                let mut out = Vec::new();
+                if answered == 0 {
+                    encode_sentence(
+                        &Reply::new(ReplyKind::Done)
+                            .with_tag(cmd.tag.clone())
+                            .to_sentence(),
+                        &mut out,
+                    );
+                } else {
+                    // Half an answer, then silence.
+                    encode_sentence(
+                        &Reply::new(ReplyKind::Re)
+                            .with_attr("name", "ether1")
+                            .with_tag(cmd.tag.clone())
+                            .to_sentence(),
+                        &mut out,
+                    );
+                }
+                sock.write_all(&out).await.expect("write");
+                answered += 1;
+            }
+            let n = sock.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return answered;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    });
+    let mut s = SessionConfig::new(addr, "u".into(), "p".into());
+    s.command_timeout = Duration::from_millis(500);
+    let client = RouterOsClient::connect(s).await.expect("login");
+    let started = std::time::Instant::now();
+    let err = client
+        .print(&Command::new("/interface/print"))
+        .await
+        .expect_err("must time out");
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(err.breaks_session());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(client);
+    let answered = tokio::time::timeout(Duration::from_secs(5), router)
+        .await
+        .expect("router ends")
+        .expect("router task");
+    assert_eq!(answered, 2);
+}
+
+#[tokio::test]
+async fn several_tagged_commands_share_one_session() {
+    let isp = isp().await;
+    let client = RouterOsClient::connect(session(&isp, "lis1-core1"))
+        .await
+        .expect("login");
+    let identity = Command::new("/system/identity/print");
+    let resource = Command::new("/system/resource/print");
+    let interfaces = Command::new("/interface/print").with_proplist(["name"]);
+    let (a, b, c) = tokio::join!(
+        client.print(&identity),
+        client.print(&resource),
+        client.print(&interfaces)
+    );
+    assert!(a.expect("identity")[0].get("name").is_some());
+    assert!(b.expect("resource")[0].get("uptime").is_some());
+    assert!(
+        c.expect("interfaces")
+            .iter()
+            .all(|r| r.get("name").is_some())
+    );
+    assert_eq!(client.count("/ppp/active").await.expect("count"), 0);
     isp.shutdown().await;
 }
