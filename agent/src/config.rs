@@ -150,6 +150,66 @@ pub struct RouterConfig {
     /// Site of the router when not the agent's.
     #[serde(default)]
     pub site: Option<String>,
+    /// API-SSL (port 8729) instead of the plain API.
+    #[serde(default)]
+    pub tls: Option<RouterTlsConfig>,
+}
+
+/// How to trust a router's API-SSL certificate: a CA, or one pinned certificate (the
+/// usual case for the self-signed certificates RouterOS generates).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RouterTlsConfig {
+    /// Name the certificate must carry when trusting a CA; defaults to the router key.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// PEM file of the CA that issued the router certificates.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// SHA-256 fingerprint of the router certificate, hex (colons allowed).
+    #[serde(default)]
+    pub fingerprint_sha256: Option<String>,
+}
+
+impl RouterConfig {
+    /// The session's TLS settings, read and checked (CA file, fingerprint).
+    pub fn tls_options(&self) -> Result<Option<crate::routeros::TlsOptions>, ConfigError> {
+        use crate::routeros::{TlsOptions, TlsTrust};
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let bad = |why: String| ConfigError::Invalid(format!("router {:?}: {why}", self.key));
+        let trust = match (&tls.ca, &tls.fingerprint_sha256) {
+            (Some(ca), None) => {
+                use rustls::pki_types::CertificateDer;
+                use rustls::pki_types::pem::PemObject;
+                let certs = CertificateDer::pem_file_iter(ca)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| bad(format!("cannot read CA {}: {e}", ca.display())))?;
+                if certs.is_empty() {
+                    return Err(bad(format!("{} holds no certificate", ca.display())));
+                }
+                TlsTrust::Ca(certs)
+            }
+            (None, Some(fp)) => {
+                let hex_digits: String = fp.chars().filter(|c| *c != ':').collect();
+                let bytes = hex::decode(&hex_digits)
+                    .map_err(|e| bad(format!("fingerprint is not hex: {e}")))?;
+                let pin: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| bad("a SHA-256 fingerprint is 32 bytes".into()))?;
+                TlsTrust::Pinned(pin)
+            }
+            _ => {
+                return Err(bad(
+                    "tls needs exactly one of `ca` and `fingerprint_sha256`".into(),
+                ));
+            }
+        };
+        Ok(Some(TlsOptions {
+            server_name: tls.server_name.clone().unwrap_or_else(|| self.key.clone()),
+            trust,
+        }))
+    }
 }
 
 /// A configuration file that cannot be used.
@@ -193,6 +253,7 @@ impl AgentConfig {
                     r.key
                 )));
             }
+            r.tls_options()?;
         }
         Ok(())
     }
@@ -219,5 +280,36 @@ mod tests {
             ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
         config.routers.push(config.routers[0].clone());
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn router_tls_needs_one_trust_anchor() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let mut config: AgentConfig =
+            ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
+        let fp = "AB:".repeat(31) + "AB";
+        config.routers[0].tls = Some(RouterTlsConfig {
+            server_name: None,
+            ca: None,
+            fingerprint_sha256: Some(fp),
+        });
+        config.validate().expect("pinned");
+        let opts = config.routers[0]
+            .tls_options()
+            .expect("options")
+            .expect("tls");
+        assert!(matches!(opts.trust, crate::routeros::TlsTrust::Pinned(p) if p == [0xAB; 32]));
+        config.routers[0].tls = Some(RouterTlsConfig {
+            server_name: None,
+            ca: None,
+            fingerprint_sha256: Some("abcd".into()),
+        });
+        assert!(config.validate().is_err(), "short fingerprint");
+        config.routers[0].tls = Some(RouterTlsConfig {
+            server_name: None,
+            ca: Some("/nonexistent/ca.pem".into()),
+            fingerprint_sha256: None,
+        });
+        assert!(config.validate().is_err(), "unreadable CA");
     }
 }

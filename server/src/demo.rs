@@ -143,6 +143,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
                 password: r.credentials.password.clone(),
                 role: r.spec.role,
                 site: Some(site.clone()),
+                tls: None,
             })
             .collect();
         let agent_config = AgentConfig {

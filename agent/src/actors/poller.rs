@@ -85,6 +85,7 @@ impl Actor for Poller {
         session.connect_timeout = Duration::from_millis(args.poll.connect_timeout_ms);
         session.command_timeout = Duration::from_millis(args.poll.command_timeout_ms);
         session.max_in_flight = args.poll.max_in_flight;
+        session.tls = r.tls_options()?;
         let collector = Collector::new(
             r.key.clone(),
             r.site.clone().unwrap_or(args.site),
