@@ -1,21 +1,31 @@
 //! One RouterOS API connection to a simulated router.
 //!
-//! [`Session`] is the protocol state machine (login, dispatch, tags) with no I/O, so it is
-//! tested sentence by sentence; [`serve`] runs it over a TCP stream. Nothing a peer sends
-//! can make either panic: malformed framing or a sentence that is not a command ends the
-//! connection with `!fatal` and a reason, as a real router does.
+//! [`Session`] is the protocol state machine (login, dispatch, tags, listens) with no
+//! I/O, so it is tested sentence by sentence; [`serve`] runs it over any byte stream
+//! (plain TCP or TLS). Nothing a peer sends can make either panic: malformed framing or a
+//! sentence that is not a command ends the connection with `!fatal` and a reason, as a
+//! real router does.
+//!
+//! [`serve`] also applies the faults that concern the API itself: it drops the
+//! connection when the router becomes unreachable (down, rebooting, management plane
+//! failed), delays replies of a slow API and cuts a flaky API's replies in the middle.
 
-use crate::commands;
-use crate::router_state::{RouterModel, unix_seconds};
+use crate::commands::{self, Ctx};
+use crate::legacy_login;
+use crate::listen::Listens;
+use crate::network::{ApiState, Network};
+use crate::router_state::unix_seconds;
 use crate::topology::Credentials;
 use ispvm_proto::routeros::{
     Command, FrameLimits, Reply, ReplyKind, Sentence, decode_sentence, encode_sentence,
 };
 use std::sync::Arc;
-use std::time::SystemTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+
+/// How often open listens look for interface changes.
+const LISTEN_POLL: Duration = Duration::from_millis(200);
 
 /// What to do after a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,17 +46,43 @@ pub fn fatal(reason: impl Into<String>) -> Reply {
 /// The state of one API connection.
 #[derive(Debug)]
 pub struct Session {
-    model: Arc<RouterModel>,
+    net: Arc<Network>,
+    router: usize,
     credentials: Arc<Credentials>,
     logged_in: bool,
+    /// The challenge of a pre-6.43 login in progress.
+    challenge: Option<[u8; 16]>,
+    listens: Listens,
 }
 
 impl Session {
-    pub fn new(model: Arc<RouterModel>, credentials: Arc<Credentials>) -> Self {
+    /// A session on router `router` (topology index) of `net`.
+    pub fn new(net: Arc<Network>, router: usize, credentials: Arc<Credentials>) -> Self {
         Session {
-            model,
+            net,
+            router,
             credentials,
             logged_in: false,
+            challenge: None,
+            listens: Listens::default(),
+        }
+    }
+
+    /// The router this session talks to.
+    pub fn router(&self) -> usize {
+        self.router
+    }
+
+    /// Whether listens are open (and [`Session::poll`] should be called).
+    pub fn has_listens(&self) -> bool {
+        !self.listens.is_empty()
+    }
+
+    /// Replies of open listens for changes up to `now_s`.
+    pub fn poll(&mut self, now_s: f64) -> Vec<Reply> {
+        match Ctx::new(&self.net, self.router, now_s) {
+            Some(ctx) => self.listens.poll(&ctx),
+            None => Vec::new(),
         }
     }
 
@@ -71,8 +107,16 @@ impl Session {
                 Reply::trap(None, "not logged in"),
                 Reply::new(ReplyKind::Done),
             ]
+        } else if command.path == "/cancel" {
+            // Replies carry the tags of what they answer, set by the listens.
+            return Outcome::Reply(self.listens.cancel(&command));
+        } else if command.path == "/interface/listen" {
+            if let Some(ctx) = Ctx::new(&self.net, self.router, now_s) {
+                self.listens.start(&command, &ctx);
+            }
+            Vec::new()
         } else {
-            commands::execute(&self.model, &command, now_s)
+            commands::execute(&self.net, self.router, &command, now_s)
         };
         Outcome::Reply(
             replies
@@ -82,19 +126,60 @@ impl Session {
         )
     }
 
-    /// The RouterOS ≥ 6.43 login: name and password in the clear, in one command.
+    fn refuse_login(&mut self) -> Vec<Reply> {
+        self.logged_in = false;
+        vec![
+            Reply::trap(None, "invalid user name or password (6)"),
+            Reply::new(ReplyKind::Done),
+        ]
+    }
+
+    /// `/login`: name and password in the clear (RouterOS ≥ 6.43), or the MD5 challenge
+    /// flow of older versions (see [`legacy_login`]).
     fn login(&mut self, command: &Command) -> Vec<Reply> {
+        let version = self.net.model(self.router).map(|m| m.version);
+        if version.is_some_and(|v| !legacy_login::uses_plain_login(v)) {
+            let (Some(name), Some(response)) = (command.attr("name"), command.attr("response"))
+            else {
+                let challenge = legacy_login::new_challenge();
+                self.challenge = Some(challenge);
+                return vec![Reply::new(ReplyKind::Done).with_attr("ret", hex::encode(challenge))];
+            };
+            let ok = self.challenge.take().is_some_and(|challenge| {
+                name == self.credentials.username
+                    && legacy_login::verify(response, &self.credentials.password, &challenge)
+            });
+            if !ok {
+                return self.refuse_login();
+            }
+            self.logged_in = true;
+            return vec![Reply::new(ReplyKind::Done)];
+        }
         let ok = command.attr("name") == Some(self.credentials.username.as_str())
             && command.attr("password") == Some(self.credentials.password.as_str());
         if ok {
             self.logged_in = true;
             vec![Reply::new(ReplyKind::Done)]
         } else {
-            self.logged_in = false;
-            vec![
-                Reply::trap(None, "invalid user name or password (6)"),
-                Reply::new(ReplyKind::Done),
-            ]
+            self.refuse_login()
+        }
+    }
+}
+
+/// Takes the next complete sentence off the front of `buf` and answers it; `None` when
+/// `buf` holds no complete sentence yet. Framing errors become a closing `!fatal`.
+fn next_outcome(session: &mut Session, buf: &mut Vec<u8>, now_s: f64) -> Option<Outcome> {
+    match decode_sentence(buf, &FrameLimits::default()) {
+        Ok(Some((sentence, used))) => {
+            buf.drain(..used.min(buf.len()));
+            Some(session.handle(&sentence, now_s))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            buf.clear();
+            Some(Outcome::Close(vec![fatal(format!(
+                "invalid API framing: {e}"
+            ))]))
         }
     }
 }
@@ -106,20 +191,8 @@ impl Session {
 /// sentence stays in `buf` until more bytes arrive; the frame limits bound how much that
 /// can be.
 pub fn answer_buffered(session: &mut Session, buf: &mut Vec<u8>, now_s: f64) -> (Vec<u8>, bool) {
-    let limits = FrameLimits::default();
     let mut wire = Vec::new();
-    loop {
-        let outcome = match decode_sentence(buf, &limits) {
-            Ok(Some((sentence, used))) => {
-                buf.drain(..used.min(buf.len()));
-                session.handle(&sentence, now_s)
-            }
-            Ok(None) => return (wire, false),
-            Err(e) => {
-                buf.clear();
-                Outcome::Close(vec![fatal(format!("invalid API framing: {e}"))])
-            }
-        };
+    while let Some(outcome) = next_outcome(session, buf, now_s) {
         let (replies, close) = match outcome {
             Outcome::Reply(r) => (r, false),
             Outcome::Close(r) => (r, true),
@@ -132,44 +205,122 @@ pub fn answer_buffered(session: &mut Session, buf: &mut Vec<u8>, now_s: f64) -> 
             return (wire, true);
         }
     }
+    (wire, false)
 }
 
-/// Serves one connection until the peer leaves, a `!fatal` is sent, or `cancel` fires.
-pub async fn serve(mut stream: TcpStream, mut session: Session, cancel: CancellationToken) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+/// Why [`serve`] stops writing.
+enum Stop {
+    /// The peer, the network or a fault ended the connection.
+    Gone,
+}
+
+/// Writes replies as the router's API state allows: after the slow-API delay, and cut
+/// in the middle of a sentence by a flaky API.
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    replies: &[Reply],
+    state: ApiState,
+    cancel: &CancellationToken,
+) -> Result<(), Stop> {
+    let ApiState::Up {
+        delay,
+        drop_per_mille,
+    } = state
+    else {
+        return Err(Stop::Gone);
+    };
+    if replies.is_empty() {
+        return Ok(());
+    }
+    if !delay.is_zero() {
+        tokio::select! {
+            () = cancel.cancelled() => return Err(Stop::Gone),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    let mut wire = Vec::new();
+    for reply in replies {
+        let start = wire.len();
+        encode_sentence(&reply.to_sentence(), &mut wire);
+        if drop_per_mille > 0 && rand::random_range(0..1000u32) < drop_per_mille {
+            // Half a sentence, then the connection dies: what a client sees when a
+            // router's API process hangs up mid-reply.
+            let cut = start + (wire.len() - start) / 2;
+            wire.truncate(cut.max(start + 1).min(wire.len()));
+            let _ = stream.write_all(&wire).await;
+            let _ = stream.flush().await;
+            return Err(Stop::Gone);
+        }
+    }
+    let written = tokio::select! {
+        () = cancel.cancelled() => return Err(Stop::Gone),
+        r = stream.write_all(&wire) => r,
+    };
+    if written.is_err() {
+        return Err(Stop::Gone);
+    }
+    let _ = stream.flush().await;
+    Ok(())
+}
+
+/// Serves one connection until the peer leaves, a `!fatal` is sent, the router's API
+/// becomes unreachable (fault), or `cancel` fires.
+pub async fn serve<S>(mut stream: S, mut session: Session, cancel: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let net = Arc::clone(&session.net);
+    let router = session.router;
+    let mut changes = net.subscribe();
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
+    let mut chunk = vec![0u8; 8192];
+    let mut ticker = tokio::time::interval(LISTEN_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let now = unix_seconds(SystemTime::now());
+        let state = net.api_state(router, now);
+        if state == ApiState::Unreachable {
+            tracing::debug!(router, "API session dropped: router unreachable");
+            return;
+        }
         let read = tokio::select! {
             () = cancel.cancelled() => return,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ = ticker.tick(), if session.has_listens() => {
+                let replies = session.poll(unix_seconds(SystemTime::now()));
+                if send(&mut stream, &replies, state, &cancel).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             r = stream.read(&mut chunk) => r,
         };
         match read {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "API session read failed");
-                return;
-            }
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
-        let (wire, close) =
-            answer_buffered(&mut session, &mut buf, unix_seconds(SystemTime::now()));
-        if !wire.is_empty() {
-            let written = tokio::select! {
-                () = cancel.cancelled() => return,
-                r = stream.write_all(&wire) => r,
+        loop {
+            let now = unix_seconds(SystemTime::now());
+            let Some(outcome) = next_outcome(&mut session, &mut buf, now) else {
+                break;
             };
-            if let Err(e) = written {
-                tracing::debug!(%peer, error = %e, "API session write failed");
+            let state = net.api_state(router, now);
+            let (replies, close) = match outcome {
+                Outcome::Reply(r) => (r, false),
+                Outcome::Close(r) => (r, true),
+            };
+            if send(&mut stream, &replies, state, &cancel).await.is_err() {
                 return;
             }
-        }
-        if close {
-            tracing::debug!(%peer, "API session closed by the router");
-            let _ = stream.shutdown().await;
-            return;
+            if close {
+                let _ = stream.shutdown().await;
+                return;
+            }
         }
     }
 }
@@ -183,8 +334,10 @@ mod tests {
 
     fn session() -> Session {
         let t = Topology::demo();
-        let model = RouterModel::from_topology(&t, "lis1-bng1", SystemTime::now()).expect("router");
-        Session::new(Arc::new(model), Arc::new(t.credentials.clone()))
+        let credentials = t.credentials.clone();
+        let net = Network::new(t, SystemTime::now());
+        let index = net.index_of("lis1-bng1").expect("router");
+        Session::new(Arc::new(net), index, Arc::new(credentials))
     }
 
     fn replies(outcome: Outcome) -> Vec<Reply> {

@@ -3,21 +3,65 @@
 //! Each menu path (`/interface/print`, ...) maps to an [`Action`]. Today every action is a
 //! `print`, whose generic driver applies what RouterOS applies to any print: query words
 //! (`?type=ether`, `?#|`), `.proplist`, and `=count-only=`. Adding a path is adding a row
-//! to [`ROUTES`]; version-dependent answers (v6 vs v7) are decided inside the handler from
-//! [`RouterModel::version`].
+//! to [`ROUTES`]. Some menus exist only on one major version (`/routing/bgp/session` is
+//! RouterOS 7, `/routing/bgp/peer` RouterOS 6), as on real routers; other version
+//! differences are decided inside the handler from [`RouterModel::version`].
+//!
+//! Streaming commands (`/interface/listen`, `/cancel`) need per-connection state and are
+//! handled by [`crate::listen`], not here.
 
-use crate::ros_format::{self, Civil};
+use crate::menus;
+use crate::network::{InterfaceLive, Network};
 use crate::router_state::RouterModel;
+use crate::routing_menus;
 use ispvm_proto::routeros::{Command, Reply, ReplyKind};
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 
 /// One `!re`: attribute names and values, in the order RouterOS prints them.
 pub type Item = Vec<(&'static str, String)>;
 
-/// Produces the items of a print at a Unix time.
-type ItemsFn = fn(&RouterModel, f64) -> Vec<Item>;
+/// What a handler may look at: the router, the whole network, and the request time.
+pub struct Ctx<'a> {
+    pub net: &'a Network,
+    /// Index of the router in the topology.
+    pub router: usize,
+    pub model: &'a RouterModel,
+    pub now_s: f64,
+    boot: OnceCell<f64>,
+}
+
+impl<'a> Ctx<'a> {
+    /// `None` if `router` is not a router of `net`.
+    pub fn new(net: &'a Network, router: usize, now_s: f64) -> Option<Ctx<'a>> {
+        Some(Ctx {
+            net,
+            router,
+            model: net.model(router)?,
+            now_s,
+            boot: OnceCell::new(),
+        })
+    }
+
+    /// When the router last booted (faults included).
+    pub fn boot_s(&self) -> f64 {
+        *self.boot.get_or_init(|| {
+            self.net
+                .with_log(|log| self.net.boot_s(log, self.router, self.now_s))
+        })
+    }
+
+    /// Interface `index` as it stands now.
+    pub fn interface(&self, index: usize) -> InterfaceLive {
+        self.net
+            .with_log(|log| self.net.interface_live(log, self.router, index, self.now_s))
+    }
+}
+
+/// Produces the items of a print.
+type ItemsFn = fn(&Ctx) -> Vec<Item>;
 /// Counts the items of a print without producing them (for big menus).
-type CountFn = fn(&RouterModel, f64) -> u64;
+type CountFn = fn(&Ctx) -> u64;
 
 /// What a command path does.
 enum Action {
@@ -29,97 +73,138 @@ enum Action {
     },
 }
 
+/// RouterOS major versions a menu exists on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    All,
+    Only(u32),
+}
+
 struct Route {
     path: &'static str,
+    versions: Versions,
     action: Action,
+}
+
+impl Route {
+    fn exists_on(&self, major: u32) -> bool {
+        match self.versions {
+            Versions::All => true,
+            Versions::Only(m) => m == major,
+        }
+    }
 }
 
 /// PPP sessions listed by a print (a real concentrator lists thousands; tests and demos
 /// need a sample, and `count-only` still counts them all).
 pub const PPP_ACTIVE_PRINT_CAP: usize = 50;
+/// DHCP leases listed by a print, for the same reason.
+pub const DHCP_LEASE_PRINT_CAP: usize = 50;
+
+const fn print_all(path: &'static str, items: ItemsFn) -> Route {
+    Route {
+        path,
+        versions: Versions::All,
+        action: Action::Print { items, count: None },
+    }
+}
 
 const ROUTES: &[Route] = &[
-    Route {
-        path: "/system/identity/print",
-        action: Action::Print {
-            items: identity,
-            count: None,
-        },
-    },
-    Route {
-        path: "/system/resource/print",
-        action: Action::Print {
-            items: resource,
-            count: None,
-        },
-    },
-    Route {
-        path: "/system/routerboard/print",
-        action: Action::Print {
-            items: routerboard,
-            count: None,
-        },
-    },
-    Route {
-        path: "/system/clock/print",
-        action: Action::Print {
-            items: clock,
-            count: None,
-        },
-    },
-    Route {
-        path: "/system/health/print",
-        action: Action::Print {
-            items: health,
-            count: None,
-        },
-    },
-    Route {
-        path: "/interface/print",
-        action: Action::Print {
-            items: interfaces,
-            count: None,
-        },
-    },
-    Route {
-        path: "/ip/address/print",
-        action: Action::Print {
-            items: ip_addresses,
-            count: None,
-        },
-    },
+    print_all("/system/identity/print", menus::identity),
+    print_all("/system/resource/print", menus::resource),
+    print_all("/system/routerboard/print", menus::routerboard),
+    print_all("/system/clock/print", menus::clock),
+    print_all("/system/health/print", menus::health),
+    print_all("/interface/print", menus::interfaces),
+    print_all("/ip/address/print", menus::ip_addresses),
     Route {
         path: "/ppp/active/print",
+        versions: Versions::All,
         action: Action::Print {
-            items: ppp_active,
-            count: Some(ppp_active_count),
+            items: menus::ppp_active,
+            count: Some(menus::ppp_active_count),
+        },
+    },
+    Route {
+        path: "/ip/dhcp-server/lease/print",
+        versions: Versions::All,
+        action: Action::Print {
+            items: menus::dhcp_leases,
+            count: Some(menus::dhcp_lease_count),
+        },
+    },
+    print_all("/ip/neighbor/print", routing_menus::ip_neighbors),
+    print_all(
+        "/routing/ospf/neighbor/print",
+        routing_menus::ospf_neighbors,
+    ),
+    Route {
+        path: "/routing/bgp/session/print",
+        versions: Versions::Only(7),
+        action: Action::Print {
+            items: routing_menus::bgp_sessions_v7,
+            count: None,
+        },
+    },
+    Route {
+        path: "/routing/bgp/peer/print",
+        versions: Versions::Only(6),
+        action: Action::Print {
+            items: routing_menus::bgp_peers_v6,
+            count: None,
         },
     },
 ];
 
-/// The command paths the simulator answers (for documentation and tests).
-pub fn supported_paths() -> Vec<&'static str> {
-    ROUTES.iter().map(|r| r.path).collect()
+/// The command paths the simulator answers on a RouterOS major version (for
+/// documentation and tests); `/interface/listen` and `/cancel` come on top.
+pub fn supported_paths(major: u32) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|r| r.exists_on(major))
+        .map(|r| r.path)
+        .collect()
 }
 
-/// Runs a command of a logged-in session and returns its replies, untagged.
-pub fn execute(model: &RouterModel, command: &Command, now_s: f64) -> Vec<Reply> {
-    let Some(route) = ROUTES.iter().find(|r| r.path == command.path) else {
-        return vec![unknown_command(&command.path), Reply::new(ReplyKind::Done)];
+/// Runs a command of a logged-in session on router `router` and returns its replies,
+/// untagged.
+pub fn execute(net: &Network, router: usize, command: &Command, now_s: f64) -> Vec<Reply> {
+    let Some(ctx) = Ctx::new(net, router, now_s) else {
+        return vec![
+            Reply::trap(Some(0), "no such command prefix"),
+            Reply::new(ReplyKind::Done),
+        ];
+    };
+    let major = ctx.model.version.major;
+    let Some(route) = ROUTES
+        .iter()
+        .find(|r| r.path == command.path && r.exists_on(major))
+    else {
+        return vec![
+            unknown_command(&command.path, major),
+            Reply::new(ReplyKind::Done),
+        ];
     };
     match route.action {
-        Action::Print { items, count } => print(model, command, now_s, items, count),
+        Action::Print { items, count } => print(&ctx, command, items, count),
     }
+}
+
+/// Whether RouterOS answers an empty print with `!empty` (7.18 and later).
+pub fn answers_empty(model: &RouterModel) -> bool {
+    let v = model.version;
+    v.major > 7 || (v.major == 7 && v.minor >= 18)
 }
 
 /// RouterOS says "no such command" when the menu exists but not the command in it, and
 /// "no such command prefix" when the menu itself does not.
-fn unknown_command(path: &str) -> Reply {
+pub fn unknown_command(path: &str, major: u32) -> Reply {
     let menu = path.rsplit_once('/').map_or("", |(menu, _)| menu);
     let menu_exists = !menu.is_empty()
-        && ROUTES
-            .iter()
-            .any(|r| r.path.rsplit_once('/').is_some_and(|(m, _)| m == menu));
+        && (menu == "/interface"
+            || ROUTES.iter().any(|r| {
+                r.exists_on(major) && r.path.rsplit_once('/').is_some_and(|(m, _)| m == menu)
+            }));
     let message = if menu_exists {
         "no such command"
     } else {
@@ -128,13 +213,7 @@ fn unknown_command(path: &str) -> Reply {
     Reply::trap(Some(0), message)
 }
 
-fn print(
-    model: &RouterModel,
-    command: &Command,
-    now_s: f64,
-    items: ItemsFn,
-    count: Option<CountFn>,
-) -> Vec<Reply> {
+fn print(ctx: &Ctx, command: &Command, items: ItemsFn, count: Option<CountFn>) -> Vec<Reply> {
     let query = match Query::parse(&command.queries) {
         Ok(q) => q,
         Err(e) => {
@@ -146,49 +225,58 @@ fn print(
     };
     if command.attr("count-only").is_some() {
         let n = match count {
-            Some(count) if query.is_empty() => count(model, now_s),
-            _ => items(model, now_s)
-                .iter()
-                .filter(|item| query.matches(item))
-                .count() as u64,
+            Some(count) if query.is_empty() => count(ctx),
+            _ => items(ctx).iter().filter(|item| query.matches(item)).count() as u64,
         };
         return vec![Reply::new(ReplyKind::Done).with_attr("ret", n.to_string())];
     }
-    // `.proplist` may come as an API word or, as some clients send it, as `=.proplist=`.
-    let proplist: Option<Vec<String>> = command.proplist.clone().or_else(|| {
+    let proplist = proplist_of(command);
+    let mut out: Vec<Reply> = items(ctx)
+        .into_iter()
+        .filter(|item| query.matches(item))
+        .map(|item| item_reply(item, proplist.as_deref()))
+        .collect();
+    // RouterOS 7.18 added `!empty` for a print with nothing to return; it is still
+    // followed by `!done` (wire captures in pear2/Net_RouterOS#80).
+    if out.is_empty() && answers_empty(ctx.model) {
+        out.push(Reply::new(ReplyKind::Empty));
+    }
+    out.push(Reply::new(ReplyKind::Done));
+    out
+}
+
+/// The `.proplist` of a command: as an API word or, as some clients send it, as
+/// `=.proplist=`.
+pub fn proplist_of(command: &Command) -> Option<Vec<String>> {
+    command.proplist.clone().or_else(|| {
         command.attr(".proplist").map(|v| {
             v.split(',')
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned)
                 .collect()
         })
-    });
-    let mut out: Vec<Reply> = items(model, now_s)
-        .into_iter()
-        .filter(|item| query.matches(item))
-        .map(|item| {
-            let mut reply = Reply::new(ReplyKind::Re);
-            match &proplist {
-                // RouterOS answers a `.proplist` in the order it was asked for.
-                Some(props) => {
-                    for prop in props {
-                        let already = reply.attributes.iter().any(|(k, _)| k == prop);
-                        if let Some((key, value)) = item.iter().find(|(k, _)| k == prop)
-                            && !already
-                        {
-                            reply.attributes.push(((*key).to_owned(), value.clone()));
-                        }
-                    }
-                }
-                None => {
-                    reply.attributes = item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    })
+}
+
+/// An item as a `!re`, trimmed to `proplist` (in the order asked for, as RouterOS does).
+pub fn item_reply(item: Item, proplist: Option<&[String]>) -> Reply {
+    let mut reply = Reply::new(ReplyKind::Re);
+    match proplist {
+        Some(props) => {
+            for prop in props {
+                let already = reply.attributes.iter().any(|(k, _)| k == prop);
+                if let Some((key, value)) = item.iter().find(|(k, _)| k == prop)
+                    && !already
+                {
+                    reply.attributes.push(((*key).to_owned(), value.clone()));
                 }
             }
-            reply
-        })
-        .collect();
-    out.push(Reply::new(ReplyKind::Done));
-    out
+        }
+        None => {
+            reply.attributes = item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        }
+    }
+    reply
 }
 
 /// A RouterOS query (the `?` words of a print), evaluated as RouterOS does: each word
@@ -349,241 +437,6 @@ fn apply_ops(ops: &str, stack: &mut Vec<bool>) -> Result<(), ()> {
     Ok(())
 }
 
-fn bool_text(b: bool) -> String {
-    if b { "true" } else { "false" }.to_owned()
-}
-
-fn iso_dates(model: &RouterModel) -> bool {
-    ros_format::uses_iso_dates(model.version)
-}
-
-fn identity(model: &RouterModel, _now_s: f64) -> Vec<Item> {
-    vec![vec![("name", model.spec.identity.clone())]]
-}
-
-fn resource(model: &RouterModel, now_s: f64) -> Vec<Item> {
-    let uptime = model.uptime_s(now_s);
-    let (free_mem, total_mem) = model.memory(now_s);
-    let (free_hdd, total_hdd) = model.hdd();
-    let build = Civil::from_unix(ros_format::build_time_unix(model.version));
-    let build_time = if iso_dates(model) {
-        build.date_time(true)
-    } else {
-        // v6 capitalises the month here: `Feb/12/2024 10:43:56`.
-        let mut text = build.date_time(false);
-        if let Some(first) = text.get(..1) {
-            text = first.to_ascii_uppercase() + text.get(1..).unwrap_or("");
-        }
-        text
-    };
-    let b = model.board;
-    vec![vec![
-        ("uptime", ros_format::duration(uptime)),
-        (
-            "version",
-            ros_format::version_string(&model.spec.ros_version, model.version),
-        ),
-        ("build-time", build_time),
-        ("free-memory", free_mem.to_string()),
-        ("total-memory", total_mem.to_string()),
-        ("cpu", b.cpu.to_owned()),
-        ("cpu-count", b.cpu_count.to_string()),
-        ("cpu-frequency", b.cpu_frequency_mhz.to_string()),
-        ("cpu-load", model.cpu_load(now_s).to_string()),
-        ("free-hdd-space", free_hdd.to_string()),
-        ("total-hdd-space", total_hdd.to_string()),
-        ("write-sect-since-reboot", (uptime / 40).to_string()),
-        ("write-sect-total", (uptime / 40 + 180_000).to_string()),
-        ("bad-blocks", "0".to_owned()),
-        ("architecture-name", b.architecture.to_owned()),
-        ("board-name", model.spec.board.clone()),
-        ("platform", "MikroTik".to_owned()),
-    ]]
-}
-
-fn routerboard(model: &RouterModel, _now_s: f64) -> Vec<Item> {
-    if !model.board.routerboard {
-        return vec![vec![("routerboard", bool_text(false))]];
-    }
-    let factory = if model.version.major >= 7 {
-        "7.1"
-    } else {
-        "6.45.9"
-    };
-    let firmware = model.spec.ros_version.clone();
-    vec![vec![
-        ("routerboard", bool_text(true)),
-        ("board-name", model.spec.board.clone()),
-        ("model", model.spec.board.clone()),
-        ("serial-number", model.serial_number.clone()),
-        ("firmware-type", model.board.architecture.to_owned()),
-        ("factory-firmware", factory.to_owned()),
-        ("current-firmware", firmware.clone()),
-        ("upgrade-firmware", firmware),
-    ]]
-}
-
-fn clock(model: &RouterModel, now_s: f64) -> Vec<Item> {
-    let now = Civil::from_unix(if now_s.is_finite() { now_s as i64 } else { 0 });
-    vec![vec![
-        ("time", now.time()),
-        ("date", now.date(iso_dates(model))),
-        ("time-zone-autodetect", bool_text(false)),
-        ("time-zone-name", "UTC".to_owned()),
-        ("gmt-offset", "+00:00".to_owned()),
-        ("dst-active", bool_text(false)),
-    ]]
-}
-
-/// v7 lists one item per sensor (`name`, `value`, `type` = unit); v6 has one item with a
-/// property per sensor. Boards without sensors (CHR) list nothing.
-fn health(model: &RouterModel, now_s: f64) -> Vec<Item> {
-    let Some(temp) = model.temperature_c(now_s) else {
-        return Vec::new();
-    };
-    let cpu_temp = temp + 8.0 + f64::from(model.cpu_load(now_s)) * 0.1;
-    let voltage = format!("{:.1}", model.voltage_v(now_s));
-    let fans = model.fan_rpm(now_s);
-    if model.version.major >= 7 {
-        let mut sensors: Vec<(String, String, &str)> = vec![
-            ("voltage".to_owned(), voltage, "V"),
-            ("temperature".to_owned(), format!("{temp:.0}"), "C"),
-            ("cpu-temperature".to_owned(), format!("{cpu_temp:.0}"), "C"),
-        ];
-        for (i, rpm) in fans.iter().enumerate() {
-            sensors.push((format!("fan{}-speed", i + 1), rpm.to_string(), "RPM"));
-        }
-        sensors
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, value, unit))| {
-                vec![
-                    (".id", format!("*{:X}", i + 1)),
-                    ("name", name),
-                    ("value", value),
-                    ("type", unit.to_owned()),
-                ]
-            })
-            .collect()
-    } else {
-        let mut item: Item = vec![
-            ("voltage", voltage),
-            ("temperature", format!("{temp:.0}")),
-            ("cpu-temperature", format!("{cpu_temp:.0}")),
-        ];
-        const FAN_KEYS: [&str; 4] = ["fan1-speed", "fan2-speed", "fan3-speed", "fan4-speed"];
-        for (key, rpm) in FAN_KEYS.iter().zip(fans) {
-            item.push((key, rpm.to_string()));
-        }
-        vec![item]
-    }
-}
-
-fn interfaces(model: &RouterModel, now_s: f64) -> Vec<Item> {
-    let iso = iso_dates(model);
-    model
-        .interfaces
-        .iter()
-        .enumerate()
-        .map(|(i, iface)| {
-            let c = model.interface_counters(i, now_s).unwrap_or_default();
-            let kind = iface.spec.kind.as_str();
-            let (mtu, actual_mtu) = match kind {
-                "bridge" if model.version.major >= 7 => ("auto", "1500"),
-                "pppoe-in" | "pppoe-out" => ("1480", "1480"),
-                _ => ("1500", "1500"),
-            };
-            let last_up = iface.last_link_up_s.min(now_s);
-            let mut item: Item = vec![
-                (".id", format!("*{:X}", i + 1)),
-                ("name", iface.spec.name.clone()),
-            ];
-            if kind == "ether" {
-                item.push(("default-name", iface.spec.name.clone()));
-            }
-            item.push(("type", kind.to_owned()));
-            item.push(("mtu", mtu.to_owned()));
-            item.push(("actual-mtu", actual_mtu.to_owned()));
-            match kind {
-                "ether" => item.push(("l2mtu", "1592".to_owned())),
-                "vlan" => item.push(("l2mtu", "1588".to_owned())),
-                _ => {}
-            }
-            item.push(("mac-address", iface.mac_string()));
-            item.push((
-                "last-link-up-time",
-                Civil::from_unix(if last_up.is_finite() {
-                    last_up as i64
-                } else {
-                    0
-                })
-                .date_time(iso),
-            ));
-            item.push(("link-downs", iface.link_downs.to_string()));
-            item.extend([
-                ("rx-byte", c.rx_byte.to_string()),
-                ("tx-byte", c.tx_byte.to_string()),
-                ("rx-packet", c.rx_packet.to_string()),
-                ("tx-packet", c.tx_packet.to_string()),
-                ("rx-drop", c.rx_drop.to_string()),
-                ("tx-drop", c.tx_drop.to_string()),
-                ("tx-queue-drop", c.tx_queue_drop.to_string()),
-                ("rx-error", c.rx_error.to_string()),
-                ("tx-error", c.tx_error.to_string()),
-                ("running", bool_text(true)),
-                ("disabled", bool_text(false)),
-            ]);
-            item
-        })
-        .collect()
-}
-
-fn ip_addresses(model: &RouterModel, _now_s: f64) -> Vec<Item> {
-    model
-        .addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            vec![
-                (".id", format!("*{:X}", i + 1)),
-                ("address", format!("{}/{}", a.address, a.prefix_len)),
-                ("network", a.network().to_string()),
-                ("interface", a.interface.clone()),
-                ("actual-interface", a.interface.clone()),
-                ("invalid", bool_text(false)),
-                ("dynamic", bool_text(false)),
-                ("disabled", bool_text(false)),
-            ]
-        })
-        .collect()
-}
-
-fn ppp_active(model: &RouterModel, now_s: f64) -> Vec<Item> {
-    model
-        .pppoe_sessions(now_s, PPP_ACTIVE_PRINT_CAP)
-        .into_iter()
-        .map(|s| {
-            vec![
-                (".id", s.id),
-                ("name", s.name),
-                ("service", "pppoe".to_owned()),
-                ("caller-id", s.caller_id),
-                ("encoding", String::new()),
-                ("address", s.address.to_string()),
-                ("uptime", ros_format::duration(s.uptime_s)),
-                ("session-id", s.session_id),
-                ("limit-bytes-in", "0".to_owned()),
-                ("limit-bytes-out", "0".to_owned()),
-                ("radius", bool_text(true)),
-            ]
-        })
-        .collect()
-}
-
-fn ppp_active_count(model: &RouterModel, now_s: f64) -> u64 {
-    model.pppoe_session_count(now_s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,17 +445,23 @@ mod tests {
 
     const NOW: f64 = 1_732_050_000.0;
 
-    fn model(id: &str) -> RouterModel {
-        RouterModel::from_topology(
-            &Topology::demo(),
-            id,
-            UNIX_EPOCH + Duration::from_secs(1_732_000_000),
-        )
-        .expect("router exists")
+    /// A router of the demo ISP with its network, as a session would see it.
+    struct Demo {
+        net: Network,
+        index: usize,
     }
 
-    fn run(m: &RouterModel, cmd: Command) -> Vec<Reply> {
-        execute(m, &cmd, NOW)
+    fn model(id: &str) -> Demo {
+        let net = Network::new(
+            Topology::demo(),
+            UNIX_EPOCH + Duration::from_secs(1_732_000_000),
+        );
+        let index = net.index_of(id).expect("router exists");
+        Demo { net, index }
+    }
+
+    fn run(m: &Demo, cmd: Command) -> Vec<Reply> {
+        execute(&m.net, m.index, &cmd, NOW)
     }
 
     fn names(replies: &[Reply]) -> Vec<String> {
@@ -616,7 +475,8 @@ mod tests {
     fn every_route_answers_on_v6_and_v7() {
         for id in ["lis1-core1", "lis1-edge2", "lis1-rr1", "cbr1-bng1"] {
             let m = model(id);
-            for path in supported_paths() {
+            let major = m.net.model(m.index).expect("model").version.major;
+            for path in supported_paths(major) {
                 let replies = run(&m, Command::new(path));
                 let last = replies.last().expect("replies");
                 assert_eq!(last.kind, ReplyKind::Done, "{id} {path}");

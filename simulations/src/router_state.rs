@@ -137,6 +137,10 @@ pub struct RouterModel {
     pub addresses: Vec<AddressModel>,
     /// PPPoE subscribers at the evening peak (0 unless a PPPoE concentrator).
     pppoe_peak: u64,
+    /// DHCP leases at the evening peak (0 without a DHCP server).
+    dhcp_leases: u64,
+    /// The loopback address (else the first address): OSPF router id, iBGP endpoint.
+    pub router_id: Ipv4Addr,
     /// Second octet of the subscriber pool `100.x.0.0/16`.
     pool_octet: u8,
     memory_used_share: f64,
@@ -210,11 +214,18 @@ impl RouterModel {
             .collect();
 
         let addresses = plan_addresses(topology, index, &spec);
-        let pppoe_peak = if spec.role == DeviceRole::PppoeConcentrator {
-            seed::int_between(seed, 3, 700, 1900)
-        } else {
-            0
+        let pppoe_peak = match spec.pppoe_subscribers {
+            Some(n) => u64::from(n),
+            None if spec.role == DeviceRole::PppoeConcentrator => {
+                seed::int_between(seed, 3, 700, 1900)
+            }
+            None => 0,
         };
+        let router_id = addresses
+            .iter()
+            .find(|a| a.prefix_len == 32)
+            .or_else(|| addresses.first())
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.address);
         let role_memory = match spec.role {
             DeviceRole::PppoeConcentrator => 0.12,
             DeviceRole::Core | DeviceRole::Edge | DeviceRole::RouteReflector => 0.08,
@@ -230,6 +241,8 @@ impl RouterModel {
             interfaces,
             addresses,
             pppoe_peak,
+            dhcp_leases: spec.dhcp_leases.map_or(0, u64::from),
+            router_id,
             pool_octet: 64 + (index % 64) as u8,
             memory_used_share: seed::between(seed, 5, 0.10, 0.30) + role_memory,
             hdd_free_share: seed::between(seed, 6, 0.45, 0.85),
@@ -318,11 +331,26 @@ impl RouterModel {
         self.board.voltage_v + wobble
     }
 
-    /// Counters of interface `index` (in spec order) at `now_s`.
+    /// Counters of interface `index` (in spec order) at `now_s`, with no fault ever.
     pub fn interface_counters(&self, index: usize, now_s: f64) -> Option<InterfaceCounters> {
         let iface = self.interfaces.get(index)?;
         let rx_bytes = iface.rx.bytes_between(self.boot_s, now_s);
         let tx_bytes = iface.tx.bytes_between(self.boot_s, now_s);
+        self.counters_from_bytes(index, rx_bytes, tx_bytes, 0.0)
+    }
+
+    /// Counters of interface `index` given the bytes it carried since boot and how many of
+    /// the transmitted bytes were sent into a full queue (congestion), which drops about
+    /// 2 % of those packets on top of the healthy trickle.
+    pub fn counters_from_bytes(
+        &self,
+        index: usize,
+        rx_bytes: f64,
+        tx_bytes: f64,
+        congested_tx_bytes: f64,
+    ) -> Option<InterfaceCounters> {
+        let iface = self.interfaces.get(index)?;
+        let congestion_drops = congested_tx_bytes / iface.tx_packet_size * 0.02;
         let rx_packets = rx_bytes / iface.rx_packet_size;
         let tx_packets = tx_bytes / iface.tx_packet_size;
         Some(InterfaceCounters {
@@ -334,7 +362,7 @@ impl RouterModel {
             tx_error: 0,
             rx_drop: wrap_counter(rx_packets * iface.drop_rate * 0.1),
             tx_drop: wrap_counter(tx_packets * iface.drop_rate),
-            tx_queue_drop: wrap_counter(tx_packets * iface.drop_rate),
+            tx_queue_drop: wrap_counter(tx_packets * iface.drop_rate + congestion_drops),
         })
     }
 
@@ -347,6 +375,29 @@ impl RouterModel {
     /// Index of the interface with this name.
     pub fn interface_index(&self, name: &str) -> Option<usize> {
         self.interfaces.iter().position(|i| i.spec.name == name)
+    }
+
+    /// Seconds between `boot_s` and `now_s` (0 before boot).
+    pub fn uptime_since(boot_s: f64, now_s: f64) -> u64 {
+        let up = now_s - boot_s;
+        if up.is_finite() && up > 0.0 {
+            up as u64
+        } else {
+            0
+        }
+    }
+
+    /// DHCP leases at `now_s`: like PPPoE, a few percent fewer at night.
+    pub fn dhcp_lease_count(&self, now_s: f64) -> u64 {
+        let day = 0.95 + 0.05 * self.diurnal(now_s);
+        (self.dhcp_leases as f64 * day).round().max(0.0) as u64
+    }
+
+    /// PPPoE subscribers online at `now_s` for a router that booted at `boot_s`: they
+    /// reconnect over the first five minutes after a boot.
+    pub fn pppoe_session_count_since(&self, boot_s: f64, now_s: f64) -> u64 {
+        let ramp = (Self::uptime_since(boot_s, now_s) as f64 / 300.0).min(1.0);
+        (self.pppoe_session_count(now_s) as f64 * ramp).round() as u64
     }
 
     /// PPPoE subscribers online at `now_s`: a few percent fewer at night (CPEs switched
@@ -367,8 +418,15 @@ impl RouterModel {
 
     /// The first `limit` PPPoE sessions at `now_s`.
     pub fn pppoe_sessions(&self, now_s: f64, limit: usize) -> Vec<PppSession> {
-        let count = self.pppoe_session_count(now_s).min(limit as u64);
-        let uptime = self.uptime_s(now_s).max(1);
+        self.pppoe_sessions_since(self.boot_s, now_s, limit)
+    }
+
+    /// The first `limit` PPPoE sessions at `now_s` of a router that booted at `boot_s`.
+    pub fn pppoe_sessions_since(&self, boot_s: f64, now_s: f64, limit: usize) -> Vec<PppSession> {
+        let count = self
+            .pppoe_session_count_since(boot_s, now_s)
+            .min(limit as u64);
+        let uptime = Self::uptime_since(boot_s, now_s).max(1);
         (0..count)
             .map(|i| {
                 let s = seed::derive(self.seed, 1000 + i);
@@ -548,8 +606,17 @@ fn link_curves(topology: &Topology, link: &LinkSpec) -> (TrafficCurve, TrafficCu
     )
 }
 
+/// The external BGP peer reached over this interface, if a session says so.
+fn external_peer_over(topology: &Topology, router: &str, iface: &str) -> Option<Ipv4Addr> {
+    topology.bgp.iter().find_map(|s| {
+        let via = s.via.as_deref()?.split_once(':')?;
+        (via == (router, iface)).then_some(s.peer_address).flatten()
+    })
+}
+
 /// Addresses: a `/30` from `10.255.0.0/16` per link (end a .1, end b .2), a `/32` per
-/// loopback, a transit `/30` from `203.0.113.0/24` per unlinked uplink, a `/24` per other
+/// loopback, the other host of an external BGP peer's `/30` on the interface a session
+/// runs `via`, a transit `/30` from `203.0.113.0/24` per other unlinked uplink, a `/24` per other
 /// interface. PPPoE server interfaces (`pppoe-in`) get none (they are dynamic).
 fn plan_addresses(
     topology: &Topology,
@@ -557,12 +624,20 @@ fn plan_addresses(
     router: &RouterSpec,
 ) -> Vec<AddressModel> {
     // Uplinks without a link are numbered across the whole ISP so transit /30s differ.
+    // One pass over the links, not one per interface: this runs for every router, and
+    // a scan per interface made a 2,000-router ISP take half a minute to start.
+    let linked: std::collections::HashSet<(&str, &str)> = topology
+        .links
+        .iter()
+        .flat_map(|l| [l.endpoint_a(), l.endpoint_b()])
+        .flatten()
+        .collect();
     let mut transit_index = topology
         .routers
         .iter()
         .take(router_index)
         .flat_map(|r| r.interfaces.iter().map(move |i| (r, i)))
-        .filter(|(r, i)| i.uplink && link_of(topology, &r.id, &i.name).is_none())
+        .filter(|(r, i)| i.uplink && !linked.contains(&(r.id.as_str(), i.name.as_str())))
         .count() as u32;
     let mut out = Vec::new();
     for (i, iface) in router.interfaces.iter().enumerate() {
@@ -594,6 +669,11 @@ fn plan_addresses(
                 ),
                 32,
             )
+        } else if let Some(peer) = external_peer_over(topology, &router.id, &iface.name) {
+            // The other host of the upstream's /30, so the eBGP session is on-link.
+            let p = u32::from(peer);
+            let host = if p & 3 == 1 { 2 } else { 1 };
+            (Ipv4Addr::from((p & !3) | host), 30)
         } else if iface.uplink {
             let n = transit_index % 64;
             transit_index += 1;

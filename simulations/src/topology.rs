@@ -40,8 +40,15 @@
 //!                        # 7.x change formats of dates and health sensors
 //! board = "CCR2216-1G-12XS-2XQ"  # RouterBOARD model; known models get     (required)
 //!                        # their real CPU, memory and storage, others a generic profile
+//!                        # (a version below 6.43 also switches /login to the MD5
+//!                        # challenge flow; 7.18 and later answer an empty print `!empty`)
 //! # Per-router login, overriding the top-level one.                        (optional)
 //! credentials = { username = "api-ro", password = "s3cret" }
+//! pppoe_subscribers = 1850  # PPPoE sessions at the evening peak          (optional)
+//!                        # (/ppp/active); default: a PPPoE concentrator picks 700..1900
+//!                        # from its id, other roles have none
+//! dhcp_leases = 180      # leases of its DHCP server (/ip/dhcp-server/lease); (optional)
+//!                        # default: no DHCP server
 //!
 //! # Interfaces in the order /interface/print lists them (`.id` *1, *2, ...). (0 or more)
 //! [[routers.interfaces]]
@@ -60,14 +67,64 @@
 //! b = "lis1-core2:sfp-sfpplus1"  # interface; an interface is in at most one link
 //! capacity_mbps = 10000      # > 0; the traffic on the link never exceeds   (required)
 //!                            # it nor the speed of either end
+//! ospf_area = "0"            # OSPF adjacency over the link while it is up  (optional)
+//!                            # ("0" prints as `backbone` on RouterOS 7); default none
+//!
+//! # Control-plane timers, in seconds.                                       (optional)
+//! [settings]
+//! bgp_hold_time_s = 90   # a BGP session survives losing its path or peer   (default 90)
+//!                        # this long; longer outages take it down
+//! converge_s = 5         # OSPF and BGP come back this long after the cause  (default 5)
+//! reboot_s = 60          # a rebooting router is unreachable this long       (default 60)
+//!
+//! # BGP sessions.                                                           (0 or more)
+//! [[bgp]]
+//! router = "lis1-edge1"      # the router it is configured on               (required)
+//! peer_router = "lis1-rr1"   # the other end if simulated (the session then  (one of
+//!                            # shows on both routers), or                    these two)
+//! peer_address = "203.0.113.1"  # the other end's IPv4 address if not simulated
+//! peer_as = 64496            # remote AS                                     (required)
+//! local_as = 64500           # local AS                                      (required)
+//! kind = "ebgp"              # "ibgp" | "ebgp"                                (required)
+//! via = "lis1-edge1:sfp-sfpplus2"  # "router:interface" the session depends (optional)
+//!                            # on: down (cut, upstream lost, neighbour off) for longer
+//!                            # than the hold time takes the session down. An eBGP
+//!                            # session's addresses are those of the link (an external
+//!                            # peer's /30 is numbered from `peer_address`); otherwise
+//!                            # the routers' loopbacks
+//! prefixes = 950000          # prefixes `router` receives when established  (default 0)
+//! peer_prefixes = 40         # prefixes `peer_router` receives (only with    (optional)
+//!                            # peer_router); default 12..400 from the ids
+//! name = "transit-a"         # session name; default "to-<peer>"             (optional)
+//!
+//! # Addresses the monitoring should probe; data only (no ICMP is answered). (0 or more)
+//! [[probe_targets]]
+//! id = "transit-a"           # unique, non-empty                             (required)
+//! address = "203.0.113.1"    # IPv4 or IPv6                                  (required)
+//! site = "lis1"              # an existing site                              (optional)
+//!
+//! # Faults applied by `VirtualIsp::start`, relative to its start.           (0 or more)
+//! [[timeline]]
+//! at_s = 30                  # seconds after start, >= 0                     (required)
+//! duration_s = 120           # cleared this long after; default: never      (optional)
+//! fault = { kind = "link_cut", a = "lis1-core1:sfp28-6", b = "cbr1-agg1:sfp28-1" }
+//! # kinds and their fields (see `crate::faults::Fault`):
+//! #   link_cut { a, b }              router_down { router }
+//! #   bgp_shut { router, peer }      (peer: router id or address)
+//! #   upstream_loss { router, interface }
+//! #   congestion { a, b, utilisation }  (0..=1 of the link's capacity)
+//! #   management_down { router }     slow_api { router, delay_ms }
+//! #   flaky_api { router, drop_per_mille }   reboot { router }
 //! ```
 //!
 //! Both ends of a link see the same traffic (what one end transmits the other receives),
 //! and each link gets a `/30` from `10.255.0.0/16` in `/ip/address/print`.
 
+use crate::faults::{Fault, FaultError};
 use ispvm_proto::DeviceRole;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A user name and password a router accepts on its API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +171,13 @@ pub struct RouterSpec {
     /// Login for this router only; `None` means the topology's [`Topology::credentials`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    /// PPPoE subscribers online at the evening peak; `None` lets a PPPoE concentrator pick
+    /// a plausible number from its id (and every other role have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pppoe_subscribers: Option<u32>,
+    /// DHCP leases the router's DHCP server holds; `None` means no DHCP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_leases: Option<u32>,
     #[serde(default)]
     pub interfaces: Vec<InterfaceSpec>,
 }
@@ -141,6 +205,10 @@ pub struct LinkSpec {
     /// `router_id:interface_name`.
     pub b: String,
     pub capacity_mbps: u64,
+    /// OSPF area of the adjacency over this link (`"0"` is the backbone); `None` means no
+    /// OSPF on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ospf_area: Option<String>,
 }
 
 impl LinkSpec {
@@ -175,6 +243,101 @@ pub struct Topology {
     pub routers: Vec<RouterSpec>,
     #[serde(default)]
     pub links: Vec<LinkSpec>,
+    /// Timers of the simulated control plane.
+    #[serde(default)]
+    pub settings: Settings,
+    /// BGP sessions, configured on `router` (and mirrored on `peer_router` if simulated).
+    #[serde(default)]
+    pub bgp: Vec<BgpSpec>,
+    /// Addresses the agents should probe (data only: the simulator does not answer ICMP).
+    #[serde(default)]
+    pub probe_targets: Vec<ProbeTarget>,
+    /// Faults applied at fixed times after [`crate::VirtualIsp::start`].
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Timers of the simulated control plane, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// How long a BGP session survives losing its path (RouterOS default 180 s; many
+    /// ISPs use 90). A session whose path comes back sooner never goes down.
+    pub bgp_hold_time_s: f64,
+    /// How long OSPF and BGP take to come back once their cause clears.
+    pub converge_s: f64,
+    /// How long a rebooting router is unreachable before it answers again.
+    pub reboot_s: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bgp_hold_time_s: 90.0,
+            converge_s: 5.0,
+            reboot_s: 60.0,
+        }
+    }
+}
+
+/// Internal or external BGP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BgpKind {
+    Ibgp,
+    Ebgp,
+}
+
+/// One BGP session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpSpec {
+    /// The router the session is configured on.
+    pub router: String,
+    /// The other end when it is simulated too (the session then shows on both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_router: Option<String>,
+    /// The other end's address when it is not simulated (an upstream, an IX).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_address: Option<Ipv4Addr>,
+    pub peer_as: u32,
+    pub local_as: u32,
+    pub kind: BgpKind,
+    /// `router:interface` the session's path depends on: when it is down for longer
+    /// than the hold time, the session goes down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// Prefixes `router` receives over the session when established.
+    #[serde(default)]
+    pub prefixes: u32,
+    /// Prefixes `peer_router` receives (only with `peer_router`); `None` picks a small
+    /// number from the ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_prefixes: Option<u32>,
+    /// Session name; `None` derives one from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// An address the monitoring should probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTarget {
+    pub id: String,
+    pub address: IpAddr,
+    /// Site the target belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+/// A fault to apply `at_s` seconds after start, cleared `duration_s` later (if given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEntry {
+    pub at_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    pub fault: Fault,
 }
 
 /// Why a topology file was refused.
@@ -216,6 +379,24 @@ pub enum TopologyError {
     SelfLink { a: String, b: String },
     #[error("link {a:?} - {b:?} has a capacity of 0 Mbit/s")]
     ZeroCapacity { a: String, b: String },
+    #[error("BGP session {index} (on {router:?}): {reason}")]
+    BadBgp {
+        index: usize,
+        router: String,
+        reason: String,
+    },
+    #[error("probe target {id:?}: {reason}")]
+    BadProbeTarget { id: String, reason: String },
+    #[error("settings: {0} must be a finite number >= 0")]
+    BadSetting(&'static str),
+    #[error("timeline entry {index}: {reason}")]
+    BadTimeline { index: usize, reason: String },
+    #[error("timeline entry {index}: {source}")]
+    TimelineFault {
+        index: usize,
+        #[source]
+        source: FaultError,
+    },
 }
 
 /// A RouterOS version as numbers, for version-dependent behaviour.
@@ -377,7 +558,109 @@ impl Topology {
                 });
             }
         }
+        self.validate_control_plane(&routers, &sites)?;
         Ok(())
+    }
+
+    /// Settings, BGP sessions, probe targets and the timeline.
+    fn validate_control_plane(
+        &self,
+        routers: &HashMap<&str, HashSet<&str>>,
+        sites: &HashSet<&str>,
+    ) -> Result<(), TopologyError> {
+        let s = &self.settings;
+        for (name, value) in [
+            ("bgp_hold_time_s", s.bgp_hold_time_s),
+            ("converge_s", s.converge_s),
+            ("reboot_s", s.reboot_s),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(TopologyError::BadSetting(name));
+            }
+        }
+        for (index, session) in self.bgp.iter().enumerate() {
+            let bad = |reason: String| TopologyError::BadBgp {
+                index,
+                router: session.router.clone(),
+                reason,
+            };
+            if !routers.contains_key(session.router.as_str()) {
+                return Err(bad("no such router".to_owned()));
+            }
+            match (&session.peer_router, &session.peer_address) {
+                (Some(peer), None) => {
+                    if !routers.contains_key(peer.as_str()) {
+                        return Err(bad(format!("peer_router {peer:?} is not defined")));
+                    }
+                    if peer == &session.router {
+                        return Err(bad("peer_router is the router itself".to_owned()));
+                    }
+                }
+                (None, Some(_)) => {
+                    if session.peer_prefixes.is_some() {
+                        return Err(bad("peer_prefixes needs peer_router".to_owned()));
+                    }
+                }
+                _ => {
+                    return Err(bad(
+                        "set exactly one of peer_router and peer_address".to_owned()
+                    ));
+                }
+            }
+            if let Some(via) = &session.via {
+                let known = split_endpoint(via)
+                    .is_some_and(|(r, i)| routers.get(r).is_some_and(|names| names.contains(i)));
+                if !known {
+                    return Err(bad(format!(
+                        "via {via:?} is not an existing router:interface"
+                    )));
+                }
+            }
+        }
+        for target in &self.probe_targets {
+            if target.id.is_empty() {
+                return Err(TopologyError::BadProbeTarget {
+                    id: String::new(),
+                    reason: "empty id".to_owned(),
+                });
+            }
+            if let Some(site) = &target.site
+                && !sites.contains(site.as_str())
+            {
+                return Err(TopologyError::BadProbeTarget {
+                    id: target.id.clone(),
+                    reason: format!("site {site:?} is not defined"),
+                });
+            }
+        }
+        for (index, entry) in self.timeline.iter().enumerate() {
+            let finite_positive = |v: f64| v.is_finite() && v >= 0.0;
+            if !finite_positive(entry.at_s) || !entry.duration_s.is_none_or(finite_positive) {
+                return Err(TopologyError::BadTimeline {
+                    index,
+                    reason: "at_s and duration_s must be finite numbers >= 0".to_owned(),
+                });
+            }
+            entry
+                .fault
+                .check(self)
+                .map_err(|source| TopologyError::TimelineFault { index, source })?;
+        }
+        Ok(())
+    }
+
+    /// The link with these two endpoints, in either order, and its index.
+    pub fn link_between(&self, a: &str, b: &str) -> Option<(usize, &LinkSpec)> {
+        self.links
+            .iter()
+            .enumerate()
+            .find(|(_, l)| (l.a == a && l.b == b) || (l.a == b && l.b == a))
+    }
+
+    /// Whether `router_id:interface_name` names an existing interface.
+    pub fn has_interface(&self, router: &str, interface: &str) -> bool {
+        self.router(router)
+            .is_some_and(|r| r.interfaces.iter().any(|i| i.name == interface))
     }
 }
 
@@ -544,6 +827,46 @@ mod tests {
         assert!(matches!(
             err(&SMALL.replace("role = \"core\"", "role = \"spine\"")),
             TopologyError::Parse(_)
+        ));
+    }
+
+    #[test]
+    fn control_plane_of_the_demo_and_its_mistakes() {
+        let t = Topology::demo();
+        assert_eq!(t.settings, Settings::default());
+        assert_eq!(t.bgp.iter().filter(|b| b.kind == BgpKind::Ibgp).count(), 6);
+        let transit: Vec<_> = t.bgp.iter().filter(|b| b.kind == BgpKind::Ebgp).collect();
+        assert!(transit.len() >= 2 && transit.iter().all(|b| b.prefixes > 100_000));
+        assert!(t.links.iter().filter(|l| l.ospf_area.is_some()).count() >= 10);
+        assert!(t.probe_targets.len() >= 3);
+        assert!(t.routers.iter().any(|r| r.ros_version.starts_with("6.40")));
+        assert!(t.timeline.is_empty());
+
+        let with = |extra: &str| Topology::from_toml(&format!("{SMALL}\n{extra}"));
+        let ok = with(
+            "[[bgp]]\nrouter = \"r1\"\npeer_router = \"r2\"\npeer_as = 1\nlocal_as = 1\nkind = \"ibgp\"\nvia = \"r1:ether1\"",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let both = with(
+            "[[bgp]]\nrouter = \"r1\"\npeer_router = \"r2\"\npeer_address = \"192.0.2.1\"\npeer_as = 1\nlocal_as = 1\nkind = \"ibgp\"",
+        );
+        assert!(matches!(both, Err(TopologyError::BadBgp { .. })));
+        let bad_via = with(
+            "[[bgp]]\nrouter = \"r1\"\npeer_address = \"192.0.2.1\"\npeer_as = 1\nlocal_as = 2\nkind = \"ebgp\"\nvia = \"r1:ether7\"",
+        );
+        assert!(matches!(bad_via, Err(TopologyError::BadBgp { .. })));
+        let bad_site = with("[[probe_targets]]\nid = \"x\"\naddress = \"9.9.9.9\"\nsite = \"zz\"");
+        assert!(matches!(
+            bad_site,
+            Err(TopologyError::BadProbeTarget { .. })
+        ));
+        let bad_setting = with("[settings]\nbgp_hold_time_s = -1");
+        assert!(matches!(bad_setting, Err(TopologyError::BadSetting(_))));
+        let bad_fault =
+            with("[[timeline]]\nat_s = 1\nfault = { kind = \"reboot\", router = \"r9\" }");
+        assert!(matches!(
+            bad_fault,
+            Err(TopologyError::TimelineFault { index: 0, .. })
         ));
     }
 

@@ -155,7 +155,7 @@ pub enum ReplyKind {
     Trap,
     /// The router is closing the connection; the message is the next word.
     Fatal,
-    /// The command finished with no data (RouterOS ≥ 7.18).
+    /// The command has no data (RouterOS ≥ 7.18); `!done` still follows.
     Empty,
 }
 
@@ -170,9 +170,10 @@ impl ReplyKind {
         }
     }
 
-    /// Whether this reply ends the command it answers.
+    /// Whether this reply ends the command it answers. `!empty` does not: RouterOS 7.18
+    /// sends `!done` after it.
     pub const fn is_final(self) -> bool {
-        matches!(self, ReplyKind::Done | ReplyKind::Fatal | ReplyKind::Empty)
+        matches!(self, ReplyKind::Done | ReplyKind::Fatal)
     }
 }
 
