@@ -285,3 +285,217 @@ async fn several_tagged_commands_share_one_session() {
     assert_eq!(client.count("/ppp/active").await.expect("count"), 0);
     isp.shutdown().await;
 }
+
+mod api_ssl {
+    use super::*;
+    use ispvm_agent::routeros::transport::fingerprint;
+    use ispvm_agent::routeros::{TlsOptions, TlsTrust};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+
+    fn ca_certs(pem: &str) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("CA PEM")
+    }
+
+    /// The certificate a router presents, read with an independent TLS handshake.
+    async fn router_certificate(
+        addr: std::net::SocketAddr,
+        ca: &[CertificateDer<'static>],
+    ) -> CertificateDer<'static> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in ca {
+            roots.add(c.clone()).expect("root");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+        let name = ServerName::try_from("127.0.0.1").expect("name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        tls.get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .expect("certificate")
+            .clone()
+            .into_owned()
+    }
+
+    fn tls_session(isp: &VirtualIsp, id: &str, trust: TlsTrust) -> SessionConfig {
+        let mut s = session(isp, id);
+        s.addr = isp.router(id).expect("router").tls_addr;
+        s.tls = Some(TlsOptions {
+            server_name: "127.0.0.1".into(),
+            trust,
+        });
+        s
+    }
+
+    #[tokio::test]
+    async fn trusted_ca_and_pinned_certificate_connect_and_others_are_refused() {
+        let other = isp().await;
+        let isp = isp().await;
+        let ca = ca_certs(&isp.tls_ca_pem());
+
+        let client =
+            RouterOsClient::connect(tls_session(&isp, "lis1-core1", TlsTrust::Ca(ca.clone())))
+                .await
+                .expect("API-SSL with the right CA");
+        let identity = client
+            .print(&Command::new("/system/identity/print"))
+            .await
+            .expect("identity");
+        assert_eq!(
+            identity[0].get("name"),
+            Some(isp.router("lis1-core1").expect("r").spec.identity.as_str())
+        );
+
+        let wrong_ca = RouterOsClient::connect(tls_session(
+            &isp,
+            "lis1-core1",
+            TlsTrust::Ca(ca_certs(&other.tls_ca_pem())),
+        ))
+        .await;
+        assert!(
+            matches!(
+                wrong_ca,
+                Err(ClientError::Transport(TransportError::Handshake { .. }))
+            ),
+            "{wrong_ca:?}"
+        );
+
+        let cert = router_certificate(isp.router("lis1-core1").expect("r").tls_addr, &ca).await;
+        let pinned = RouterOsClient::connect(tls_session(
+            &isp,
+            "lis1-core1",
+            TlsTrust::Pinned(fingerprint(&cert)),
+        ))
+        .await;
+        assert!(pinned.is_ok(), "pinned certificate: {pinned:?}");
+        // Another router's certificate is not the pinned one.
+        let elsewhere = RouterOsClient::connect(tls_session(
+            &isp,
+            "lis1-core2",
+            TlsTrust::Pinned(fingerprint(&cert)),
+        ))
+        .await;
+        assert!(
+            matches!(
+                elsewhere,
+                Err(ClientError::Transport(TransportError::Handshake { .. }))
+            ),
+            "{elsewhere:?}"
+        );
+        isp.shutdown().await;
+        other.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn the_pre_6_43_challenge_login_works_and_checks_the_password() {
+    let isp = isp().await;
+    let legacy = isp
+        .routers()
+        .iter()
+        .find(|r| r.spec.ros_version.starts_with("6.4") && r.spec.ros_version.as_str() < "6.43")
+        .expect("a router older than 6.43 in the demo ISP");
+    let client = RouterOsClient::connect(session(&isp, &legacy.spec.id))
+        .await
+        .expect("MD5 login");
+    client
+        .print(&Command::new("/system/resource/print"))
+        .await
+        .expect("resource");
+    let mut bad = session(&isp, &legacy.spec.id);
+    bad.password = "nope".into();
+    let err = RouterOsClient::connect(bad).await.expect_err("refused");
+    assert!(matches!(err, ClientError::LoginRefused(_)), "{err}");
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn listen_pushes_interface_changes_until_cancelled() {
+    let isp = isp().await;
+    let link = isp
+        .topology()
+        .links
+        .iter()
+        .find(|l| l.a.starts_with("lis1-core1:"))
+        .expect("a link of lis1-core1")
+        .clone();
+    let ifname = link.a.split_once(':').expect("endpoint").1.to_owned();
+    let client = RouterOsClient::connect(session(&isp, "lis1-core1"))
+        .await
+        .expect("login");
+    let mut listener = client
+        .listen(&Command::new("/interface/listen").with_proplist(["name", "running"]))
+        .await
+        .expect("listen");
+    // A command answered after the listen proves the router has taken it (commands on a
+    // session are read in order), so the cut below happens while it listens.
+    client
+        .print(&Command::new("/system/identity/print"))
+        .await
+        .expect("identity");
+    isp.apply(ispvm_sim::Fault::LinkCut {
+        a: link.a.clone(),
+        b: link.b.clone(),
+    })
+    .expect("cut");
+    let pushed = tokio::time::timeout(Duration::from_secs(3), listener.next())
+        .await
+        .expect("a push within 3 s")
+        .expect("still listening")
+        .expect("an item");
+    assert_eq!(
+        (pushed.get("name"), pushed.get("running")),
+        (Some(ifname.as_str()), Some("false"))
+    );
+    // The session serves other commands while the listen is open.
+    client
+        .print(&Command::new("/system/identity/print"))
+        .await
+        .expect("identity while listening");
+    listener.cancel().await.expect("cancel");
+    client
+        .print(&Command::new("/system/identity/print"))
+        .await
+        .expect("identity after cancel");
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn routeros_7_18_empty_replies_end_cleanly() {
+    let mut topology = Topology::demo();
+    for r in &mut topology.routers {
+        r.ros_version = "7.18.2".into();
+    }
+    let isp = VirtualIsp::start(topology, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("ISP");
+    let client = RouterOsClient::connect(session(&isp, "lis1-rr1"))
+        .await
+        .expect("login");
+    let none = client
+        .print(&Command::new("/interface/print").with_query("name=no-such-interface"))
+        .await
+        .expect("empty print");
+    assert!(none.is_empty());
+    // The `!done` after `!empty` must not be taken for the next command's answer.
+    let identity = client
+        .print(&Command::new("/system/identity/print"))
+        .await
+        .expect("identity");
+    assert_eq!(identity.len(), 1);
+    isp.shutdown().await;
+}

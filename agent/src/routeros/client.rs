@@ -197,14 +197,17 @@ pub struct Listener {
 impl Listener {
     /// The next pushed item; `None` when the command ended.
     pub async fn next(&mut self) -> Option<Result<Reply, ClientError>> {
-        let reply = self.rx.recv().await?;
-        match reply.kind {
-            ReplyKind::Re => Some(Ok(reply)),
-            ReplyKind::Trap => Some(Err(trap(&self.command, &reply))),
-            ReplyKind::Fatal => Some(Err(ClientError::Fatal(
-                reply.fatal_message.unwrap_or_default(),
-            ))),
-            ReplyKind::Done | ReplyKind::Empty => None,
+        loop {
+            let reply = self.rx.recv().await?;
+            return match reply.kind {
+                ReplyKind::Re => Some(Ok(reply)),
+                ReplyKind::Empty => continue,
+                ReplyKind::Trap => Some(Err(trap(&self.command, &reply))),
+                ReplyKind::Fatal => Some(Err(ClientError::Fatal(
+                    reply.fatal_message.unwrap_or_default(),
+                ))),
+                ReplyKind::Done => None,
+            };
         }
     }
 
@@ -329,8 +332,8 @@ impl RouterOsClient {
         }
     }
 
-    /// Runs a command and returns its `!re` replies and the final reply (`!done` or
-    /// `!empty`, which may carry attributes such as `ret` for `count-only`).
+    /// Runs a command and returns its `!re` replies and the final `!done` (which may carry
+    /// attributes such as `ret` for `count-only`).
     pub async fn run(&self, command: &Command) -> Result<(Vec<Reply>, Reply), ClientError> {
         let _slot = self
             .inner
@@ -349,11 +352,12 @@ impl RouterOsClient {
             while let Some(reply) = rx.recv().await {
                 match reply.kind {
                     ReplyKind::Re => items.push(reply),
+                    ReplyKind::Empty => {}
                     ReplyKind::Trap => failed = Some(reply),
                     ReplyKind::Fatal => {
                         return Err(ClientError::Fatal(reply.fatal_message.unwrap_or_default()));
                     }
-                    ReplyKind::Done | ReplyKind::Empty => {
+                    ReplyKind::Done => {
                         return match failed {
                             Some(t) => Err(trap(&command.path, &t)),
                             None => Ok((items, reply)),
