@@ -499,3 +499,93 @@ async fn routeros_7_18_empty_replies_end_cleanly() {
     assert_eq!(identity.len(), 1);
     isp.shutdown().await;
 }
+
+/// BGP comes from `/routing/bgp/session` on v7 and `/routing/bgp/peer` on v6; OSPF from
+/// `/routing/ospf/neighbor` on both. A session cut by a fault is reported down with an
+/// event once the hold time has passed.
+#[tokio::test]
+async fn routing_state_on_v7_and_v6_and_a_session_going_down() {
+    let mut topology = Topology::demo();
+    topology.timeline.clear();
+    topology.settings.bgp_hold_time_s = 0.5;
+    let isp = VirtualIsp::start(topology, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("ISP");
+    let sessions =
+        |out: &ispvm_agent::routeros::PollOutput, metric: MetricName| -> Vec<(String, f64)> {
+            out.samples
+                .iter()
+                .filter(|s| s.metric == metric)
+                .filter_map(|s| match &s.entity {
+                    EntityKey::Peer { peer, .. } => Some((peer.clone(), s.value)),
+                    _ => None,
+                })
+                .collect()
+        };
+    // lis1-edge1 (v7): iBGP to the route reflector and eBGP to transit A; OSPF to the cores.
+    // cbr1-bng1 (v6): iBGP to the route reflector over /routing/bgp/peer.
+    for (id, min_sessions) in [("lis1-edge1", 2), ("cbr1-bng1", 1)] {
+        let r = isp.router(id).expect("router");
+        let client = RouterOsClient::connect(session(&isp, id))
+            .await
+            .expect("login");
+        let mut collector = Collector::new(
+            id.into(),
+            r.spec.site.clone(),
+            r.spec.role,
+            r.addr.to_string(),
+        );
+        let out = collector.poll(&client).await.expect("poll");
+        let bgp = sessions(&out, MetricName::BgpSessionState);
+        assert!(
+            bgp.len() >= min_sessions,
+            "{id} ({}): BGP sessions {bgp:?}",
+            r.spec.ros_version
+        );
+        assert!(
+            bgp.iter().all(|(_, up)| *up == 1.0),
+            "{id}: all established at start: {bgp:?}"
+        );
+        let prefixes = sessions(&out, MetricName::BgpPrefixesIn);
+        assert_eq!(prefixes.len(), bgp.len(), "{id}: prefixes per session");
+    }
+    let edge = isp.router("lis1-edge1").expect("edge");
+    let client = RouterOsClient::connect(session(&isp, "lis1-edge1"))
+        .await
+        .expect("login");
+    let mut collector = Collector::new(
+        "lis1-edge1".into(),
+        edge.spec.site.clone(),
+        edge.spec.role,
+        edge.addr.to_string(),
+    );
+    let baseline = collector.poll(&client).await.expect("baseline");
+    assert!(
+        !sessions(&baseline, MetricName::OspfNeighborState).is_empty(),
+        "OSPF neighbours of the edge"
+    );
+    let transit = sessions(&baseline, MetricName::BgpPrefixesIn)
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("a full-table session");
+    assert!(
+        transit.1 > 100_000.0,
+        "a transit session carries a full table: {transit:?}"
+    );
+    isp.apply(ispvm_sim::Fault::BgpShut {
+        router: "lis1-edge1".into(),
+        peer: transit.0.clone(),
+    })
+    .expect("shut");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = collector.poll(&client).await.expect("poll");
+    let state = sessions(&after, MetricName::BgpSessionState);
+    assert!(state.contains(&(transit.0.clone(), 0.0)), "{state:?}");
+    let event = after
+        .events
+        .iter()
+        .find(|e| e.kind == ispvm_proto::EventKind::BgpStateChange)
+        .expect("a BGP state change event");
+    assert!(event.message.contains(&transit.0), "{}", event.message);
+    isp.shutdown().await;
+}
