@@ -65,6 +65,10 @@ struct Rig {
 }
 
 async fn rig(router: &str) -> Rig {
+    rig_with(router, 200).await
+}
+
+async fn rig_with(router: &str, interval_ms: u64) -> Rig {
     let mut topology = Topology::demo();
     topology.timeline.clear();
     // A real CCR takes about a minute to boot; the test does not need to wait that long.
@@ -77,7 +81,7 @@ async fn rig(router: &str) -> Rig {
     let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink");
     let state = Arc::new(AgentState::default());
     let poll = PollConfig {
-        interval_ms: 200,
+        interval_ms,
         jitter_ms: 0,
         connect_timeout_ms: 500,
         command_timeout_ms: 500,
@@ -239,5 +243,46 @@ async fn a_rebooted_router_is_polled_again_over_a_new_session() {
         .map(|s| s.value)
         .expect("uptime");
     assert!(uptime < 60.0, "uptime restarted: {uptime}");
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn a_link_going_down_is_pushed_before_the_next_poll() {
+    // Polls a minute apart: only the router's push can bring the change in seconds.
+    let mut rig = rig_with("lis1-core1", 60_000).await;
+    let first = rig.rx.recv().await.expect("first poll");
+    assert_eq!(device_up(&first), Some(1.0));
+    let link = rig
+        .isp
+        .topology()
+        .links
+        .iter()
+        .find(|l| l.a.starts_with("lis1-core1:"))
+        .expect("a link")
+        .clone();
+    let started = std::time::Instant::now();
+    rig.isp
+        .apply(Fault::LinkCut {
+            a: link.a.clone(),
+            b: link.b.clone(),
+        })
+        .expect("cut");
+    let seen = rig
+        .until_event(EventKind::LinkDown, Duration::from_secs(5))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let down = seen
+        .iter()
+        .flat_map(|o| &o.events)
+        .find(|e| e.kind == EventKind::LinkDown)
+        .expect("event");
+    let ifname = link.a.split_once(':').expect("endpoint").1;
+    assert_eq!(
+        down.entity,
+        ispvm_proto::EntityKey::Interface {
+            device: "lis1-core1".into(),
+            name: ifname.into()
+        }
+    );
     rig.stop().await;
 }

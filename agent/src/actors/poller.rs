@@ -10,6 +10,7 @@ use crate::config::{PollConfig, RouterConfig};
 use crate::routeros::{Collector, RouterOsClient, SessionConfig};
 use crate::state::AgentState;
 use crate::telemetry::{AgentMetrics, BreakerChanged, PollFinished};
+use ispvm_proto::routeros::Command;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -21,6 +22,8 @@ use tokio::time::MissedTickBehavior;
 
 pub enum PollerMsg {
     Poll,
+    /// The router pushed an interface change (`/interface/listen`).
+    InterfacePushed(ispvm_proto::routeros::Reply),
     /// The uplink was restarted: send data to the new one.
     SetUplink(ActorRef<UplinkMsg>),
 }
@@ -44,6 +47,8 @@ pub struct PollerState {
     state: Arc<AgentState>,
     poll_queued: Arc<AtomicBool>,
     timer: tokio::task::JoinHandle<()>,
+    /// Forwards `/interface/listen` pushes of the current session.
+    listen: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct Poller;
@@ -107,12 +112,13 @@ impl Actor for Poller {
             state: args.state,
             poll_queued,
             timer,
+            listen: None,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -120,7 +126,13 @@ impl Actor for Poller {
             PollerMsg::SetUplink(uplink) => state.uplink = uplink,
             PollerMsg::Poll => {
                 state.poll_queued.store(false, Ordering::Release);
-                state.poll().await;
+                state.poll(&myself).await;
+            }
+            PollerMsg::InterfacePushed(item) => {
+                let out = state.collector.interface_pushed(&item);
+                if !out.samples.is_empty() {
+                    let _ = state.uplink.cast(UplinkMsg::Collected(out));
+                }
             }
         }
         Ok(())
@@ -132,6 +144,9 @@ impl Actor for Poller {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.timer.abort();
+        if let Some(l) = state.listen.take() {
+            l.abort();
+        }
         Ok(())
     }
 }
@@ -169,7 +184,33 @@ impl PollerState {
         }
     }
 
-    async fn poll(&mut self) {
+    /// Subscribes to interface changes on a new session, where the router supports it;
+    /// a router that does not simply stays on polling.
+    async fn subscribe(&mut self, myself: &ActorRef<PollerMsg>, client: &RouterOsClient) {
+        if let Some(old) = self.listen.take() {
+            old.abort();
+        }
+        let listen =
+            Command::new("/interface/listen").with_proplist(["name", "running", "disabled"]);
+        let mut listener = match client.listen(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(router = %self.collector.device(), error = %e, "no interface push updates");
+                return;
+            }
+        };
+        let myself = myself.clone();
+        self.listen = Some(tokio::spawn(async move {
+            while let Some(next) = listener.next().await {
+                let Ok(item) = next else { break };
+                if myself.cast(PollerMsg::InterfacePushed(item)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    async fn poll(&mut self, myself: &ActorRef<PollerMsg>) {
         if !self.breaker.allows(Instant::now()) {
             let output = self.collector.still_unreachable();
             if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
@@ -182,6 +223,7 @@ impl PollerState {
             Some(client) => self.collector.poll(client).await,
             None => match RouterOsClient::connect(self.session.clone()).await {
                 Ok(client) => {
+                    self.subscribe(myself, &client).await;
                     let client = self.client.insert(client);
                     self.collector.poll(client).await
                 }

@@ -19,7 +19,7 @@ use ispvm_proto::{
     AddressInfo, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo,
     InventoryPatch, MetricName, MetricSample, NeighborInfo, Severity,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Medium-tier reads happen on one poll in this many.
 const MEDIUM_EVERY: u64 = 6;
@@ -59,6 +59,9 @@ pub struct Collector {
     reachable: Option<bool>,
     bgp: PeerTracker,
     ospf: PeerTracker,
+    /// Last known `running` of each interface, so a change becomes one event whether
+    /// a poll or a push saw it first.
+    running: HashMap<String, bool>,
 }
 
 fn num(reply: &Reply, key: &str) -> Option<u64> {
@@ -127,6 +130,7 @@ impl Collector {
             reachable: None,
             bgp: PeerTracker::new(Protocol::Bgp),
             ospf: PeerTracker::new(Protocol::Ospf),
+            running: HashMap::new(),
         }
     }
 
@@ -326,13 +330,7 @@ impl Collector {
                 disabled: itf.get("disabled").and_then(parse_bool).unwrap_or(false),
             });
             if let Some(running) = itf.get("running").and_then(parse_bool) {
-                let value = if running { 1.0 } else { 0.0 };
-                out.samples.push(self.sample(
-                    entity.clone(),
-                    MetricName::InterfaceRunning,
-                    ts,
-                    value,
-                ));
+                self.record_running(name, running, ts, out);
             }
             let sum = |a: &str, b: &str| {
                 num(itf, a)
@@ -374,6 +372,45 @@ impl Collector {
             }
         }
         inventory
+    }
+
+    /// An interface's running state: a sample, and a link event when it changed.
+    fn record_running(&mut self, name: &str, running: bool, ts: i64, out: &mut PollOutput) {
+        let entity = EntityKey::Interface {
+            device: self.device.clone(),
+            name: name.to_owned(),
+        };
+        let value = if running { 1.0 } else { 0.0 };
+        out.samples
+            .push(self.sample(entity.clone(), MetricName::InterfaceRunning, ts, value));
+        let previous = self.running.insert(name.to_owned(), running);
+        if previous.is_some_and(|was| was != running) {
+            let (kind, severity, word) = if running {
+                (EventKind::LinkUp, Severity::Notice, "up")
+            } else {
+                (EventKind::LinkDown, Severity::Warning, "down")
+            };
+            let mut e = Event::new(
+                entity,
+                kind,
+                severity,
+                format!("{} {name} is {word}", self.device),
+            );
+            e.ts_ms = ts;
+            out.events.push(e);
+        }
+    }
+
+    /// A pushed interface change (`/interface/listen`): seen in about a second instead
+    /// of at the next poll.
+    pub fn interface_pushed(&mut self, item: &Reply) -> PollOutput {
+        let mut out = PollOutput::default();
+        if let (Some(name), Some(running)) =
+            (item.get("name"), item.get("running").and_then(parse_bool))
+        {
+            self.record_running(name, running, now_ms(), &mut out);
+        }
+        out
     }
 
     /// The slow tier: identity, addresses and discovery neighbours.
