@@ -214,16 +214,7 @@ impl Actor for Uplink {
             UplinkMsg::Collected(out) => {
                 state.pending.samples.extend(out.samples);
                 state.pending.events.extend(out.events);
-                state
-                    .pending
-                    .inventory
-                    .devices
-                    .extend(out.inventory.devices);
-                state
-                    .pending
-                    .inventory
-                    .interfaces
-                    .extend(out.inventory.interfaces);
+                state.pending.inventory.extend(out.inventory);
             }
             UplinkMsg::Event(e) => state.pending.events.push(e),
             UplinkMsg::Flush => {
