@@ -7,6 +7,7 @@
 
 pub mod actors;
 pub mod breaker;
+pub mod buffer;
 pub mod config;
 pub mod http;
 pub mod normalise;
@@ -124,6 +125,12 @@ impl RunningAgent {
     /// Replaces the set of routers this agent polls, live.
     pub fn set_routers(&self, routers: Vec<RouterConfig>) {
         let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));
+    }
+
+    /// Completes if the supervision tree stops on its own (an escalated crash loop); the
+    /// binary then exits non-zero so its service manager restarts it.
+    pub async fn failed(&mut self) {
+        let _ = (&mut self.supervisor_task).await;
     }
 
     /// Stops polling, delivers what is queued (bounded wait), and stops.

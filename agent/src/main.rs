@@ -29,15 +29,20 @@ async fn main() -> anyhow::Result<()> {
     init_logging(cli.log_json);
     let config = ispvm_agent::config::AgentConfig::load(&cli.config)
         .with_context(|| format!("loading {}", cli.config.display()))?;
-    let agent = ispvm_agent::start(config)
+    let mut agent = ispvm_agent::start(config)
         .await
         .context("starting the agent")?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("stopping");
-    agent.shutdown().await;
-    Ok(())
+    tokio::select! {
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("waiting for Ctrl-C")?;
+            tracing::info!("stopping");
+            agent.shutdown().await;
+            Ok(())
+        }
+        () = agent.failed() => {
+            anyhow::bail!("the agent's supervision tree stopped; see the log above")
+        }
+    }
 }
 
 fn init_logging(json: bool) {

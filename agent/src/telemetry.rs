@@ -36,6 +36,7 @@ pub struct AgentMetrics {
     actor_restarts: Family<ActorLabel, Counter>,
     breakers_open: Gauge,
     breaker_openings: Counter,
+    crash_loops: Family<ActorLabel, Counter>,
 }
 
 impl std::fmt::Debug for AgentMetrics {
@@ -60,6 +61,7 @@ impl AgentMetrics {
             routers_owned: Gauge::default(),
             actor_restarts: Family::default(),
             breakers_open: Gauge::default(),
+            crash_loops: Family::default(),
             breaker_openings: Counter::default(),
             registry: Registry::default(),
         };
@@ -113,6 +115,11 @@ impl AgentMetrics {
             "breaker_openings",
             "Times a router's circuit breaker opened",
             m.breaker_openings.clone(),
+        );
+        registry.register(
+            "actor_crash_loops",
+            "Times an actor restarted so often that its supervisor parked or escalated it",
+            m.crash_loops.clone(),
         );
         Arc::new(AgentMetrics { registry, ..m })
     }
@@ -240,20 +247,20 @@ pub struct ActorRestarted<'a> {
     pub name: &'a str,
     pub reason: &'a str,
     pub attempt: u32,
+    /// Restarting too often: the supervisor waits much longer before the next attempt.
+    pub crash_loop: bool,
 }
 
 impl ActorRestarted<'_> {
     pub fn emit(&self, m: &AgentMetrics) {
-        m.actor_restarts
-            .get_or_create(&ActorLabel { actor: self.actor })
-            .inc();
-        tracing::warn!(
-            actor = self.actor,
-            name = self.name,
-            reason = self.reason,
-            attempt = self.attempt,
-            "restarting actor"
-        );
+        let label = ActorLabel { actor: self.actor };
+        m.actor_restarts.get_or_create(&label).inc();
+        if self.crash_loop {
+            m.crash_loops.get_or_create(&label).inc();
+            tracing::error!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "actor is crash-looping");
+        } else {
+            tracing::warn!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "restarting actor");
+        }
     }
 }
 

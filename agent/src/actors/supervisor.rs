@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(200);
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// This many restarts within [`RESTART_WINDOW`] is a crash loop: a poller is parked for
+/// [`CRASH_LOOP_PARK`] (one broken router must not cost the agent), the uplink escalates
+/// (the supervisor stops, the process exits non-zero and its service manager restarts it:
+/// without an uplink the agent is useless).
+const CRASH_LOOP_RESTARTS: u32 = 5;
+const CRASH_LOOP_PARK: Duration = Duration::from_secs(300);
 /// How long a graceful stop waits for the last batches to be acknowledged.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -37,6 +43,8 @@ pub enum SupervisorMsg {
     Restart(ChildKey),
     /// Stop pollers, drain the uplink, stop it; then answer.
     Shutdown(RpcReplyPort<()>),
+    /// The running children, for observability and tests.
+    Children(RpcReplyPort<Vec<(ChildKey, ActorCell)>>),
 }
 
 pub struct SupervisorArgs {
@@ -119,11 +127,7 @@ impl SupervisorState {
         self.args.state.remove_router(key);
     }
 
-    async fn set_routers(
-        &mut self,
-        myself: &ActorCell,
-        routers: Vec<RouterConfig>,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn set_routers(&mut self, myself: &ActorRef<SupervisorMsg>, routers: Vec<RouterConfig>) {
         let new: BTreeMap<String, RouterConfig> =
             routers.into_iter().map(|r| (r.key.clone(), r)).collect();
         let stale: Vec<String> = self
@@ -143,10 +147,17 @@ impl SupervisorState {
             .cloned()
             .collect();
         for key in missing {
-            self.start_poller(myself, &key).await?;
+            self.try_start_poller(myself, &key).await;
         }
         RoutersOwned(self.pollers.len()).emit(&self.args.metrics);
-        Ok(())
+    }
+
+    /// Starts a poller; one that cannot start is retried like one that crashed, so one
+    /// bad router never takes the supervisor down.
+    async fn try_start_poller(&mut self, myself: &ActorRef<SupervisorMsg>, key: &str) {
+        if let Err(e) = self.start_poller(&myself.get_cell(), key).await {
+            self.schedule_restart(myself, ChildKey::Poller(key.to_owned()), &format!("cannot start: {e}"));
+        }
     }
 
     /// Schedules the restart of a child that stopped unexpectedly.
@@ -163,9 +174,14 @@ impl SupervisorState {
             _ => 1,
         };
         self.restarts.insert(key.clone(), (attempt, now));
-        let backoff = RESTART_BACKOFF_MIN
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(RESTART_BACKOFF_MAX);
+        let crash_loop = attempt >= CRASH_LOOP_RESTARTS;
+        let backoff = if crash_loop {
+            CRASH_LOOP_PARK
+        } else {
+            RESTART_BACKOFF_MIN
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(RESTART_BACKOFF_MAX)
+        };
         let (actor, name) = match &key {
             ChildKey::Uplink => ("uplink", "uplink".to_owned()),
             ChildKey::Poller(k) => ("poller", k.clone()),
@@ -175,6 +191,7 @@ impl SupervisorState {
             name: &name,
             reason,
             attempt,
+            crash_loop,
         }
         .emit(&self.args.metrics);
         if let Some(uplink) = &self.uplink {
@@ -191,11 +208,27 @@ impl SupervisorState {
                     self.args.config.agent_id
                 ),
             );
+            if crash_loop {
+                event.severity = Severity::Error;
+                event.kind = EventKind::MonitoringDegraded;
+                event.message = format!(
+                    "agent {}: {actor} {name} is crash-looping ({attempt} restarts within {} s); next attempt in {} s: {reason}",
+                    self.args.config.agent_id,
+                    RESTART_WINDOW.as_secs(),
+                    CRASH_LOOP_PARK.as_secs()
+                );
+                event.attrs.insert("crash_loop".into(), "true".into());
+            }
             event.attrs.insert("attempt".into(), attempt.to_string());
             event
                 .attrs
                 .insert("agent".into(), self.args.config.agent_id.clone());
             let _ = uplink.cast(UplinkMsg::Event(event));
+        }
+        if crash_loop && key == ChildKey::Uplink {
+            tracing::error!(reason, "the uplink is crash-looping; the agent stops so its service manager restarts it");
+            myself.stop(Some(format!("uplink crash loop: {reason}")));
+            return;
         }
         myself.send_after(backoff, move || SupervisorMsg::Restart(key));
     }
@@ -223,7 +256,7 @@ impl Actor for AgentSupervisor {
             stopping: false,
         };
         state.start_uplink(&myself.get_cell()).await?;
-        state.set_routers(&myself.get_cell(), routers).await?;
+        state.set_routers(&myself, routers).await;
         Ok(state)
     }
 
@@ -236,7 +269,7 @@ impl Actor for AgentSupervisor {
         match message {
             SupervisorMsg::SetRouters(routers) => {
                 if !state.stopping {
-                    state.set_routers(&myself.get_cell(), routers).await?;
+                    state.set_routers(&myself, routers).await;
                 }
             }
             SupervisorMsg::Restart(key) => {
@@ -248,10 +281,21 @@ impl Actor for AgentSupervisor {
                         state.start_uplink(&myself.get_cell()).await?
                     }
                     ChildKey::Poller(k) if !state.pollers.contains_key(&k) => {
-                        state.start_poller(&myself.get_cell(), &k).await?;
+                        state.try_start_poller(&myself, &k).await;
                     }
                     _ => {}
                 }
+            }
+            SupervisorMsg::Children(reply) => {
+                let mut children: Vec<(ChildKey, ActorCell)> = state
+                    .pollers
+                    .iter()
+                    .map(|(k, p)| (ChildKey::Poller(k.clone()), p.get_cell()))
+                    .collect();
+                if let Some(u) = &state.uplink {
+                    children.push((ChildKey::Uplink, u.get_cell()));
+                }
+                let _ = reply.send(children);
             }
             SupervisorMsg::Shutdown(reply) => {
                 state.stopping = true;

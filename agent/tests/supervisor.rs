@@ -1,0 +1,154 @@
+//! The agent's supervision tree: a killed poller is restarted with backoff, a poller that
+//! keeps dying is parked as a crash loop, and the router set changes live.
+
+use ispvm_agent::actors::supervisor::ChildKey;
+use ispvm_agent::actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
+use ispvm_agent::config::{AgentConfig, PollConfig, RouterConfig, ServerConfig, TlsPaths};
+use ispvm_agent::state::AgentState;
+use ispvm_agent::telemetry::AgentMetrics;
+use ispvm_cluster::TlsMaterial;
+use ispvm_sim::{Topology, VirtualIsp};
+use ractor::{Actor, ActorCell, ActorRef};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A self-signed identity: the uplink needs TLS material even though no server answers.
+fn tls() -> TlsMaterial {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["agent-t".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let der: CertificateDer<'static> = cert.der().clone();
+    TlsMaterial {
+        ca: vec![der.clone()],
+        chain: vec![der],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+fn router(isp: &VirtualIsp, id: &str) -> RouterConfig {
+    let r = isp.router(id).expect("router");
+    RouterConfig {
+        key: id.into(),
+        address: r.addr,
+        username: r.credentials.username.clone(),
+        password: r.credentials.password.clone(),
+        role: r.spec.role,
+        site: Some(r.spec.site.clone()),
+        tls: None,
+    }
+}
+
+async fn start(isp: &VirtualIsp, routers: Vec<RouterConfig>, dir: &std::path::Path) -> (ActorRef<SupervisorMsg>, Arc<AgentMetrics>) {
+    let config = AgentConfig {
+        agent_id: "agent-t".into(),
+        tenant_id: "t".into(),
+        site: "lis1".into(),
+        data_dir: dir.to_owned(),
+        // Nothing listens there: the uplink keeps retrying, which is fine here.
+        server: ServerConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
+            server_name: "localhost".into(),
+        },
+        tls: TlsPaths {
+            ca: "unused".into(),
+            cert: "unused".into(),
+            key: "unused".into(),
+        },
+        http: Default::default(),
+        poll: PollConfig {
+            interval_ms: 500,
+            jitter_ms: 0,
+            ..PollConfig::default()
+        },
+        uplink: Default::default(),
+        routers,
+    };
+    let _ = isp;
+    let metrics = AgentMetrics::new();
+    let args = SupervisorArgs {
+        config,
+        tls: tls(),
+        metrics: metrics.clone(),
+        state: Arc::new(AgentState::default()),
+    };
+    let (sup, _) = Actor::spawn(None, AgentSupervisor, args).await.expect("supervisor");
+    (sup, metrics)
+}
+
+async fn children(sup: &ActorRef<SupervisorMsg>) -> Vec<(ChildKey, ActorCell)> {
+    ractor::call_t!(sup, SupervisorMsg::Children, 2_000).expect("children")
+}
+
+async fn poller(sup: &ActorRef<SupervisorMsg>, key: &str) -> Option<ActorCell> {
+    children(sup)
+        .await
+        .into_iter()
+        .find(|(k, _)| *k == ChildKey::Poller(key.into()))
+        .map(|(_, c)| c)
+}
+
+/// Waits until the poller of `key` runs as an actor other than `old`.
+async fn restarted(sup: &ActorRef<SupervisorMsg>, key: &str, old: &ActorCell, within: Duration) -> Option<ActorCell> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(c) = poller(sup, key).await
+            && c.get_id() != old.get_id()
+        {
+            return Some(c);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+async fn isp() -> VirtualIsp {
+    VirtualIsp::start(Topology::demo(), IpAddr::V4(Ipv4Addr::LOCALHOST)).await.expect("ISP")
+}
+
+#[tokio::test]
+async fn a_killed_poller_restarts_and_the_router_set_changes_live() {
+    let isp = isp().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (sup, metrics) = start(&isp, vec![router(&isp, "lis1-core1"), router(&isp, "lis1-core2")], dir.path()).await;
+    let kids = children(&sup).await;
+    assert_eq!(kids.len(), 3, "two pollers and the uplink");
+
+    let old = poller(&sup, "lis1-core1").await.expect("poller");
+    old.kill();
+    let new = restarted(&sup, "lis1-core1", &old, Duration::from_secs(5)).await.expect("restarted");
+    assert_ne!(new.get_id(), old.get_id());
+    assert!(metrics.encode().contains("ispvm_agent_actor_restarts_total{actor=\"poller\"} 1"), "{}", metrics.encode());
+
+    let untouched = poller(&sup, "lis1-core2").await.expect("core2").get_id();
+    sup.cast(SupervisorMsg::SetRouters(vec![router(&isp, "lis1-core2"), router(&isp, "lis1-rr1")])).expect("cast");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys: Vec<ChildKey> = children(&sup).await.into_iter().map(|(k, _)| k).collect();
+    assert!(!keys.contains(&ChildKey::Poller("lis1-core1".into())), "{keys:?}");
+    assert!(keys.contains(&ChildKey::Poller("lis1-rr1".into())), "{keys:?}");
+    assert_eq!(poller(&sup, "lis1-core2").await.expect("core2").get_id(), untouched, "an unchanged router keeps its poller");
+    sup.stop(None);
+    isp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_poller_that_keeps_dying_is_parked_as_a_crash_loop() {
+    let isp = isp().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (sup, metrics) = start(&isp, vec![router(&isp, "evr1-agg1")], dir.path()).await;
+    let mut current = poller(&sup, "evr1-agg1").await.expect("poller");
+    for _ in 0..4 {
+        current.kill();
+        current = restarted(&sup, "evr1-agg1", &current, Duration::from_secs(10)).await.expect("restarted");
+    }
+    current.kill();
+    // The fifth death within a minute is a crash loop: no restart for minutes.
+    assert!(restarted(&sup, "evr1-agg1", &current, Duration::from_secs(2)).await.is_none(), "parked");
+    let text = metrics.encode();
+    assert!(text.contains("ispvm_agent_actor_crash_loops_total{actor=\"poller\"} 1"), "{text}");
+    sup.stop(None);
+    isp.shutdown().await;
+}
