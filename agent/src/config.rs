@@ -29,7 +29,61 @@ pub struct AgentConfig {
     #[serde(default)]
     pub uplink: UplinkConfig,
     #[serde(default)]
+    pub buffer: BufferSettings,
+    #[serde(default)]
     pub routers: Vec<RouterConfig>,
+}
+
+/// The crash-safe disk buffer batches wait in until the server acknowledges them
+/// (`<data_dir>/buffer`); see docs/disk-buffer.md.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BufferSettings {
+    /// Cap on the buffer's disk use; beyond it the oldest batches are dropped and a
+    /// `buffer_overflow` event says how many.
+    pub max_bytes: u64,
+    pub segment_max_bytes: u64,
+    /// `always` (each batch on stable storage before delivery; the default), `interval`
+    /// (at most one flush per `fsync_interval_ms`) or `never` (the OS decides).
+    pub fsync: FsyncSetting,
+    pub fsync_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncSetting {
+    Always,
+    Interval,
+    Never,
+}
+
+impl Default for BufferSettings {
+    fn default() -> Self {
+        BufferSettings {
+            max_bytes: 1 << 30,
+            segment_max_bytes: 16 << 20,
+            fsync: FsyncSetting::Always,
+            fsync_interval_ms: 1_000,
+        }
+    }
+}
+
+impl BufferSettings {
+    pub fn buffer_config(&self) -> crate::buffer::BufferConfig {
+        use crate::buffer::{BufferConfig, FsyncPolicy};
+        BufferConfig {
+            segment_max_bytes: self.segment_max_bytes,
+            max_bytes: self.max_bytes,
+            fsync: match self.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval => {
+                    FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms.max(1)))
+                }
+                FsyncSetting::Never => FsyncPolicy::Never,
+            },
+            ..BufferConfig::default()
+        }
+    }
 }
 
 /// Where the server's QUIC ingest listens.
@@ -117,9 +171,6 @@ pub struct UplinkConfig {
     pub flush_interval_ms: u64,
     /// Most samples in one batch; larger collections are split.
     pub max_batch_samples: usize,
-    /// Batches kept in memory while the server is unreachable; the oldest are dropped
-    /// (and counted) beyond it.
-    pub max_queued_batches: usize,
     pub connect_timeout_ms: u64,
     pub exchange_timeout_ms: u64,
 }
@@ -129,7 +180,6 @@ impl Default for UplinkConfig {
         UplinkConfig {
             flush_interval_ms: 1_000,
             max_batch_samples: 10_000,
-            max_queued_batches: 1_000,
             connect_timeout_ms: 5_000,
             exchange_timeout_ms: 10_000,
         }

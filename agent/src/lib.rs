@@ -45,6 +45,8 @@ pub enum AgentError {
 /// A started agent; stop it with [`RunningAgent::shutdown`].
 pub struct RunningAgent {
     pub agent_id: String,
+    /// The agent's own metrics (also served on `/metrics`).
+    pub metrics: Arc<AgentMetrics>,
     /// Where `/healthz`, `/metrics` and `/v1/state` answer.
     pub http_addr: SocketAddr,
     supervisor: ActorRef<SupervisorMsg>,
@@ -95,6 +97,7 @@ pub async fn start_with_tls(
         }
     });
     let agent_id = config.agent_id.clone();
+    let agent_metrics = metrics.clone();
     let (supervisor, handle) = Actor::spawn(
         None,
         AgentSupervisor,
@@ -113,6 +116,7 @@ pub async fn start_with_tls(
     tracing::info!(agent = %agent_id, http = %http_addr, "agent started");
     Ok(RunningAgent {
         agent_id,
+        metrics: agent_metrics,
         http_addr,
         supervisor,
         supervisor_task,

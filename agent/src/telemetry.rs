@@ -37,6 +37,8 @@ pub struct AgentMetrics {
     breakers_open: Gauge,
     breaker_openings: Counter,
     crash_loops: Family<ActorLabel, Counter>,
+    buffered_samples: Counter,
+    buffered_events: Counter,
 }
 
 impl std::fmt::Debug for AgentMetrics {
@@ -62,6 +64,8 @@ impl AgentMetrics {
             actor_restarts: Family::default(),
             breakers_open: Gauge::default(),
             crash_loops: Family::default(),
+            buffered_samples: Counter::default(),
+            buffered_events: Counter::default(),
             breaker_openings: Counter::default(),
             registry: Registry::default(),
         };
@@ -120,6 +124,16 @@ impl AgentMetrics {
             "actor_crash_loops",
             "Times an actor restarted so often that its supervisor parked or escalated it",
             m.crash_loops.clone(),
+        );
+        registry.register(
+            "buffered_samples",
+            "Samples put in the disk buffer for delivery",
+            m.buffered_samples.clone(),
+        );
+        registry.register(
+            "buffered_events",
+            "Events put in the disk buffer for delivery",
+            m.buffered_events.clone(),
         );
         Arc::new(AgentMetrics { registry, ..m })
     }
@@ -257,9 +271,21 @@ impl ActorRestarted<'_> {
         m.actor_restarts.get_or_create(&label).inc();
         if self.crash_loop {
             m.crash_loops.get_or_create(&label).inc();
-            tracing::error!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "actor is crash-looping");
+            tracing::error!(
+                actor = self.actor,
+                name = self.name,
+                reason = self.reason,
+                attempt = self.attempt,
+                "actor is crash-looping"
+            );
         } else {
-            tracing::warn!(actor = self.actor, name = self.name, reason = self.reason, attempt = self.attempt, "restarting actor");
+            tracing::warn!(
+                actor = self.actor,
+                name = self.name,
+                reason = self.reason,
+                attempt = self.attempt,
+                "restarting actor"
+            );
         }
     }
 }
@@ -299,5 +325,26 @@ impl BreakerChanged<'_> {
                 );
             }
         }
+    }
+}
+
+/// A batch was written to the disk buffer: from here on it is the agent's promise to
+/// deliver it.
+pub struct BatchBuffered {
+    pub seq: u64,
+    pub samples: usize,
+    pub events: usize,
+}
+
+impl BatchBuffered {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.buffered_samples.inc_by(self.samples as u64);
+        m.buffered_events.inc_by(self.events as u64);
+        tracing::debug!(
+            seq = self.seq,
+            samples = self.samples,
+            events = self.events,
+            "batch buffered"
+        );
     }
 }

@@ -42,7 +42,11 @@ fn router(isp: &VirtualIsp, id: &str) -> RouterConfig {
     }
 }
 
-async fn start(isp: &VirtualIsp, routers: Vec<RouterConfig>, dir: &std::path::Path) -> (ActorRef<SupervisorMsg>, Arc<AgentMetrics>) {
+async fn start(
+    isp: &VirtualIsp,
+    routers: Vec<RouterConfig>,
+    dir: &std::path::Path,
+) -> (ActorRef<SupervisorMsg>, Arc<AgentMetrics>) {
     let config = AgentConfig {
         agent_id: "agent-t".into(),
         tenant_id: "t".into(),
@@ -65,6 +69,7 @@ async fn start(isp: &VirtualIsp, routers: Vec<RouterConfig>, dir: &std::path::Pa
             ..PollConfig::default()
         },
         uplink: Default::default(),
+        buffer: Default::default(),
         routers,
     };
     let _ = isp;
@@ -75,7 +80,9 @@ async fn start(isp: &VirtualIsp, routers: Vec<RouterConfig>, dir: &std::path::Pa
         metrics: metrics.clone(),
         state: Arc::new(AgentState::default()),
     };
-    let (sup, _) = Actor::spawn(None, AgentSupervisor, args).await.expect("supervisor");
+    let (sup, _) = Actor::spawn(None, AgentSupervisor, args)
+        .await
+        .expect("supervisor");
     (sup, metrics)
 }
 
@@ -92,7 +99,12 @@ async fn poller(sup: &ActorRef<SupervisorMsg>, key: &str) -> Option<ActorCell> {
 }
 
 /// Waits until the poller of `key` runs as an actor other than `old`.
-async fn restarted(sup: &ActorRef<SupervisorMsg>, key: &str, old: &ActorCell, within: Duration) -> Option<ActorCell> {
+async fn restarted(
+    sup: &ActorRef<SupervisorMsg>,
+    key: &str,
+    old: &ActorCell,
+    within: Duration,
+) -> Option<ActorCell> {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if let Some(c) = poller(sup, key).await
@@ -106,30 +118,59 @@ async fn restarted(sup: &ActorRef<SupervisorMsg>, key: &str, old: &ActorCell, wi
 }
 
 async fn isp() -> VirtualIsp {
-    VirtualIsp::start(Topology::demo(), IpAddr::V4(Ipv4Addr::LOCALHOST)).await.expect("ISP")
+    VirtualIsp::start(Topology::demo(), IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .expect("ISP")
 }
 
 #[tokio::test]
 async fn a_killed_poller_restarts_and_the_router_set_changes_live() {
     let isp = isp().await;
     let dir = tempfile::tempdir().expect("dir");
-    let (sup, metrics) = start(&isp, vec![router(&isp, "lis1-core1"), router(&isp, "lis1-core2")], dir.path()).await;
+    let (sup, metrics) = start(
+        &isp,
+        vec![router(&isp, "lis1-core1"), router(&isp, "lis1-core2")],
+        dir.path(),
+    )
+    .await;
     let kids = children(&sup).await;
     assert_eq!(kids.len(), 3, "two pollers and the uplink");
 
     let old = poller(&sup, "lis1-core1").await.expect("poller");
     old.kill();
-    let new = restarted(&sup, "lis1-core1", &old, Duration::from_secs(5)).await.expect("restarted");
+    let new = restarted(&sup, "lis1-core1", &old, Duration::from_secs(5))
+        .await
+        .expect("restarted");
     assert_ne!(new.get_id(), old.get_id());
-    assert!(metrics.encode().contains("ispvm_agent_actor_restarts_total{actor=\"poller\"} 1"), "{}", metrics.encode());
+    assert!(
+        metrics
+            .encode()
+            .contains("ispvm_agent_actor_restarts_total{actor=\"poller\"} 1"),
+        "{}",
+        metrics.encode()
+    );
 
     let untouched = poller(&sup, "lis1-core2").await.expect("core2").get_id();
-    sup.cast(SupervisorMsg::SetRouters(vec![router(&isp, "lis1-core2"), router(&isp, "lis1-rr1")])).expect("cast");
+    sup.cast(SupervisorMsg::SetRouters(vec![
+        router(&isp, "lis1-core2"),
+        router(&isp, "lis1-rr1"),
+    ]))
+    .expect("cast");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let keys: Vec<ChildKey> = children(&sup).await.into_iter().map(|(k, _)| k).collect();
-    assert!(!keys.contains(&ChildKey::Poller("lis1-core1".into())), "{keys:?}");
-    assert!(keys.contains(&ChildKey::Poller("lis1-rr1".into())), "{keys:?}");
-    assert_eq!(poller(&sup, "lis1-core2").await.expect("core2").get_id(), untouched, "an unchanged router keeps its poller");
+    assert!(
+        !keys.contains(&ChildKey::Poller("lis1-core1".into())),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&ChildKey::Poller("lis1-rr1".into())),
+        "{keys:?}"
+    );
+    assert_eq!(
+        poller(&sup, "lis1-core2").await.expect("core2").get_id(),
+        untouched,
+        "an unchanged router keeps its poller"
+    );
     sup.stop(None);
     isp.shutdown().await;
 }
@@ -142,13 +183,23 @@ async fn a_poller_that_keeps_dying_is_parked_as_a_crash_loop() {
     let mut current = poller(&sup, "evr1-agg1").await.expect("poller");
     for _ in 0..4 {
         current.kill();
-        current = restarted(&sup, "evr1-agg1", &current, Duration::from_secs(10)).await.expect("restarted");
+        current = restarted(&sup, "evr1-agg1", &current, Duration::from_secs(10))
+            .await
+            .expect("restarted");
     }
     current.kill();
     // The fifth death within a minute is a crash loop: no restart for minutes.
-    assert!(restarted(&sup, "evr1-agg1", &current, Duration::from_secs(2)).await.is_none(), "parked");
+    assert!(
+        restarted(&sup, "evr1-agg1", &current, Duration::from_secs(2))
+            .await
+            .is_none(),
+        "parked"
+    );
     let text = metrics.encode();
-    assert!(text.contains("ispvm_agent_actor_crash_loops_total{actor=\"poller\"} 1"), "{text}");
+    assert!(
+        text.contains("ispvm_agent_actor_crash_loops_total{actor=\"poller\"} 1"),
+        "{text}"
+    );
     sup.stop(None);
     isp.shutdown().await;
 }

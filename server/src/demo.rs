@@ -169,6 +169,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
                 ..PollConfig::default()
             },
             uplink: Default::default(),
+            buffer: Default::default(),
             routers,
         };
         agents.push(

@@ -82,6 +82,8 @@ impl SupervisorState {
             config: c.uplink.clone(),
             transport,
             seq_file: c.data_dir.join("uplink.seq"),
+            buffer_dir: c.data_dir.join("buffer"),
+            buffer: c.buffer.buffer_config(),
             metrics: self.args.metrics.clone(),
             state: self.args.state.clone(),
         };
@@ -156,7 +158,11 @@ impl SupervisorState {
     /// bad router never takes the supervisor down.
     async fn try_start_poller(&mut self, myself: &ActorRef<SupervisorMsg>, key: &str) {
         if let Err(e) = self.start_poller(&myself.get_cell(), key).await {
-            self.schedule_restart(myself, ChildKey::Poller(key.to_owned()), &format!("cannot start: {e}"));
+            self.schedule_restart(
+                myself,
+                ChildKey::Poller(key.to_owned()),
+                &format!("cannot start: {e}"),
+            );
         }
     }
 
@@ -226,7 +232,10 @@ impl SupervisorState {
             let _ = uplink.cast(UplinkMsg::Event(event));
         }
         if crash_loop && key == ChildKey::Uplink {
-            tracing::error!(reason, "the uplink is crash-looping; the agent stops so its service manager restarts it");
+            tracing::error!(
+                reason,
+                "the uplink is crash-looping; the agent stops so its service manager restarts it"
+            );
             myself.stop(Some(format!("uplink crash loop: {reason}")));
             return;
         }

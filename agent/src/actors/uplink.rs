@@ -1,26 +1,34 @@
-//! The uplink actor: gathers what pollers collected, cuts it into numbered batches and
-//! delivers them in order, retrying with backoff while the server is away.
+//! The uplink actor: gathers what pollers collected, cuts it into numbered batches, puts
+//! each batch in the crash-safe disk buffer, and delivers the buffer in order, retrying
+//! with backoff while the server is away.
 //!
-//! Batches wait in memory (bounded; the crash-safe disk buffer replaces this queue) and
-//! are sent oldest first; a batch leaves the queue only when the server acknowledged it
-//! or refused it for good. Sequence numbers survive restarts through a small state file.
+//! A batch is on disk before delivery is attempted and leaves the buffer only when the
+//! server acknowledged it or refused it for good, so an outage, a crash or a restart
+//! loses nothing that was buffered (the buffer's size cap is the only exception, and it
+//! is reported as a `buffer_overflow` event). Replays after a crash are safe: the server
+//! stores a batch once. Sequence numbers survive restarts through a small state file.
 
+use crate::buffer::{BufferConfig, DiskBuffer, RecordId};
 use crate::config::UplinkConfig;
 use crate::routeros::PollOutput;
 use crate::state::AgentState;
-use crate::telemetry::{AgentMetrics, BatchAnswered, BatchesDropped, QueueDepth, UplinkFailed};
+use crate::telemetry::{
+    AgentMetrics, BatchAnswered, BatchBuffered, BatchesDropped, QueueDepth, UplinkFailed,
+};
 use crate::uplink::QuicUplink;
+use ispvm_proto::codec::to_bincode;
 use ispvm_proto::time::now_ms;
-use ispvm_proto::{AckStatus, Batch, Event};
+use ispvm_proto::{AckStatus, Batch, EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Records read from the buffer per delivery round.
+const DELIVER_CHUNK: usize = 32;
 
 pub enum UplinkMsg {
     /// Data from a poller.
@@ -29,17 +37,18 @@ pub enum UplinkMsg {
     Event(Event),
     /// Periodic: cut a batch and try to deliver.
     Flush,
-    /// Deliver everything now, ignoring backoff; answers with the batches still queued.
-    Drain(RpcReplyPort<usize>),
+    /// Deliver everything now, ignoring backoff; answers with the batches still buffered.
+    Drain(RpcReplyPort<u64>),
 }
 
-/// The transport the uplink actor sends through; the QUIC uplink in production.
 pub struct UplinkArgs {
     pub agent_id: String,
     pub tenant_id: String,
     pub config: UplinkConfig,
     pub transport: QuicUplink,
     pub seq_file: PathBuf,
+    pub buffer_dir: PathBuf,
+    pub buffer: BufferConfig,
     pub metrics: Arc<AgentMetrics>,
     pub state: Arc<AgentState>,
 }
@@ -47,7 +56,8 @@ pub struct UplinkArgs {
 pub struct UplinkState {
     args: UplinkArgs,
     pending: PollOutput,
-    queue: VecDeque<Batch>,
+    /// `None` only while a blocking buffer operation runs.
+    buffer: Option<DiskBuffer>,
     next_seq: u64,
     backoff: Duration,
     retry_at: Option<Instant>,
@@ -74,42 +84,110 @@ fn store_next_seq(path: &PathBuf, next: u64) -> std::io::Result<()> {
 }
 
 impl UplinkState {
-    /// Cuts pending data into batches and queues them.
-    fn cut(&mut self) {
+    /// Runs a blocking buffer operation off the async workers.
+    async fn on_buffer<R, F>(&mut self, f: F) -> Result<R, ActorProcessingErr>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut DiskBuffer) -> R + Send + 'static,
+    {
+        let mut buffer = self
+            .buffer
+            .take()
+            .ok_or("the disk buffer was lost by an earlier failure")?;
+        let (buffer, result) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut buffer);
+            (buffer, r)
+        })
+        .await?;
+        self.buffer = Some(buffer);
+        Ok(result)
+    }
+
+    fn buffered(&self) -> u64 {
+        self.buffer.as_ref().map_or(0, DiskBuffer::len)
+    }
+
+    fn report_depth(&self) {
+        let records = self.buffered();
+        QueueDepth(usize::try_from(records).unwrap_or(usize::MAX)).emit(&self.args.metrics);
+        self.args
+            .state
+            .set_uplink(usize::try_from(records).unwrap_or(usize::MAX), None);
+    }
+
+    /// Cuts pending data into batches and appends them to the buffer.
+    async fn cut(&mut self) -> Result<(), ActorProcessingErr> {
         let pending = std::mem::take(&mut self.pending);
         if pending.samples.is_empty() && pending.events.is_empty() && pending.inventory.is_empty() {
-            return;
+            return Ok(());
         }
         let max = self.args.config.max_batch_samples.max(1);
+        let mut records = Vec::new();
         let mut samples = pending.samples.into_iter().peekable();
-        let mut first = true;
-        while first || samples.peek().is_some() {
+        let mut first = Some((pending.events, pending.inventory));
+        while first.is_some() || samples.peek().is_some() {
             let mut batch = Batch::new(&self.args.agent_id, &self.args.tenant_id, self.next_seq);
             batch.samples = samples.by_ref().take(max).collect();
-            if first {
-                batch.events = pending.events.clone();
-                batch.inventory = pending.inventory.clone();
-                first = false;
+            if let Some((events, inventory)) = first.take() {
+                batch.events = events;
+                batch.inventory = inventory;
             }
             self.next_seq += 1;
-            self.queue.push_back(batch);
+            records.push((
+                to_bincode(&batch)?,
+                batch.seq,
+                batch.samples.len(),
+                batch.events.len(),
+            ));
         }
         if let Err(e) = store_next_seq(&self.args.seq_file, self.next_seq) {
             tracing::error!(error = %e, file = %self.args.seq_file.display(), "cannot persist uplink sequence number");
         }
-        let over = self
-            .queue
-            .len()
-            .saturating_sub(self.args.config.max_queued_batches);
-        if over > 0 {
-            self.queue.drain(..over);
+        let counts: Vec<BatchBuffered> = records
+            .iter()
+            .map(|(_, seq, samples, events)| BatchBuffered {
+                seq: *seq,
+                samples: *samples,
+                events: *events,
+            })
+            .collect();
+        let dropped = self
+            .on_buffer(move |b| {
+                let mut dropped = (0u64, 0u64);
+                for (bytes, ..) in records {
+                    let outcome = b.append(&bytes)?;
+                    dropped.0 += outcome.dropped_records;
+                    dropped.1 += outcome.dropped_bytes;
+                }
+                Ok::<_, crate::buffer::BufferError>(dropped)
+            })
+            .await??;
+        for c in counts {
+            c.emit(&self.args.metrics);
+        }
+        if dropped.0 > 0 {
             BatchesDropped {
-                count: over,
-                reason: "uplink queue full",
+                count: usize::try_from(dropped.0).unwrap_or(usize::MAX),
+                reason: "disk buffer full",
             }
             .emit(&self.args.metrics);
+            let mut e = Event::new(
+                EntityKey::Device(self.args.agent_id.clone()),
+                EventKind::BufferOverflow,
+                Severity::Error,
+                format!(
+                    "agent {} dropped its {} oldest undelivered batches ({} bytes) to stay within its disk buffer cap",
+                    self.args.agent_id, dropped.0, dropped.1
+                ),
+            );
+            e.attrs
+                .insert("dropped_batches".into(), dropped.0.to_string());
+            e.attrs
+                .insert("dropped_bytes".into(), dropped.1.to_string());
+            self.pending.events.push(e);
         }
-        QueueDepth(self.queue.len()).emit(&self.args.metrics);
+        self.report_depth();
+        Ok(())
     }
 
     fn back_off(&mut self, hint: Option<Duration>) {
@@ -119,64 +197,94 @@ impl UplinkState {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
-    /// Sends queued batches oldest first until the queue is empty or the server fails.
-    async fn deliver(&mut self, ignore_backoff: bool) {
+    /// Sends buffered batches oldest first until the buffer is empty or the server fails.
+    async fn deliver(&mut self, ignore_backoff: bool) -> Result<(), ActorProcessingErr> {
         if !ignore_backoff && self.retry_at.is_some_and(|t| Instant::now() < t) {
-            return;
+            return Ok(());
         }
-        while let Some(batch) = self.queue.front() {
-            match self.args.transport.send(batch).await {
-                Ok(ack) => match ack.status {
-                    AckStatus::Accepted { .. } => {
-                        BatchAnswered {
-                            seq: batch.seq,
-                            samples: batch.samples.len(),
-                            events: batch.events.len(),
-                            rejected: None,
+        let mut after: Option<RecordId> = None;
+        'rounds: loop {
+            let chunk = self
+                .on_buffer(move |b| b.peek_after(after, DELIVER_CHUNK, 16 << 20))
+                .await??;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut done: Option<RecordId> = None;
+            let mut stop = false;
+            for (id, bytes) in &chunk {
+                match self.args.transport.send_bytes(bytes).await {
+                    Ok(ack) => match ack.status {
+                        AckStatus::Accepted {
+                            samples_stored,
+                            samples_duplicate,
+                            events_stored,
+                            events_duplicate,
+                            ..
+                        } => {
+                            BatchAnswered {
+                                seq: ack.seq,
+                                samples: (samples_stored + samples_duplicate) as usize,
+                                events: (events_stored + events_duplicate) as usize,
+                                rejected: None,
+                            }
+                            .emit(&self.args.metrics);
+                            done = Some(*id);
+                            self.backoff = BACKOFF_MIN;
+                            self.retry_at = None;
+                        }
+                        AckStatus::Rejected {
+                            code,
+                            message,
+                            retry_after_ms,
+                        } => {
+                            BatchAnswered {
+                                seq: ack.seq,
+                                samples: 0,
+                                events: 0,
+                                rejected: Some((code.as_str(), &message)),
+                            }
+                            .emit(&self.args.metrics);
+                            if code.is_retryable() {
+                                self.back_off(retry_after_ms.map(Duration::from_millis));
+                                stop = true;
+                                break;
+                            }
+                            // Refused for good: resending cannot help.
+                            BatchesDropped {
+                                count: 1,
+                                reason: code.as_str(),
+                            }
+                            .emit(&self.args.metrics);
+                            done = Some(*id);
+                        }
+                    },
+                    Err(e) => {
+                        UplinkFailed {
+                            error: &e,
+                            queued: usize::try_from(self.buffered()).unwrap_or(usize::MAX),
                         }
                         .emit(&self.args.metrics);
-                        self.queue.pop_front();
-                        self.backoff = BACKOFF_MIN;
-                        self.retry_at = None;
-                        self.args.state.set_uplink(self.queue.len(), Some(now_ms()));
+                        self.back_off(None);
+                        stop = true;
+                        break;
                     }
-                    AckStatus::Rejected {
-                        code,
-                        message,
-                        retry_after_ms,
-                    } => {
-                        BatchAnswered {
-                            seq: batch.seq,
-                            samples: batch.samples.len(),
-                            events: batch.events.len(),
-                            rejected: Some((code.as_str(), &message)),
-                        }
-                        .emit(&self.args.metrics);
-                        if code.is_retryable() {
-                            self.back_off(retry_after_ms.map(Duration::from_millis));
-                            break;
-                        }
-                        self.queue.pop_front();
-                        BatchesDropped {
-                            count: 1,
-                            reason: code.as_str(),
-                        }
-                        .emit(&self.args.metrics);
-                    }
-                },
-                Err(e) => {
-                    UplinkFailed {
-                        error: &e,
-                        queued: self.queue.len(),
-                    }
-                    .emit(&self.args.metrics);
-                    self.back_off(None);
-                    break;
                 }
             }
+            if let Some(upto) = done {
+                self.on_buffer(move |b| b.ack(upto)).await??;
+                self.args.state.set_uplink(
+                    usize::try_from(self.buffered()).unwrap_or(usize::MAX),
+                    Some(now_ms()),
+                );
+                after = Some(upto);
+            }
+            if stop {
+                break 'rounds;
+            }
         }
-        QueueDepth(self.queue.len()).emit(&self.args.metrics);
-        self.args.state.set_uplink(self.queue.len(), None);
+        self.report_depth();
+        Ok(())
     }
 }
 
@@ -191,17 +299,28 @@ impl Actor for Uplink {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let next_seq = load_next_seq(&args.seq_file);
+        let (dir, config) = (args.buffer_dir.clone(), args.buffer.clone());
+        let buffer = tokio::task::spawn_blocking(move || DiskBuffer::open(dir, config)).await??;
+        let report = buffer.open_report().clone();
+        if !report.is_clean() {
+            tracing::warn!(?report, "the disk buffer was repaired on open");
+        }
+        if !buffer.is_empty() {
+            tracing::info!(batches = buffer.len(), "replaying buffered batches");
+        }
         let period = Duration::from_millis(args.config.flush_interval_ms.max(10));
         let timer = myself.send_interval(period, || UplinkMsg::Flush);
-        Ok(UplinkState {
+        let state = UplinkState {
             args,
             pending: PollOutput::default(),
-            queue: VecDeque::new(),
+            buffer: Some(buffer),
             next_seq,
             backoff: BACKOFF_MIN,
             retry_at: None,
             timer: Some(timer),
-        })
+        };
+        state.report_depth();
+        Ok(state)
     }
 
     async fn handle(
@@ -218,13 +337,16 @@ impl Actor for Uplink {
             }
             UplinkMsg::Event(e) => state.pending.events.push(e),
             UplinkMsg::Flush => {
-                state.cut();
-                state.deliver(false).await;
+                state.cut().await?;
+                if state.buffer.as_ref().is_some_and(DiskBuffer::needs_sync) {
+                    state.on_buffer(DiskBuffer::sync).await??;
+                }
+                state.deliver(false).await?;
             }
             UplinkMsg::Drain(reply) => {
-                state.cut();
-                state.deliver(true).await;
-                let _ = reply.send(state.queue.len());
+                state.cut().await?;
+                state.deliver(true).await?;
+                let _ = reply.send(state.buffered());
             }
         }
         Ok(())
@@ -238,12 +360,14 @@ impl Actor for Uplink {
         if let Some(t) = state.timer.take() {
             t.abort();
         }
-        if !state.queue.is_empty() {
-            BatchesDropped {
-                count: state.queue.len(),
-                reason: "agent stopped with batches undelivered",
-            }
-            .emit(&state.args.metrics);
+        if state.buffered() > 0 {
+            tracing::info!(
+                batches = state.buffered(),
+                "undelivered batches stay in the disk buffer for the next start"
+            );
+        }
+        if state.buffer.is_some() {
+            state.on_buffer(DiskBuffer::sync).await??;
         }
         state.args.transport.close().await;
         Ok(())

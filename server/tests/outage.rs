@@ -1,0 +1,172 @@
+//! The server goes away under load and comes back: every sample and event the agent
+//! buffered meanwhile is stored exactly once.
+
+use ispvm_agent::config::{
+    AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
+    UplinkConfig,
+};
+use ispvm_cluster::TlsMaterial;
+use ispvm_server::app::{RunningServer, start_with};
+use ispvm_server::config::{HttpConfig as ServerHttp, QuicConfig, ServerConfig};
+use ispvm_server::pki::{CertKind, Pki};
+use ispvm_server::store::Store;
+use ispvm_sim::{Topology, VirtualIsp};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+async fn server(dir: &Path, quic: SocketAddr) -> RunningServer {
+    let config = ServerConfig {
+        data_dir: dir.to_owned(),
+        http: ServerHttp {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        quic: QuicConfig { listen: quic },
+        ..ServerConfig::default()
+    };
+    let store = Store::connect(&config.database_url()).await.expect("store");
+    store.ensure_tenant("acme", "Acme").await.expect("tenant");
+    let tls = TlsMaterial::load_from_pki_dir(&dir.join("pki"), "server").expect("tls");
+    start_with(&config, store, tls).await.expect("server")
+}
+
+/// Reads one counter from a Prometheus text exposition.
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+        })
+        .unwrap_or_else(|| panic!("{name} not in\n{text}")) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_outage_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path().join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    let agent_cert = pki
+        .issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+        .expect("agent cert");
+    // A fixed port, so the restarted server is where the agent keeps looking.
+    let quic = UdpSocket::bind((LOCAL, 0))
+        .and_then(|s| s.local_addr())
+        .expect("free port");
+
+    let isp = VirtualIsp::start(Topology::demo(), LOCAL)
+        .await
+        .expect("ISP");
+    let routers: Vec<RouterConfig> = isp
+        .routers()
+        .iter()
+        .map(|r| RouterConfig {
+            key: r.spec.id.clone(),
+            address: r.addr,
+            username: r.credentials.username.clone(),
+            password: r.credentials.password.clone(),
+            role: r.spec.role,
+            site: Some(r.spec.site.clone()),
+            tls: None,
+        })
+        .collect();
+    let first = server(dir.path(), quic).await;
+    let agent = ispvm_agent::start(AgentConfig {
+        agent_id: "agent-lis1".into(),
+        tenant_id: "acme".into(),
+        site: "lis1".into(),
+        data_dir: dir.path().join("agent"),
+        server: AgentServer {
+            addr: quic,
+            server_name: "localhost".into(),
+        },
+        tls: TlsPaths {
+            ca: pki.ca_cert_path(),
+            cert: agent_cert.cert,
+            key: agent_cert.key,
+        },
+        http: HttpConfig {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        poll: PollConfig {
+            interval_ms: 250,
+            jitter_ms: 100,
+            ..PollConfig::default()
+        },
+        uplink: UplinkConfig {
+            flush_interval_ms: 200,
+            connect_timeout_ms: 1_000,
+            exchange_timeout_ms: 2_000,
+            ..UplinkConfig::default()
+        },
+        buffer: Default::default(),
+        routers,
+    })
+    .await
+    .expect("agent");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = first.store.tenant("acme").counts().await.expect("counts");
+    assert!(before.samples > 0, "data flows before the outage");
+    first.shutdown().await;
+
+    // The agent keeps polling and buffers to disk while nobody answers; a link cut
+    // meanwhile makes events too.
+    let link = isp.topology().links.first().expect("a link").clone();
+    isp.apply(ispvm_sim::Fault::LinkCut {
+        a: link.a,
+        b: link.b,
+    })
+    .expect("cut");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = agent.metrics.encode();
+    assert!(
+        counter(&during, "ispvm_agent_uplink_queue_batches") > 0,
+        "batches wait in the buffer:\n{during}"
+    );
+
+    let second = server(dir.path(), quic).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while counter(&agent.metrics.encode(), "ispvm_agent_uplink_queue_batches") > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the buffer did not drain after the server came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = agent.metrics.clone();
+    agent.shutdown().await;
+    let text = metrics.encode();
+    assert_eq!(
+        counter(&text, "ispvm_agent_uplink_queue_batches"),
+        0,
+        "drained on shutdown:\n{text}"
+    );
+    let buffered_samples = counter(&text, "ispvm_agent_buffered_samples_total");
+    let buffered_events = counter(&text, "ispvm_agent_buffered_events_total");
+    assert!(
+        buffered_events >= 2,
+        "the link cut gave events on both ends:\n{text}"
+    );
+    let stored = second.store.tenant("acme").counts().await.expect("counts");
+    assert_eq!(
+        stored.samples as u64, buffered_samples,
+        "every sample stored exactly once"
+    );
+    assert_eq!(
+        stored.events as u64, buffered_events,
+        "every event stored exactly once"
+    );
+    second.shutdown().await;
+    isp.shutdown().await;
+}
