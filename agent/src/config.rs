@@ -3,6 +3,7 @@
 
 use ispvm_proto::DeviceRole;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -133,6 +134,43 @@ pub struct PollConfig {
     /// First open period of the breaker; doubles per failed probe up to the max.
     pub breaker_open_ms: u64,
     pub breaker_open_max_ms: u64,
+    /// Medium tier (counts, sensors) on one poll in this many.
+    pub medium_every: u64,
+    /// Slow tier (inventory) on one poll in this many.
+    pub slow_every: u64,
+    /// Polls running at once across all routers of the agent.
+    pub max_concurrent_polls: usize,
+    /// Named schedules that override `interval_ms`, `medium_every`, `slow_every`.
+    pub profiles: BTreeMap<String, PollProfile>,
+    /// Which routers get which profile: the first rule whose role and tag match wins; a
+    /// router's own `profile` beats every rule.
+    pub assign: Vec<ProfileRule>,
+}
+
+/// A polling schedule for a class of routers (e.g. cores every 5 s, CPEs every minute).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct PollProfile {
+    pub interval_ms: Option<u64>,
+    pub medium_every: Option<u64>,
+    pub slow_every: Option<u64>,
+}
+
+/// Assigns a profile to routers by role and/or tag.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ProfileRule {
+    #[serde(default)]
+    pub role: Option<DeviceRole>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    pub profile: String,
+}
+
+/// The schedule one router is polled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub medium_every: u64,
+    pub slow_every: u64,
 }
 
 impl Default for PollConfig {
@@ -146,6 +184,11 @@ impl Default for PollConfig {
             breaker_failures: 3,
             breaker_open_ms: 30_000,
             breaker_open_max_ms: 600_000,
+            medium_every: 6,
+            slow_every: 60,
+            max_concurrent_polls: 64,
+            profiles: BTreeMap::new(),
+            assign: Vec::new(),
         }
     }
 }
@@ -153,6 +196,34 @@ impl Default for PollConfig {
 impl PollConfig {
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms.max(100))
+    }
+
+    /// The schedule of `router`: its own profile, else the first matching rule's, else
+    /// the defaults of this section.
+    pub fn schedule_for(&self, router: &RouterConfig) -> Result<Schedule, ConfigError> {
+        let name = router.profile.as_deref().or_else(|| {
+            self.assign
+                .iter()
+                .find(|rule| {
+                    rule.role.is_none_or(|r| r == router.role)
+                        && rule.tag.as_ref().is_none_or(|t| router.tags.contains(t))
+                })
+                .map(|rule| rule.profile.as_str())
+        });
+        let profile = match name {
+            None => None,
+            Some(n) => Some(self.profiles.get(n).ok_or_else(|| {
+                ConfigError::Invalid(format!("router {:?}: no polling profile {n:?}", router.key))
+            })?),
+        };
+        let pick = |own: Option<u64>, default: u64| own.unwrap_or(default);
+        Ok(Schedule {
+            interval: Duration::from_millis(
+                pick(profile.and_then(|p| p.interval_ms), self.interval_ms).max(100),
+            ),
+            medium_every: pick(profile.and_then(|p| p.medium_every), self.medium_every).max(1),
+            slow_every: pick(profile.and_then(|p| p.slow_every), self.slow_every).max(1),
+        })
     }
 
     pub fn breaker(&self) -> crate::breaker::BreakerConfig {
@@ -203,6 +274,12 @@ pub struct RouterConfig {
     /// API-SSL (port 8729) instead of the plain API.
     #[serde(default)]
     pub tls: Option<RouterTlsConfig>,
+    /// Free labels for schedule rules (`[[poll.assign]] tag = …`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A polling profile by name, overriding every rule.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// How to trust a router's API-SSL certificate: a CA, or one pinned certificate (the
@@ -304,6 +381,15 @@ impl AgentConfig {
                 )));
             }
             r.tls_options()?;
+            self.poll.schedule_for(r)?;
+        }
+        for rule in &self.poll.assign {
+            if !self.poll.profiles.contains_key(&rule.profile) {
+                return Err(ConfigError::Invalid(format!(
+                    "poll.assign names an unknown profile {:?}",
+                    rule.profile
+                )));
+            }
         }
         Ok(())
     }
@@ -330,6 +416,87 @@ mod tests {
             ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
         config.routers.push(config.routers[0].clone());
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn schedules_follow_profile_rules() {
+        let text = r#"
+agent_id = "a"
+tenant_id = "t"
+site = "s"
+data_dir = "/tmp/x"
+[server]
+addr = "127.0.0.1:4433"
+server_name = "localhost"
+[tls]
+ca = "ca.pem"
+cert = "a.pem"
+key = "a.key"
+[poll]
+interval_ms = 10000
+[poll.profiles.fast]
+interval_ms = 2000
+[poll.profiles.lazy]
+interval_ms = 60000
+slow_every = 10
+[[poll.assign]]
+role = "core"
+profile = "fast"
+[[poll.assign]]
+tag = "cpe"
+profile = "lazy"
+[[routers]]
+key = "core1"
+address = "127.0.0.1:8728"
+username = "u"
+password = "p"
+role = "core"
+[[routers]]
+key = "cpe1"
+address = "127.0.0.1:8729"
+username = "u"
+password = "p"
+tags = ["cpe"]
+[[routers]]
+key = "cpe2"
+address = "127.0.0.1:8730"
+username = "u"
+password = "p"
+tags = ["cpe"]
+profile = "fast"
+[[routers]]
+key = "agg1"
+address = "127.0.0.1:8731"
+username = "u"
+password = "p"
+role = "agg"
+"#;
+        let config: AgentConfig =
+            ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("config");
+        config.validate().expect("valid");
+        let s = |i: usize| {
+            config
+                .poll
+                .schedule_for(&config.routers[i])
+                .expect("schedule")
+        };
+        assert_eq!(s(0).interval, Duration::from_secs(2));
+        assert_eq!(
+            (s(1).interval, s(1).slow_every),
+            (Duration::from_secs(60), 10)
+        );
+        assert_eq!(
+            s(2).interval,
+            Duration::from_secs(2),
+            "a router's own profile wins"
+        );
+        assert_eq!(
+            (s(3).interval, s(3).medium_every),
+            (Duration::from_secs(10), 6)
+        );
+        let mut bad = config.clone();
+        bad.routers[3].profile = Some("nope".into());
+        assert!(bad.validate().is_err());
     }
 
     #[test]

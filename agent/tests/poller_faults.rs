@@ -99,12 +99,15 @@ async fn rig_with(router: &str, interval_ms: u64) -> Rig {
             role: r.spec.role,
             site: Some(r.spec.site.clone()),
             tls: None,
+            tags: Vec::new(),
+            profile: None,
         },
         site: r.spec.site.clone(),
         poll,
         uplink: sink.clone(),
         metrics: AgentMetrics::new(),
         state: state.clone(),
+        limiter: Arc::new(tokio::sync::Semaphore::new(4)),
     };
     let (poller, _) = Actor::spawn(None, Poller, args).await.expect("poller");
     Rig {

@@ -39,6 +39,8 @@ fn router(isp: &VirtualIsp, id: &str) -> RouterConfig {
         role: r.spec.role,
         site: Some(r.spec.site.clone()),
         tls: None,
+        tags: Vec::new(),
+        profile: None,
     }
 }
 

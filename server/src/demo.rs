@@ -144,6 +144,8 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
                 role: r.spec.role,
                 site: Some(site.clone()),
                 tls: None,
+                tags: Vec::new(),
+                profile: None,
             })
             .collect();
         let agent_config = AgentConfig {

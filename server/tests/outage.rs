@@ -78,6 +78,8 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
             role: r.spec.role,
             site: Some(r.spec.site.clone()),
             tls: None,
+            tags: Vec::new(),
+            profile: None,
         })
         .collect();
     let first = server(dir.path(), quic).await;

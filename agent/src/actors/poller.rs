@@ -18,6 +18,7 @@ use rand::Rng;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 
 pub enum PollerMsg {
@@ -35,6 +36,8 @@ pub struct PollerArgs {
     pub uplink: ActorRef<UplinkMsg>,
     pub metrics: Arc<AgentMetrics>,
     pub state: Arc<AgentState>,
+    /// The agent-wide cap on polls running at once.
+    pub limiter: Arc<Semaphore>,
 }
 
 pub struct PollerState {
@@ -42,6 +45,7 @@ pub struct PollerState {
     client: Option<RouterOsClient>,
     collector: Collector,
     breaker: Breaker,
+    limiter: Arc<Semaphore>,
     uplink: ActorRef<UplinkMsg>,
     metrics: Arc<AgentMetrics>,
     state: Arc<AgentState>,
@@ -91,15 +95,17 @@ impl Actor for Poller {
         session.command_timeout = Duration::from_millis(args.poll.command_timeout_ms);
         session.max_in_flight = args.poll.max_in_flight;
         session.tls = r.tls_options()?;
+        let schedule = args.poll.schedule_for(r)?;
         let collector = Collector::new(
             r.key.clone(),
             r.site.clone().unwrap_or(args.site),
             r.role,
             r.address.to_string(),
-        );
+        )
+        .with_tiers(schedule.medium_every, schedule.slow_every);
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
         let poll_queued = Arc::new(AtomicBool::new(false));
-        let timer = start_timer(myself, args.poll.interval(), jitter, poll_queued.clone());
+        let timer = start_timer(myself, schedule.interval, jitter, poll_queued.clone());
         args.state
             .update_router(&r.key, |s| s.address = r.address.to_string());
         Ok(PollerState {
@@ -107,6 +113,7 @@ impl Actor for Poller {
             client: None,
             collector,
             breaker: Breaker::new(args.poll.breaker()),
+            limiter: args.limiter,
             uplink: args.uplink,
             metrics: args.metrics,
             state: args.state,
@@ -218,6 +225,10 @@ impl PollerState {
             }
             return;
         }
+        // The agent-wide cap: waiting here is cheaper than piling work on the PoP.
+        let Ok(_slot) = self.limiter.clone().acquire_owned().await else {
+            return;
+        };
         let started = Instant::now();
         let result = match self.client.as_mut() {
             Some(client) => self.collector.poll(client).await,

@@ -62,6 +62,8 @@ pub struct SupervisorState {
     children: HashMap<ActorId, ChildKey>,
     restarts: HashMap<ChildKey, (u32, Instant)>,
     stopping: bool,
+    /// Shared by all pollers: the cap on polls at once.
+    limiter: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct AgentSupervisor;
@@ -111,6 +113,7 @@ impl SupervisorState {
             uplink,
             metrics: self.args.metrics.clone(),
             state: self.args.state.clone(),
+            limiter: self.limiter.clone(),
         };
         let (poller, _) = Actor::spawn_linked(None, Poller, args, myself.clone()).await?;
         self.children
@@ -255,6 +258,7 @@ impl Actor for AgentSupervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         std::fs::create_dir_all(&args.config.data_dir)?;
         let routers = args.config.routers.clone();
+        let max_polls = args.config.poll.max_concurrent_polls.max(1);
         let mut state = SupervisorState {
             args,
             desired: BTreeMap::new(),
@@ -263,6 +267,7 @@ impl Actor for AgentSupervisor {
             children: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,
+            limiter: Arc::new(tokio::sync::Semaphore::new(max_polls)),
         };
         state.start_uplink(&myself.get_cell()).await?;
         state.set_routers(&myself, routers).await;

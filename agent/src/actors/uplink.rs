@@ -301,7 +301,7 @@ impl Actor for Uplink {
         let next_seq = load_next_seq(&args.seq_file);
         let (dir, config) = (args.buffer_dir.clone(), args.buffer.clone());
         let buffer = tokio::task::spawn_blocking(move || DiskBuffer::open(dir, config)).await??;
-        let report = buffer.open_report().clone();
+        let report = *buffer.open_report();
         if !report.is_clean() {
             tracing::warn!(?report, "the disk buffer was repaired on open");
         }

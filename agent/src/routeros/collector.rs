@@ -2,10 +2,10 @@
 //! metrics, events and inventory.
 //!
 //! Tiers (ARCHITECTURE §3): every poll reads what reachability and fast alerting need
-//! (resource, interfaces, BGP, OSPF); every `MEDIUM_EVERY` polls the counts and sensors
+//! (resource, interfaces, BGP, OSPF); every `medium_every` polls the counts and sensors
 //! (PPPoE sessions, DHCP leases, health); inventory (identity, addresses, discovery
 //! neighbours) is read on the first poll, when the interface set changes, and every
-//! `SLOW_EVERY` polls. Paths follow the detected RouterOS version (v7 `/routing/bgp/session`,
+//! `slow_every` polls. Paths follow the detected RouterOS version (v7 `/routing/bgp/session`,
 //! v6 `/routing/bgp/peer`); a path a router lacks (no routing package, no DHCP server)
 //! answers with a trap, which is taken as "nothing there", not as a failed poll.
 
@@ -20,11 +20,6 @@ use ispvm_proto::{
     InventoryPatch, MetricName, MetricSample, NeighborInfo, Severity,
 };
 use std::collections::{BTreeSet, HashMap};
-
-/// Medium-tier reads happen on one poll in this many.
-const MEDIUM_EVERY: u64 = 6;
-/// Inventory is re-read at least this often (in polls) so a server that lost it heals.
-const SLOW_EVERY: u64 = 60;
 
 /// What one poll produced.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -59,9 +54,14 @@ pub struct Collector {
     reachable: Option<bool>,
     bgp: PeerTracker,
     ospf: PeerTracker,
-    /// Last known `running` of each interface, so a change becomes one event whether
-    /// a poll or a push saw it first.
-    running: HashMap<String, bool>,
+    /// Last known `running` of each interface and when it was recorded, so a change
+    /// becomes one event whether a poll or a push saw it first, and two reports never
+    /// share a timestamp (a series holds one value per instant).
+    running: HashMap<String, (bool, i64)>,
+    /// Medium-tier reads happen on one poll in this many.
+    medium_every: u64,
+    /// Inventory is re-read at least this often (in polls) so a server that lost it heals.
+    slow_every: u64,
 }
 
 fn num(reply: &Reply, key: &str) -> Option<u64> {
@@ -131,7 +131,17 @@ impl Collector {
             bgp: PeerTracker::new(Protocol::Bgp),
             ospf: PeerTracker::new(Protocol::Ospf),
             running: HashMap::new(),
+            medium_every: 6,
+            slow_every: 60,
         }
+    }
+
+    /// Sets how often the medium and slow tiers run, in polls.
+    #[must_use]
+    pub fn with_tiers(mut self, medium_every: u64, slow_every: u64) -> Self {
+        self.medium_every = medium_every.max(1);
+        self.slow_every = slow_every.max(1);
+        self
     }
 
     fn sample(
@@ -196,7 +206,7 @@ impl Collector {
         };
         let bgp = optional(client.print(&bgp_cmd).await)?;
 
-        let medium = self.polls.is_multiple_of(MEDIUM_EVERY);
+        let medium = self.polls.is_multiple_of(self.medium_every);
         let health_cmd = Command::new("/system/health/print");
         let (health, ppp, dhcp) = if medium {
             let (h, p, d) = tokio::join!(
@@ -266,7 +276,7 @@ impl Collector {
         let inventory_due = names != self.interfaces
             || self
                 .last_inventory_poll
-                .is_none_or(|at| self.polls.saturating_sub(at) >= SLOW_EVERY);
+                .is_none_or(|at| self.polls.saturating_sub(at) >= self.slow_every);
         if inventory_due {
             out.inventory = self
                 .inventory(client, resource, inventory_interfaces)
@@ -381,10 +391,12 @@ impl Collector {
             name: name.to_owned(),
         };
         let value = if running { 1.0 } else { 0.0 };
+        let previous = self.running.get(name).copied();
+        let ts = previous.map_or(ts, |(_, last)| ts.max(last + 1));
         out.samples
             .push(self.sample(entity.clone(), MetricName::InterfaceRunning, ts, value));
-        let previous = self.running.insert(name.to_owned(), running);
-        if previous.is_some_and(|was| was != running) {
+        self.running.insert(name.to_owned(), (running, ts));
+        if previous.is_some_and(|(was, _)| was != running) {
             let (kind, severity, word) = if running {
                 (EventKind::LinkUp, Severity::Notice, "up")
             } else {
