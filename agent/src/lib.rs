@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod normalise;
 pub mod routeros;
+pub mod snmp;
 pub mod state;
 pub mod telemetry;
 pub mod uplink;
