@@ -264,8 +264,16 @@ pub struct RouterConfig {
     pub key: String,
     /// RouterOS API address, `host:port`.
     pub address: SocketAddr,
+    /// RouterOS API user (not needed with `collector = "snmp"`).
+    #[serde(default)]
     pub username: String,
+    #[serde(default)]
     pub password: String,
+    /// `routeros` (the API; the default) or `snmp` (needs a `[routers.snmp]` section).
+    #[serde(default)]
+    pub collector: CollectorKind,
+    #[serde(default)]
+    pub snmp: Option<crate::snmp::SnmpConfig>,
     #[serde(default)]
     pub role: DeviceRole,
     /// Site of the router when not the agent's.
@@ -280,6 +288,16 @@ pub struct RouterConfig {
     /// A polling profile by name, overriding every rule.
     #[serde(default)]
     pub profile: Option<String>,
+}
+
+/// Which collector polls a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectorKind {
+    #[default]
+    #[serde(rename = "routeros")]
+    RouterOs,
+    Snmp,
 }
 
 /// How to trust a router's API-SSL certificate: a CA, or one pinned certificate (the
@@ -382,6 +400,26 @@ impl AgentConfig {
             }
             r.tls_options()?;
             self.poll.schedule_for(r)?;
+            match r.collector {
+                CollectorKind::RouterOs if r.username.is_empty() => {
+                    return Err(ConfigError::Invalid(format!(
+                        "router {:?}: the RouterOS API needs a username",
+                        r.key
+                    )));
+                }
+                CollectorKind::Snmp => match &r.snmp {
+                    None => {
+                        return Err(ConfigError::Invalid(format!(
+                            "router {:?}: collector = \"snmp\" needs [routers.snmp]",
+                            r.key
+                        )));
+                    }
+                    Some(snmp) => snmp
+                        .validate()
+                        .map_err(|e| ConfigError::Invalid(format!("router {:?}: {e}", r.key)))?,
+                },
+                CollectorKind::RouterOs => {}
+            }
         }
         for rule in &self.poll.assign {
             if !self.poll.profiles.contains_key(&rule.profile) {

@@ -101,6 +101,8 @@ async fn rig_with(router: &str, interval_ms: u64) -> Rig {
             tls: None,
             tags: Vec::new(),
             profile: None,
+            collector: Default::default(),
+            snmp: None,
         },
         site: r.spec.site.clone(),
         poll,

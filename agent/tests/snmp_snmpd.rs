@@ -376,3 +376,88 @@ async fn an_outage_is_one_event_and_a_restart_is_a_reboot() {
     // Counters were forgotten with the reboot: no rate across it.
     assert_eq!(value(&back, &lo(), MetricName::InterfaceRxBps), None);
 }
+
+/// A router configured for SNMP is polled by the same poller actor as a RouterOS one:
+/// same canonical metrics, same breaker.
+#[tokio::test]
+async fn a_poller_collects_over_snmp_when_configured_so() {
+    use ispvm_agent::actors::poller::{Poller, PollerArgs};
+    use ispvm_agent::actors::uplink::UplinkMsg;
+    use ispvm_agent::config::{CollectorKind, PollConfig, RouterConfig};
+    use ractor::{Actor, ActorProcessingErr, ActorRef};
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    struct Sink;
+    impl Actor for Sink {
+        type Msg = UplinkMsg;
+        type State = mpsc::UnboundedSender<ispvm_agent::routeros::PollOutput>;
+        type Arguments = Self::State;
+        async fn pre_start(
+            &self,
+            _: ActorRef<UplinkMsg>,
+            tx: Self::Arguments,
+        ) -> Result<Self::State, ActorProcessingErr> {
+            Ok(tx)
+        }
+        async fn handle(
+            &self,
+            _: ActorRef<UplinkMsg>,
+            msg: UplinkMsg,
+            tx: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
+            if let UplinkMsg::Collected(out) = msg {
+                let _ = tx.send(out);
+            }
+            Ok(())
+        }
+    }
+
+    let snmpd = Snmpd::start(SnmpdOptions::default());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink");
+    let router = RouterConfig {
+        key: "snmp-host".into(),
+        address: "127.0.0.1:8728".parse().expect("addr"),
+        username: String::new(),
+        password: String::new(),
+        role: ispvm_proto::DeviceRole::Access,
+        site: Some("lab".into()),
+        tls: None,
+        tags: Vec::new(),
+        profile: None,
+        collector: CollectorKind::Snmp,
+        snmp: Some(SnmpConfig::v2c(snmpd.address(), COMMUNITY)),
+    };
+    let args = PollerArgs {
+        router,
+        site: "lab".into(),
+        poll: PollConfig {
+            interval_ms: 500,
+            jitter_ms: 0,
+            ..PollConfig::default()
+        },
+        uplink: sink.clone(),
+        metrics: ispvm_agent::telemetry::AgentMetrics::new(),
+        state: Arc::new(ispvm_agent::state::AgentState::default()),
+        limiter: Arc::new(tokio::sync::Semaphore::new(2)),
+    };
+    let (poller, _) = Actor::spawn(None, Poller, args).await.expect("poller");
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a poll within 10 s")
+        .expect("sink open");
+    let up = out
+        .samples
+        .iter()
+        .find(|s| s.metric == MetricName::DeviceUp)
+        .map(|s| s.value);
+    assert_eq!(up, Some(1.0), "{out:?}");
+    assert!(
+        out.samples
+            .iter()
+            .any(|s| s.metric == MetricName::DeviceUptimeS)
+    );
+    poller.stop(None);
+    sink.stop(None);
+}

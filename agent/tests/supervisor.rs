@@ -41,6 +41,8 @@ fn router(isp: &VirtualIsp, id: &str) -> RouterConfig {
         tls: None,
         tags: Vec::new(),
         profile: None,
+        collector: Default::default(),
+        snmp: None,
     }
 }
 

@@ -146,6 +146,8 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
                 tls: None,
                 tags: Vec::new(),
                 profile: None,
+                collector: Default::default(),
+                snmp: None,
             })
             .collect();
         let agent_config = AgentConfig {

@@ -80,6 +80,8 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
             tls: None,
             tags: Vec::new(),
             profile: None,
+            collector: Default::default(),
+            snmp: None,
         })
         .collect();
     let first = server(dir.path(), quic).await;

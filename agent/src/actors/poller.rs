@@ -4,10 +4,11 @@
 //! slow router never accumulates a backlog of polls (and never gets a burst of them when
 //! it recovers).
 
+use super::source::Source;
 use super::uplink::UplinkMsg;
 use crate::breaker::{Breaker, Transition};
 use crate::config::{PollConfig, RouterConfig};
-use crate::routeros::{Collector, RouterOsClient, SessionConfig};
+use crate::routeros::RouterOsClient;
 use crate::state::AgentState;
 use crate::telemetry::{AgentMetrics, BreakerChanged, PollFinished};
 use ispvm_proto::routeros::Command;
@@ -41,9 +42,7 @@ pub struct PollerArgs {
 }
 
 pub struct PollerState {
-    session: SessionConfig,
-    client: Option<RouterOsClient>,
-    collector: Collector,
+    source: Source,
     breaker: Breaker,
     limiter: Arc<Semaphore>,
     uplink: ActorRef<UplinkMsg>,
@@ -90,28 +89,22 @@ impl Actor for Poller {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let r = &args.router;
-        let mut session = SessionConfig::new(r.address, r.username.clone(), r.password.clone());
-        session.connect_timeout = Duration::from_millis(args.poll.connect_timeout_ms);
-        session.command_timeout = Duration::from_millis(args.poll.command_timeout_ms);
-        session.max_in_flight = args.poll.max_in_flight;
-        session.tls = r.tls_options()?;
         let schedule = args.poll.schedule_for(r)?;
-        let collector = Collector::new(
-            r.key.clone(),
-            r.site.clone().unwrap_or(args.site),
-            r.role,
-            r.address.to_string(),
-        )
-        .with_tiers(schedule.medium_every, schedule.slow_every);
+        let site = r.site.clone().unwrap_or(args.site);
+        let source = Source::new(
+            r,
+            site,
+            &args.poll,
+            schedule.medium_every,
+            schedule.slow_every,
+        )?;
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
         let poll_queued = Arc::new(AtomicBool::new(false));
         let timer = start_timer(myself, schedule.interval, jitter, poll_queued.clone());
         args.state
             .update_router(&r.key, |s| s.address = r.address.to_string());
         Ok(PollerState {
-            session,
-            client: None,
-            collector,
+            source,
             breaker: Breaker::new(args.poll.breaker()),
             limiter: args.limiter,
             uplink: args.uplink,
@@ -136,7 +129,7 @@ impl Actor for Poller {
                 state.poll(&myself).await;
             }
             PollerMsg::InterfacePushed(item) => {
-                let out = state.collector.interface_pushed(&item);
+                let out = state.source.interface_pushed(&item);
                 if !out.samples.is_empty() {
                     let _ = state.uplink.cast(UplinkMsg::Collected(out));
                 }
@@ -162,7 +155,7 @@ impl PollerState {
     /// Reports a breaker change: telemetry, and an event for the NOC when monitoring of
     /// the router degrades or recovers.
     fn breaker_changed(&self, transition: Transition, output: &mut crate::routeros::PollOutput) {
-        let router = self.collector.device();
+        let router = self.source.device();
         BreakerChanged { router, transition }.emit(&self.metrics);
         let entity = EntityKey::Device(router.to_owned());
         match transition {
@@ -202,7 +195,7 @@ impl PollerState {
         let mut listener = match client.listen(&listen).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::debug!(router = %self.collector.device(), error = %e, "no interface push updates");
+                tracing::debug!(router = %self.source.device(), error = %e, "no interface push updates");
                 return;
             }
         };
@@ -219,9 +212,9 @@ impl PollerState {
 
     async fn poll(&mut self, myself: &ActorRef<PollerMsg>) {
         if !self.breaker.allows(Instant::now()) {
-            let output = self.collector.still_unreachable();
+            let output = self.source.still_unreachable();
             if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
-                tracing::warn!(router = %self.collector.device(), "uplink is not running; poll result dropped");
+                tracing::warn!(router = %self.source.device(), "uplink is not running; poll result dropped");
             }
             return;
         }
@@ -230,19 +223,12 @@ impl PollerState {
             return;
         };
         let started = Instant::now();
-        let result = match self.client.as_mut() {
-            Some(client) => self.collector.poll(client).await,
-            None => match RouterOsClient::connect(self.session.clone()).await {
-                Ok(client) => {
-                    self.subscribe(myself, &client).await;
-                    let client = self.client.insert(client);
-                    self.collector.poll(client).await
-                }
-                Err(e) => Err(e),
-            },
-        };
+        let (result, opened) = self.source.poll().await;
+        if let Some(client) = opened {
+            self.subscribe(myself, &client).await;
+        }
         let ts = now_ms();
-        let key = self.collector.device().to_owned();
+        let key = self.source.device().to_owned();
         let output = match result {
             Ok(out) => {
                 PollFinished {
@@ -273,16 +259,13 @@ impl PollerState {
                     error: Some(&e),
                 }
                 .emit(&self.metrics);
-                if e.breaks_session() {
-                    self.client = None;
-                }
                 self.state.update_router(&key, |s| {
                     s.last_poll_ms = Some(ts);
                     s.last_error = Some(e.to_string());
                     s.consecutive_failures += 1;
                     s.samples_last_poll = 0;
                 });
-                let mut out = self.collector.unreachable(&e);
+                let mut out = self.source.unreachable(&e);
                 let jitter = rand::rng().random_range(0.0..=1.0);
                 if let Some(t) = self.breaker.record_failure(Instant::now(), jitter) {
                     self.breaker_changed(t, &mut out);

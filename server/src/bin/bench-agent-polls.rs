@@ -30,13 +30,25 @@ impl Actor for Counter {
     type State = Arc<AtomicU64>;
     type Arguments = Arc<AtomicU64>;
 
-    async fn pre_start(&self, _: ActorRef<UplinkMsg>, n: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<UplinkMsg>,
+        n: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(n)
     }
 
-    async fn handle(&self, _: ActorRef<UplinkMsg>, msg: UplinkMsg, n: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<UplinkMsg>,
+        msg: UplinkMsg,
+        n: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         if let UplinkMsg::Collected(out) = msg
-            && out.samples.iter().any(|s| s.metric == MetricName::DeviceUp && s.value == 1.0)
+            && out
+                .samples
+                .iter()
+                .any(|s| s.metric == MetricName::DeviceUp && s.value == 1.0)
         {
             n.fetch_add(1, Ordering::Relaxed);
         }
@@ -69,7 +81,11 @@ async fn serve(n: usize) -> anyhow::Result<()> {
     let isp = VirtualIsp::start(Topology::generated(n), IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
     let mut out = std::io::stdout().lock();
     for r in isp.routers() {
-        writeln!(out, "{} {} {} {}", r.spec.id, r.addr, r.credentials.username, r.credentials.password)?;
+        writeln!(
+            out,
+            "{} {} {} {}",
+            r.spec.id, r.addr, r.credentials.username, r.credentials.password
+        )?;
     }
     writeln!(out, "ready")?;
     out.flush()?;
@@ -94,7 +110,10 @@ async fn main() -> anyhow::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no child stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no child stdout"))?;
     let mut configs = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
@@ -113,10 +132,16 @@ async fn main() -> anyhow::Result<()> {
                 tls: None,
                 tags: Vec::new(),
                 profile: None,
+                collector: Default::default(),
+                snmp: None,
             });
         }
     }
-    anyhow::ensure!(configs.len() == routers, "the simulator started {} routers", configs.len());
+    anyhow::ensure!(
+        configs.len() == routers,
+        "the simulator started {} routers",
+        configs.len()
+    );
 
     let polls = Arc::new(AtomicU64::new(0));
     let (sink, _) = Actor::spawn(None, Counter, polls.clone()).await?;

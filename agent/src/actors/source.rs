@@ -1,0 +1,140 @@
+//! Where a poller's data comes from: the RouterOS API (the primary collector) or SNMP
+//! (for devices whose API the agent may not use). Both produce the same canonical
+//! metrics; the poller's scheduling, breaker and telemetry do not care which.
+
+use crate::config::{CollectorKind, RouterConfig};
+use crate::routeros::{ClientError, Collector, PollOutput, RouterOsClient, SessionConfig};
+use crate::snmp::{SnmpCollector, SnmpError};
+use ispvm_proto::routeros::Reply;
+use std::time::Duration;
+
+/// Why a poll failed, from either collector.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    RouterOs(#[from] ClientError),
+    #[error("SNMP: {0}")]
+    Snmp(#[from] SnmpError),
+    #[error("router {0:?} is configured for SNMP but has no [routers.snmp] section")]
+    NoSnmpConfig(String),
+}
+
+pub enum Source {
+    RouterOs {
+        session: Box<SessionConfig>,
+        client: Option<RouterOsClient>,
+        collector: Box<Collector>,
+    },
+    Snmp(Box<SnmpCollector>),
+}
+
+impl Source {
+    /// Builds the source a router's configuration asks for.
+    pub fn new(
+        r: &RouterConfig,
+        site: String,
+        poll: &crate::config::PollConfig,
+        medium_every: u64,
+        slow_every: u64,
+    ) -> Result<Self, SourceError> {
+        match r.collector {
+            CollectorKind::RouterOs => {
+                let mut session =
+                    SessionConfig::new(r.address, r.username.clone(), r.password.clone());
+                session.connect_timeout = Duration::from_millis(poll.connect_timeout_ms);
+                session.command_timeout = Duration::from_millis(poll.command_timeout_ms);
+                session.max_in_flight = poll.max_in_flight;
+                session.tls = r
+                    .tls_options()
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let collector = Collector::new(r.key.clone(), site, r.role, r.address.to_string())
+                    .with_tiers(medium_every, slow_every);
+                Ok(Source::RouterOs {
+                    session: Box::new(session),
+                    client: None,
+                    collector: Box::new(collector),
+                })
+            }
+            CollectorKind::Snmp => {
+                let config = r
+                    .snmp
+                    .clone()
+                    .ok_or_else(|| SourceError::NoSnmpConfig(r.key.clone()))?;
+                Ok(Source::Snmp(Box::new(SnmpCollector::new(
+                    r.key.clone(),
+                    site,
+                    r.role,
+                    config,
+                )?)))
+            }
+        }
+    }
+
+    pub fn device(&self) -> &str {
+        match self {
+            Source::RouterOs { collector, .. } => collector.device(),
+            Source::Snmp(c) => c.device(),
+        }
+    }
+
+    /// What a poll skipped by an open breaker reports.
+    pub fn still_unreachable(&self) -> PollOutput {
+        match self {
+            Source::RouterOs { collector, .. } => collector.still_unreachable(),
+            Source::Snmp(c) => c.still_unreachable(),
+        }
+    }
+
+    /// What a failed poll reports (one event per outage).
+    pub fn unreachable(&mut self, error: &SourceError) -> PollOutput {
+        match (self, error) {
+            (Source::RouterOs { collector, .. }, SourceError::RouterOs(e)) => {
+                collector.unreachable(e)
+            }
+            (Source::Snmp(c), SourceError::Snmp(e)) => c.unreachable(e),
+            (source, _) => source.still_unreachable(),
+        }
+    }
+
+    /// A pushed interface change (RouterOS `/interface/listen`).
+    pub fn interface_pushed(&mut self, item: &Reply) -> PollOutput {
+        match self {
+            Source::RouterOs { collector, .. } => collector.interface_pushed(item),
+            Source::Snmp(_) => PollOutput::default(),
+        }
+    }
+
+    /// Polls once. Returns a session that was opened by this poll, so the caller can
+    /// subscribe to its push updates.
+    pub async fn poll(&mut self) -> (Result<PollOutput, SourceError>, Option<RouterOsClient>) {
+        match self {
+            Source::Snmp(c) => (c.poll().await.map_err(SourceError::from), None),
+            Source::RouterOs {
+                session,
+                client,
+                collector,
+            } => {
+                let mut opened = None;
+                if client.is_none() {
+                    match RouterOsClient::connect((**session).clone()).await {
+                        Ok(c) => {
+                            opened = Some(c.clone());
+                            *client = Some(c);
+                        }
+                        Err(e) => return (Err(e.into()), None),
+                    }
+                }
+                let Some(c) = client.as_ref() else {
+                    return (Err(ClientError::Closed("no session".into()).into()), None);
+                };
+                let result = collector.poll(c).await;
+                if let Err(e) = &result
+                    && e.breaks_session()
+                {
+                    *client = None;
+                }
+                (result.map_err(SourceError::from), opened)
+            }
+        }
+    }
+}
