@@ -93,6 +93,9 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Name the server certificate must carry.
     pub server_name: String,
+    /// The server's HTTPS ingest (TCP), used when QUIC (UDP) keeps failing.
+    #[serde(default)]
+    pub https_addr: Option<SocketAddr>,
 }
 
 /// PEM files of the deployment PKI.

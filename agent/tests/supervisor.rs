@@ -60,6 +60,7 @@ async fn start(
         server: ServerConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
             server_name: "localhost".into(),
+            https_addr: None,
         },
         tls: TlsPaths {
             ca: "unused".into(),

@@ -35,6 +35,8 @@ pub enum StartError {
 pub struct RunningServer {
     pub http_addr: SocketAddr,
     pub quic_addr: SocketAddr,
+    /// HTTPS ingest, when enabled.
+    pub https_addr: Option<SocketAddr>,
     pub store: Store,
     pub metrics: Arc<ServerMetrics>,
     stop: watch::Sender<bool>,
@@ -65,12 +67,39 @@ pub async fn start_with(
             source,
         })?;
     let ingestor = Arc::new(Ingestor::new(store.clone(), config.limits, metrics.clone()));
-    let quic_task = tokio::spawn(crate::ingest::quic::serve(
+    let mut tasks = Vec::new();
+    let mut https_addr = None;
+    if let Some(listen) = config.https.listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::HttpBind {
+                addr: listen,
+                source,
+            })?;
+        https_addr = Some(
+            listener
+                .local_addr()
+                .map_err(|source| StartError::HttpBind {
+                    addr: listen,
+                    source,
+                })?,
+        );
+        let tls_config = tls.server_config(&[b"http/1.1"])?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+        tasks.push(tokio::spawn(crate::ingest::https::serve(
+            listener,
+            acceptor,
+            ingestor.clone(),
+            metrics.clone(),
+            stopped.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(crate::ingest::quic::serve(
         endpoint,
         ingestor,
         metrics.clone(),
         stopped.clone(),
-    ));
+    )));
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -101,14 +130,16 @@ pub async fn start_with(
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    tracing::info!(http = %http_addr, quic = %quic_addr, store = store.engine(), "server started");
+    tasks.push(http_task);
+    tracing::info!(http = %http_addr, quic = %quic_addr, https_ingest = ?https_addr, store = store.engine(), "server started");
     Ok(RunningServer {
         http_addr,
         quic_addr,
+        https_addr,
         store,
         metrics,
         stop,
-        tasks: vec![quic_task, http_task],
+        tasks,
     })
 }
 

@@ -21,6 +21,8 @@ pub struct ServerConfig {
     pub default_tenant: String,
     pub http: HttpConfig,
     pub quic: QuicConfig,
+    /// HTTPS ingest (JSON, mutual TLS): the agents' fallback when UDP is blocked.
+    pub https: HttpsIngestConfig,
     /// PEM files; default to `<data_dir>/pki/{ca.pem,server.pem,server.key}`.
     pub tls: Option<TlsPaths>,
     pub limits: Limits,
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
             default_tenant: "default".into(),
             http: HttpConfig::default(),
             quic: QuicConfig::default(),
+            https: HttpsIngestConfig::default(),
             tls: None,
             limits: Limits::default(),
             stale_after_ms: 30_000,
@@ -68,6 +71,21 @@ impl Default for QuicConfig {
     fn default() -> Self {
         QuicConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpsIngestConfig {
+    /// TCP address of `POST /v1/ingest`; `None` turns HTTPS ingest off.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for HttpsIngestConfig {
+    fn default() -> Self {
+        HttpsIngestConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
         }
     }
 }

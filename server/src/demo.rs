@@ -108,6 +108,9 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         // Three missed demo polls.
         stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3))
             .unwrap_or(i64::MAX),
+        https: crate::config::HttpsIngestConfig {
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        },
         ..ServerConfig::default()
     };
     let store = Store::connect(&config.database_url())
@@ -158,6 +161,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             server: AgentServer {
                 addr: server.quic_addr,
                 server_name: SERVER_NAME.into(),
+                https_addr: server.https_addr,
             },
             tls: TlsPaths {
                 ca: pki.ca_cert_path(),

@@ -24,12 +24,58 @@ async fn server(dir: &Path, quic: SocketAddr) -> RunningServer {
             listen: SocketAddr::new(LOCAL, 0),
         },
         quic: QuicConfig { listen: quic },
+        https: ispvm_server::config::HttpsIngestConfig {
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        },
         ..ServerConfig::default()
     };
     let store = Store::connect(&config.database_url()).await.expect("store");
     store.ensure_tenant("acme", "Acme").await.expect("tenant");
     let tls = TlsMaterial::load_from_pki_dir(&dir.join("pki"), "server").expect("tls");
     start_with(&config, store, tls).await.expect("server")
+}
+
+/// An agent polling `routers` every 250 ms and delivering to `quic` (and `https`).
+fn agent_config(
+    pki: &Pki,
+    dir: &Path,
+    quic: SocketAddr,
+    https: Option<SocketAddr>,
+    routers: Vec<RouterConfig>,
+) -> AgentConfig {
+    let cert = pki.paths("agent-lis1");
+    AgentConfig {
+        agent_id: "agent-lis1".into(),
+        tenant_id: "acme".into(),
+        site: "lis1".into(),
+        data_dir: dir.join("agent"),
+        server: AgentServer {
+            addr: quic,
+            server_name: "localhost".into(),
+            https_addr: https,
+        },
+        tls: TlsPaths {
+            ca: pki.ca_cert_path(),
+            cert: cert.cert,
+            key: cert.key,
+        },
+        http: HttpConfig {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        poll: PollConfig {
+            interval_ms: 250,
+            jitter_ms: 100,
+            ..PollConfig::default()
+        },
+        uplink: UplinkConfig {
+            flush_interval_ms: 200,
+            connect_timeout_ms: 1_000,
+            exchange_timeout_ms: 2_000,
+            ..UplinkConfig::default()
+        },
+        buffer: Default::default(),
+        routers,
+    }
 }
 
 /// Reads one counter from a Prometheus text exposition.
@@ -56,8 +102,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
         30,
     )
     .expect("server cert");
-    let agent_cert = pki
-        .issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
         .expect("agent cert");
     // A fixed port, so the restarted server is where the agent keeps looking.
     let quic = UdpSocket::bind((LOCAL, 0))
@@ -85,39 +130,9 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
         })
         .collect();
     let first = server(dir.path(), quic).await;
-    let agent = ispvm_agent::start(AgentConfig {
-        agent_id: "agent-lis1".into(),
-        tenant_id: "acme".into(),
-        site: "lis1".into(),
-        data_dir: dir.path().join("agent"),
-        server: AgentServer {
-            addr: quic,
-            server_name: "localhost".into(),
-        },
-        tls: TlsPaths {
-            ca: pki.ca_cert_path(),
-            cert: agent_cert.cert,
-            key: agent_cert.key,
-        },
-        http: HttpConfig {
-            listen: SocketAddr::new(LOCAL, 0),
-        },
-        poll: PollConfig {
-            interval_ms: 250,
-            jitter_ms: 100,
-            ..PollConfig::default()
-        },
-        uplink: UplinkConfig {
-            flush_interval_ms: 200,
-            connect_timeout_ms: 1_000,
-            exchange_timeout_ms: 2_000,
-            ..UplinkConfig::default()
-        },
-        buffer: Default::default(),
-        routers,
-    })
-    .await
-    .expect("agent");
+    let agent = ispvm_agent::start(agent_config(&pki, dir.path(), quic, None, routers))
+        .await
+        .expect("agent");
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = first.store.tenant("acme").counts().await.expect("counts");
@@ -172,5 +187,91 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
         "every event stored exactly once"
     );
     second.shutdown().await;
+    isp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path().join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+        .expect("agent cert");
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    // A UDP port that swallows everything: QUIC never gets an answer, as behind a
+    // firewall that drops UDP.
+    let black_hole = UdpSocket::bind((LOCAL, 0)).expect("udp");
+    let quic = black_hole.local_addr().expect("addr");
+
+    let isp = VirtualIsp::start(Topology::demo(), LOCAL)
+        .await
+        .expect("ISP");
+    let routers: Vec<RouterConfig> = isp
+        .routers()
+        .iter()
+        .take(4)
+        .map(|r| RouterConfig {
+            key: r.spec.id.clone(),
+            address: r.addr,
+            username: r.credentials.username.clone(),
+            password: r.credentials.password.clone(),
+            role: r.spec.role,
+            site: Some(r.spec.site.clone()),
+            tls: None,
+            tags: Vec::new(),
+            profile: None,
+            collector: Default::default(),
+            snmp: None,
+        })
+        .collect();
+    let agent = ispvm_agent::start(agent_config(
+        &pki,
+        dir.path(),
+        quic,
+        server.https_addr,
+        routers,
+    ))
+    .await
+    .expect("agent");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while server
+        .store
+        .tenant("acme")
+        .counts()
+        .await
+        .expect("counts")
+        .samples
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing arrived over HTTPS"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = agent.metrics.clone();
+    agent.shutdown().await;
+    let text = metrics.encode();
+    assert_eq!(
+        counter(&text, "ispvm_agent_uplink_queue_batches"),
+        0,
+        "drained:\n{text}"
+    );
+    let stored = server.store.tenant("acme").counts().await.expect("counts");
+    assert_eq!(
+        stored.samples as u64,
+        counter(&text, "ispvm_agent_buffered_samples_total")
+    );
+    server.shutdown().await;
     isp.shutdown().await;
 }

@@ -78,7 +78,17 @@ impl SupervisorState {
             Duration::from_millis(c.uplink.connect_timeout_ms),
             Duration::from_millis(c.uplink.exchange_timeout_ms),
         )?;
+        let fallback = match c.server.https_addr {
+            Some(addr) => Some(crate::uplink::HttpsUplink::new(
+                addr,
+                c.server.server_name.clone(),
+                &self.args.tls,
+                Duration::from_millis(c.uplink.exchange_timeout_ms),
+            )?),
+            None => None,
+        };
         let args = UplinkArgs {
+            fallback,
             agent_id: c.agent_id.clone(),
             tenant_id: c.tenant_id.clone(),
             config: c.uplink.clone(),

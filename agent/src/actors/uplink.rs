@@ -15,8 +15,8 @@ use crate::state::AgentState;
 use crate::telemetry::{
     AgentMetrics, BatchAnswered, BatchBuffered, BatchesDropped, QueueDepth, UplinkFailed,
 };
-use crate::uplink::QuicUplink;
-use ispvm_proto::codec::to_bincode;
+use crate::uplink::{HttpsUplink, QuicUplink, UplinkError};
+use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{AckStatus, Batch, EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -29,6 +29,10 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Records read from the buffer per delivery round.
 const DELIVER_CHUNK: usize = 32;
+/// Consecutive QUIC failures after which batches go over HTTPS (when configured).
+const FALLBACK_AFTER: u32 = 2;
+/// While on HTTPS, one batch in this many tries QUIC again.
+const QUIC_RETRY_EVERY: u32 = 10;
 
 pub enum UplinkMsg {
     /// Data from a poller.
@@ -46,6 +50,8 @@ pub struct UplinkArgs {
     pub tenant_id: String,
     pub config: UplinkConfig,
     pub transport: QuicUplink,
+    /// HTTPS+JSON, for networks that drop UDP.
+    pub fallback: Option<HttpsUplink>,
     pub seq_file: PathBuf,
     pub buffer_dir: PathBuf,
     pub buffer: BufferConfig,
@@ -62,6 +68,10 @@ pub struct UplinkState {
     backoff: Duration,
     retry_at: Option<Instant>,
     timer: Option<tokio::task::JoinHandle<()>>,
+    /// Consecutive QUIC transport failures.
+    quic_failures: u32,
+    /// Batches sent over HTTPS since QUIC was last tried.
+    since_quic: u32,
 }
 
 pub struct Uplink;
@@ -84,6 +94,36 @@ fn store_next_seq(path: &PathBuf, next: u64) -> std::io::Result<()> {
 }
 
 impl UplinkState {
+    /// Sends one encoded batch: QUIC, or HTTPS while QUIC keeps failing.
+    async fn send(&mut self, bytes: &[u8]) -> Result<ispvm_proto::Ack, UplinkError> {
+        let use_https = self.args.fallback.is_some()
+            && self.quic_failures >= FALLBACK_AFTER
+            && self.since_quic < QUIC_RETRY_EVERY;
+        if !use_https {
+            self.since_quic = 0;
+            match self.args.transport.send_bytes(bytes).await {
+                Ok(ack) => {
+                    self.quic_failures = 0;
+                    return Ok(ack);
+                }
+                Err(e) => {
+                    self.quic_failures = self.quic_failures.saturating_add(1);
+                    if self.args.fallback.is_none() || self.quic_failures < FALLBACK_AFTER {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, "QUIC uplink failing; trying HTTPS");
+                }
+            }
+        }
+        let Some(https) = &self.args.fallback else {
+            return Err(UplinkError::Stream("no HTTPS fallback".into()));
+        };
+        self.since_quic += 1;
+        let batch = from_bincode::<Batch>(bytes, &ispvm_proto::Limits::default())
+            .map_err(|e| UplinkError::Encode(format!("buffered batch unreadable: {e}")))?;
+        https.send(&batch).await
+    }
+
     /// Runs a blocking buffer operation off the async workers.
     async fn on_buffer<R, F>(&mut self, f: F) -> Result<R, ActorProcessingErr>
     where
@@ -213,7 +253,7 @@ impl UplinkState {
             let mut done: Option<RecordId> = None;
             let mut stop = false;
             for (id, bytes) in &chunk {
-                match self.args.transport.send_bytes(bytes).await {
+                match self.send(bytes).await {
                     Ok(ack) => match ack.status {
                         AckStatus::Accepted {
                             samples_stored,
@@ -318,6 +358,8 @@ impl Actor for Uplink {
             backoff: BACKOFF_MIN,
             retry_at: None,
             timer: Some(timer),
+            quic_failures: 0,
+            since_quic: 0,
         };
         state.report_depth();
         Ok(state)

@@ -1,5 +1,7 @@
 //! Delivery of batches to the server.
 
+pub mod https;
 pub mod quic;
 
+pub use https::HttpsUplink;
 pub use quic::{QuicUplink, UplinkError};

@@ -4,6 +4,7 @@
 //! then identity (the batch's agent and tenant must be the certificate's), then the store.
 //! Any failure answers with a typed rejection and stores nothing.
 
+pub mod https;
 pub mod quic;
 
 use crate::store::{Store, StoreError};
@@ -37,6 +38,15 @@ impl Ingestor {
     }
 
     fn reject(&self, peer: &PeerIdentity, seq: u64, code: RejectCode, reason: String) -> Ack {
+        self.reject_seq(peer, seq, code, reason)
+    }
+
+    /// Refuses bytes that never became a batch (counted and logged like any rejection).
+    pub fn reject_now(&self, peer: &PeerIdentity, code: RejectCode, reason: String) -> Ack {
+        self.reject_seq(peer, 0, code, reason)
+    }
+
+    fn reject_seq(&self, peer: &PeerIdentity, seq: u64, code: RejectCode, reason: String) -> Ack {
         BatchRejected {
             peer: &peer.common_name,
             code,

@@ -1,5 +1,5 @@
-//! Ingest over QUIC with mutual TLS: what an agent's batch must be to be stored, and
-//! that every bad batch is refused with a clear answer and stores nothing.
+//! Ingest over QUIC and over HTTPS, both with mutual TLS: what an agent's batch must be
+//! to be stored, and that every bad batch is refused with a clear answer and stores nothing.
 
 mod common;
 
@@ -61,6 +61,9 @@ async fn fixture() -> Fixture {
             max_bytes: 64 << 10,
             max_samples: 100,
             ..Limits::default()
+        },
+        https: ispvm_server::config::HttpsIngestConfig {
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         },
         ..ServerConfig::default()
     };
@@ -302,4 +305,156 @@ async fn a_client_without_a_certificate_cannot_connect() {
     assert!(result.is_err(), "an anonymous client got an answer");
     assert_eq!(f.counts("acme").await, Counts::default());
     f.server.shutdown().await;
+}
+
+mod https {
+    use super::*;
+    use ispvm_agent::uplink::HttpsUplink;
+
+    fn uplink(f: &Fixture, pki: &Pki, agent: &str) -> HttpsUplink {
+        let material = TlsMaterial::load(
+            &f.pki.ca_cert_path(),
+            &pki.paths(agent).cert,
+            &pki.paths(agent).key,
+        )
+        .expect("agent tls");
+        let addr = f.server.https_addr.expect("HTTPS ingest on");
+        HttpsUplink::new(addr, "localhost".into(), &material, Duration::from_secs(5))
+            .expect("uplink")
+    }
+
+    #[tokio::test]
+    async fn a_gzipped_json_batch_is_stored_once() {
+        let f = fixture().await;
+        let up = uplink(&f, &f.pki, "agent-a");
+        let b = batch("agent-a", "acme", 1, "core1");
+        let ack = up.send(&b).await.expect("ack");
+        assert!(
+            matches!(
+                ack.status,
+                AckStatus::Accepted {
+                    samples_stored: 4,
+                    duplicate_batch: false,
+                    ..
+                }
+            ),
+            "{ack:?}"
+        );
+        let again = up.send(&b).await.expect("ack");
+        assert!(matches!(
+            again.status,
+            AckStatus::Accepted {
+                duplicate_batch: true,
+                ..
+            }
+        ));
+        let c = f.counts("acme").await;
+        assert_eq!((c.batches, c.samples, c.events), (1, 4, 1));
+        f.server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_clear_statuses_and_store_nothing() {
+        let f = fixture().await;
+        let up = uplink(&f, &f.pki, "agent-a");
+        let (status, _, body) = up
+            .post_raw(b"{not json".to_vec(), None)
+            .await
+            .expect("answer");
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("malformed"));
+
+        let (status, _, _) = up
+            .post_raw(vec![b' '; 200 << 10], None)
+            .await
+            .expect("answer");
+        assert_eq!(status, 413, "over the byte limit");
+
+        // A gzip bomb: small on the wire, far over the limit once inflated.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &vec![b' '; 8 << 20]).expect("gzip");
+        let bomb = gz.finish().expect("gzip");
+        assert!(bomb.len() < 64 << 10);
+        let (status, _, body) = up.post_raw(bomb, Some("gzip")).await.expect("answer");
+        assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+
+        let (status, _, _) = up
+            .post_raw(b"{}".to_vec(), Some("br"))
+            .await
+            .expect("answer");
+        assert_eq!(status, 415);
+
+        let (code, _) = rejection(
+            &up.send(&batch("agent-b", "acme", 1, "core1"))
+                .await
+                .expect("ack"),
+        );
+        assert_eq!(code, RejectCode::Unauthorized);
+        let (status, _, _) = up
+            .post_raw(
+                ispvm_proto::codec::to_json(&batch("agent-b", "acme", 2, "core1")).expect("json"),
+                None,
+            )
+            .await
+            .expect("answer");
+        assert_eq!(status, 403);
+        assert_eq!(f.counts("acme").await, Counts::default());
+        f.server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_without_the_deployment_certificate_is_refused() {
+        let f = fixture().await;
+        let rogue = uplink(&f, &f.rogue, "agent-a");
+        assert!(
+            rogue
+                .send(&batch("agent-a", "acme", 1, "core1"))
+                .await
+                .is_err(),
+            "another CA's certificate"
+        );
+        // No client certificate at all.
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(
+                TlsMaterial::load_from_pki_dir(f.pki.dir(), "agent-a")
+                    .expect("tls")
+                    .ca[0]
+                    .clone(),
+            )
+            .expect("root");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(f.server.https_addr.expect("https"))
+            .await
+            .expect("tcp");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let outcome = async {
+            let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await?;
+            tokio::io::AsyncWriteExt::write_all(
+                &mut tls,
+                b"POST /v1/ingest HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+            )
+            .await?;
+            let mut answer = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer).await?;
+            Ok::<Vec<u8>, std::io::Error>(answer)
+        };
+        let result = tokio::time::timeout(Duration::from_secs(10), outcome)
+            .await
+            .expect("no hang");
+        assert!(
+            result.map_or(true, |a| a.is_empty()),
+            "an anonymous client got an answer"
+        );
+        assert_eq!(f.counts("acme").await, Counts::default());
+        f.server.shutdown().await;
+    }
 }
