@@ -223,10 +223,15 @@ impl PollerState {
             return;
         };
         let started = Instant::now();
-        let (result, opened) = self.source.poll().await;
-        if let Some(client) = opened {
-            self.subscribe(myself, &client).await;
-        }
+        let result = match self.source.connect().await {
+            Ok(opened) => {
+                if let Some(client) = opened {
+                    self.subscribe(myself, &client).await;
+                }
+                self.source.poll().await
+            }
+            Err(e) => Err(e),
+        };
         let ts = now_ms();
         let key = self.source.device().to_owned();
         let output = match result {

@@ -104,28 +104,33 @@ impl Source {
         }
     }
 
-    /// Polls once. Returns a session that was opened by this poll, so the caller can
-    /// subscribe to its push updates.
-    pub async fn poll(&mut self) -> (Result<PollOutput, SourceError>, Option<RouterOsClient>) {
+    /// Opens the RouterOS session if there is none; returns it when it is new, so the
+    /// caller can subscribe to its push updates before the first poll (commands on a
+    /// session are taken in order, so the subscription is in place when the poll answers).
+    pub async fn connect(&mut self) -> Result<Option<RouterOsClient>, SourceError> {
+        let Source::RouterOs {
+            session, client, ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        if client.is_some() {
+            return Ok(None);
+        }
+        let c = RouterOsClient::connect((**session).clone()).await?;
+        *client = Some(c.clone());
+        Ok(Some(c))
+    }
+
+    /// Polls once (after [`Source::connect`] for RouterOS).
+    pub async fn poll(&mut self) -> Result<PollOutput, SourceError> {
         match self {
-            Source::Snmp(c) => (c.poll().await.map_err(SourceError::from), None),
+            Source::Snmp(c) => c.poll().await.map_err(SourceError::from),
             Source::RouterOs {
-                session,
-                client,
-                collector,
+                client, collector, ..
             } => {
-                let mut opened = None;
-                if client.is_none() {
-                    match RouterOsClient::connect((**session).clone()).await {
-                        Ok(c) => {
-                            opened = Some(c.clone());
-                            *client = Some(c);
-                        }
-                        Err(e) => return (Err(e.into()), None),
-                    }
-                }
                 let Some(c) = client.as_ref() else {
-                    return (Err(ClientError::Closed("no session".into()).into()), None);
+                    return Err(ClientError::Closed("no session".into()).into());
                 };
                 let result = collector.poll(c).await;
                 if let Err(e) = &result
@@ -133,7 +138,7 @@ impl Source {
                 {
                     *client = None;
                 }
-                (result.map_err(SourceError::from), opened)
+                result.map_err(SourceError::from)
             }
         }
     }
