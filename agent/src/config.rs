@@ -31,6 +31,9 @@ pub struct AgentConfig {
     pub uplink: UplinkConfig,
     #[serde(default)]
     pub buffer: BufferSettings,
+    /// The syslog receiver (off unless `enabled = true`); see docs/syslog.md.
+    #[serde(default)]
+    pub syslog: crate::syslog::SyslogConfig,
     #[serde(default)]
     pub routers: Vec<RouterConfig>,
 }

@@ -14,6 +14,7 @@ pub mod normalise;
 pub mod routeros;
 pub mod snmp;
 pub mod state;
+pub mod syslog;
 pub mod telemetry;
 pub mod uplink;
 
@@ -67,7 +68,8 @@ pub async fn start_with_tls(
     config: AgentConfig,
     tls: TlsMaterial,
 ) -> Result<RunningAgent, AgentError> {
-    let metrics = AgentMetrics::new();
+    let syslog_metrics = syslog::SyslogMetrics::new();
+    let metrics = AgentMetrics::new_with(|registry| syslog_metrics.register(registry));
     let state = Arc::new(AgentState::default());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -106,6 +108,7 @@ pub async fn start_with_tls(
             config,
             tls,
             metrics,
+            syslog_metrics,
             state,
         },
     )
@@ -127,6 +130,16 @@ pub async fn start_with_tls(
 }
 
 impl RunningAgent {
+    /// Where the syslog receiver listens, when it runs (ports may be chosen by the OS).
+    pub async fn syslog_addrs(&self) -> Option<actors::syslog::SyslogAddrs> {
+        let children = ractor::call_t!(self.supervisor, SupervisorMsg::Children, 5_000).ok()?;
+        let (_, cell) = children
+            .into_iter()
+            .find(|(k, _)| *k == actors::supervisor::ChildKey::Syslog)?;
+        let syslog: ractor::ActorRef<actors::syslog::SyslogMsg> = cell.into();
+        ractor::call_t!(syslog, actors::syslog::SyslogMsg::Addrs, 5_000).ok()
+    }
+
     /// Replaces the set of routers this agent polls, live.
     pub fn set_routers(&self, routers: Vec<RouterConfig>) {
         let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));

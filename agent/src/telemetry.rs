@@ -49,7 +49,13 @@ impl std::fmt::Debug for AgentMetrics {
 
 impl AgentMetrics {
     pub fn new() -> Arc<Self> {
+        Self::new_with(|_| {})
+    }
+
+    /// Also registers the metrics of parts that keep their own (syslog, probes).
+    pub fn new_with(extra: impl FnOnce(&mut Registry)) -> Arc<Self> {
         let mut registry = Registry::with_prefix("ispvm_agent");
+        extra(&mut registry);
         let m = AgentMetrics {
             polls: Family::default(),
             poll_seconds: Histogram::new([

@@ -75,6 +75,7 @@ async fn start(
         },
         uplink: Default::default(),
         buffer: Default::default(),
+        syslog: Default::default(),
         routers,
     };
     let _ = isp;
@@ -83,6 +84,7 @@ async fn start(
         config,
         tls: tls(),
         metrics: metrics.clone(),
+        syslog_metrics: ispvm_agent::syslog::SyslogMetrics::new(),
         state: Arc::new(AgentState::default()),
     };
     let (sup, _) = Actor::spawn(None, AgentSupervisor, args)

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/agents", get(agents))
+        .route("/api/v1/events", get(events))
         .with_state(state)
 }
 
@@ -200,6 +201,30 @@ async fn sites(
     let tenant = s.tenant(&q).await?;
     let sites = s.store.tenant(&tenant).sites().await?;
     Ok(Json(json!({ "tenant": tenant, "total": sites.len(), "sites": sites })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct EventQuery {
+    tenant: Option<String>,
+    kind: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    Query(q): Query<EventQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = s
+        .tenant(&TenantQuery {
+            tenant: q.tenant.clone(),
+        })
+        .await?;
+    let events = s
+        .store
+        .tenant(&tenant)
+        .recent_events(q.kind.as_deref(), q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({ "tenant": tenant, "total": events.len(), "events": events })).into_response())
 }
 
 async fn agents(

@@ -281,3 +281,39 @@ async fn addresses_and_neighbours_are_kept_once(store: Store) {
     assert_eq!(neighbors[0].identity, "CORE2");
 }
 on_both_engines!(discovery, addresses_and_neighbours_are_kept_once);
+
+async fn recent_events_newest_first_and_by_kind(store: Store) {
+    tenant(&store, "acme").await;
+    let ts = store.tenant("acme");
+    ts.ingest(&batch("agent-a", "acme", 1, "core1"), T0)
+        .await
+        .expect("1");
+    ts.ingest(&batch("agent-a", "acme", 2, "core2"), T0)
+        .await
+        .expect("2");
+    let all = ts.recent_events(None, 10).await.expect("events");
+    assert_eq!(all.len(), 2);
+    assert!(all[0].ts_ms > all[1].ts_ms, "newest first");
+    assert_eq!(
+        ts.recent_events(Some("reboot"), 1)
+            .await
+            .expect("events")
+            .len(),
+        1
+    );
+    assert!(
+        ts.recent_events(Some("link_down"), 10)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+    assert!(
+        store
+            .tenant("globex")
+            .recent_events(None, 10)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+}
+on_both_engines!(recent_events, recent_events_newest_first_and_by_kind);

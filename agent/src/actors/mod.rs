@@ -3,6 +3,7 @@
 pub mod poller;
 pub mod source;
 pub mod supervisor;
+pub mod syslog;
 pub mod uplink;
 
 pub use supervisor::{AgentSupervisor, SupervisorArgs, SupervisorMsg};

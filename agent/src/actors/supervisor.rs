@@ -3,6 +3,7 @@
 //! router list changes, without restarting the agent.
 
 use super::poller::{Poller, PollerArgs, PollerMsg};
+use super::syslog::{SyslogArgs, SyslogMsg, SyslogReceiver};
 use super::uplink::{Uplink, UplinkArgs, UplinkMsg};
 use crate::config::{AgentConfig, RouterConfig};
 use crate::state::AgentState;
@@ -34,6 +35,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum ChildKey {
     Uplink,
     Poller(String),
+    Syslog,
 }
 
 pub enum SupervisorMsg {
@@ -51,6 +53,7 @@ pub struct SupervisorArgs {
     pub config: AgentConfig,
     pub tls: TlsMaterial,
     pub metrics: Arc<AgentMetrics>,
+    pub syslog_metrics: Arc<crate::syslog::SyslogMetrics>,
     pub state: Arc<AgentState>,
 }
 
@@ -59,6 +62,7 @@ pub struct SupervisorState {
     desired: BTreeMap<String, RouterConfig>,
     pollers: BTreeMap<String, ActorRef<PollerMsg>>,
     uplink: Option<ActorRef<UplinkMsg>>,
+    syslog: Option<ActorRef<SyslogMsg>>,
     children: HashMap<ActorId, ChildKey>,
     restarts: HashMap<ChildKey, (u32, Instant)>,
     stopping: bool,
@@ -103,6 +107,9 @@ impl SupervisorState {
         self.children.insert(uplink.get_id(), ChildKey::Uplink);
         for p in self.pollers.values() {
             let _ = p.cast(PollerMsg::SetUplink(uplink.clone()));
+        }
+        if let Some(s) = &self.syslog {
+            let _ = s.cast(SyslogMsg::SetUplink(uplink.clone()));
         }
         self.uplink = Some(uplink);
         Ok(())
@@ -164,7 +171,32 @@ impl SupervisorState {
         for key in missing {
             self.try_start_poller(myself, &key).await;
         }
+        if let Some(s) = &self.syslog {
+            let routers: Vec<RouterConfig> = self.desired.values().cloned().collect();
+            let _ = s.cast(SyslogMsg::SetSources(
+                self.args.config.syslog.source_map(&routers),
+            ));
+        }
         RoutersOwned(self.pollers.len()).emit(&self.args.metrics);
+    }
+
+    /// Starts the syslog receiver when it is enabled.
+    async fn start_syslog(&mut self, myself: &ActorCell) -> Result<(), ActorProcessingErr> {
+        let config = &self.args.config.syslog;
+        let Some(uplink) = self.uplink.clone().filter(|_| config.enabled) else {
+            return Ok(());
+        };
+        let routers: Vec<RouterConfig> = self.desired.values().cloned().collect();
+        let args = SyslogArgs {
+            config: config.clone(),
+            sources: config.source_map(&routers),
+            uplink,
+            metrics: self.args.syslog_metrics.clone(),
+        };
+        let (syslog, _) = Actor::spawn_linked(None, SyslogReceiver, args, myself.clone()).await?;
+        self.children.insert(syslog.get_id(), ChildKey::Syslog);
+        self.syslog = Some(syslog);
+        Ok(())
     }
 
     /// Starts a poller; one that cannot start is retried like one that crashed, so one
@@ -183,6 +215,7 @@ impl SupervisorState {
     fn schedule_restart(&mut self, myself: &ActorRef<SupervisorMsg>, key: ChildKey, reason: &str) {
         match &key {
             ChildKey::Uplink => self.uplink = None,
+            ChildKey::Syslog => self.syslog = None,
             ChildKey::Poller(k) => {
                 self.pollers.remove(k);
             }
@@ -203,6 +236,7 @@ impl SupervisorState {
         };
         let (actor, name) = match &key {
             ChildKey::Uplink => ("uplink", "uplink".to_owned()),
+            ChildKey::Syslog => ("syslog", "syslog".to_owned()),
             ChildKey::Poller(k) => ("poller", k.clone()),
         };
         ActorRestarted {
@@ -216,7 +250,9 @@ impl SupervisorState {
         if let Some(uplink) = &self.uplink {
             let entity = match &key {
                 ChildKey::Poller(k) => EntityKey::Device(k.clone()),
-                ChildKey::Uplink => EntityKey::Device(self.args.config.agent_id.clone()),
+                ChildKey::Uplink | ChildKey::Syslog => {
+                    EntityKey::Device(self.args.config.agent_id.clone())
+                }
             };
             let mut event = Event::new(
                 entity,
@@ -274,6 +310,7 @@ impl Actor for AgentSupervisor {
             desired: BTreeMap::new(),
             pollers: BTreeMap::new(),
             uplink: None,
+            syslog: None,
             children: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,
@@ -281,6 +318,8 @@ impl Actor for AgentSupervisor {
         };
         state.start_uplink(&myself.get_cell()).await?;
         state.set_routers(&myself, routers).await;
+        // A syslog port in use is a configuration error: the agent does not start.
+        state.start_syslog(&myself.get_cell()).await?;
         Ok(state)
     }
 
@@ -301,6 +340,15 @@ impl Actor for AgentSupervisor {
                     return Ok(());
                 }
                 match key {
+                    ChildKey::Syslog if state.syslog.is_none() => {
+                        if let Err(e) = state.start_syslog(&myself.get_cell()).await {
+                            state.schedule_restart(
+                                &myself,
+                                ChildKey::Syslog,
+                                &format!("cannot start: {e}"),
+                            );
+                        }
+                    }
                     ChildKey::Uplink if state.uplink.is_none() => {
                         state.start_uplink(&myself.get_cell()).await?
                     }
@@ -316,6 +364,9 @@ impl Actor for AgentSupervisor {
                     .iter()
                     .map(|(k, p)| (ChildKey::Poller(k.clone()), p.get_cell()))
                     .collect();
+                if let Some(s) = &state.syslog {
+                    children.push((ChildKey::Syslog, s.get_cell()));
+                }
                 if let Some(u) = &state.uplink {
                     children.push((ChildKey::Uplink, u.get_cell()));
                 }
@@ -323,6 +374,13 @@ impl Actor for AgentSupervisor {
             }
             SupervisorMsg::Shutdown(reply) => {
                 state.stopping = true;
+                // Syslog first: it hands its pending repeat summaries to the uplink.
+                if let Some(s) = state.syslog.take() {
+                    state.children.remove(&s.get_id());
+                    let _ = s
+                        .stop_and_wait(Some("agent stopping".into()), Some(DRAIN_TIMEOUT))
+                        .await;
+                }
                 let keys: Vec<String> = state.pollers.keys().cloned().collect();
                 for key in keys {
                     state.stop_poller(&key).await;

@@ -148,3 +148,36 @@ impl TenantStore<'_> {
         }))
     }
 }
+
+/// A stored event, newest first in listings.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub ts_ms: i64,
+    pub entity_kind: String,
+    pub entity_id: String,
+    pub kind: String,
+    pub severity: String,
+    pub message: String,
+    /// JSON object of the event's attributes.
+    pub attrs: String,
+    pub agent_id: String,
+}
+
+impl TenantStore<'_> {
+    /// The newest events, up to `limit`, optionally of one kind.
+    pub async fn recent_events(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT id, ts_ms, entity_kind, entity_id, kind, severity, message, attrs, agent_id FROM events \
+                 WHERE tenant_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY ts_ms DESC, id DESC LIMIT $3",
+            )
+            .bind(self.tenant).bind(kind).bind(limit.clamp(1, 1000))
+            .fetch_all(pool).await?
+        }))
+    }
+}

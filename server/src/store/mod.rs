@@ -10,7 +10,7 @@ mod inventory;
 
 pub use ingest::IngestOutcome;
 pub use inventory::{
-    AddressRow, AgentRow, DeviceRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
+    AddressRow, AgentRow, DeviceRow, EventRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
 };
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

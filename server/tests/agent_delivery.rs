@@ -1,5 +1,6 @@
-//! The server goes away under load and comes back: every sample and event the agent
-//! buffered meanwhile is stored exactly once.
+//! An agent delivering to a real server: through a server outage under load (every
+//! sample and event stored exactly once), over HTTPS when UDP is blocked, and syslog
+//! events from the routers.
 
 use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
@@ -74,6 +75,7 @@ fn agent_config(
             ..UplinkConfig::default()
         },
         buffer: Default::default(),
+        syslog: Default::default(),
         routers,
     }
 }
@@ -272,6 +274,78 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
         stored.samples as u64,
         counter(&text, "ispvm_agent_buffered_samples_total")
     );
+    server.shutdown().await;
+    isp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routeros_syslog_line_becomes_a_stored_link_down_event() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path().join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+        .expect("agent cert");
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    let isp = VirtualIsp::start(Topology::demo(), LOCAL)
+        .await
+        .expect("ISP");
+    let r = isp.router("lis1-core1").expect("router");
+    let router = RouterConfig {
+        key: "lis1-core1".into(),
+        address: r.addr,
+        username: r.credentials.username.clone(),
+        password: r.credentials.password.clone(),
+        role: r.spec.role,
+        site: Some("lis1".into()),
+        tls: None,
+        tags: Vec::new(),
+        profile: None,
+        collector: Default::default(),
+        snmp: None,
+    };
+    let mut config = agent_config(&pki, dir.path(), server.quic_addr, None, vec![router]);
+    config.syslog.enabled = true;
+    config.syslog.bind = LOCAL;
+    config.syslog.udp_port = 0;
+    config.syslog.tcp_port = 0;
+    let agent = ispvm_agent::start(config).await.expect("agent");
+    let addrs = agent.syslog_addrs().await.expect("syslog running");
+    let udp = addrs.udp.expect("UDP receiver");
+    // What a RouterOS router sends for a port going down (BSD syslog, topics as the tag).
+    let line = b"<30>Nov 24 06:50:01 LIS1-CORE1 interface,info sfp28-1 link down";
+    let sender = UdpSocket::bind((LOCAL, 0)).expect("udp");
+    sender.send_to(line, udp).expect("send");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = server
+            .store
+            .tenant("acme")
+            .recent_events(Some("link_down"), 10)
+            .await
+            .expect("events");
+        let stored = events
+            .iter()
+            .filter(|e| e.entity_id == "lis1-core1/sfp28-1")
+            .count();
+        if stored == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the syslog event did not reach the store"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    agent.shutdown().await;
     server.shutdown().await;
     isp.shutdown().await;
 }
