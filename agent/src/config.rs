@@ -31,6 +31,9 @@ pub struct AgentConfig {
     pub uplink: UplinkConfig,
     #[serde(default)]
     pub buffer: BufferSettings,
+    /// ICMP and TCP probe targets; see docs/probes.md.
+    #[serde(default)]
+    pub probes: crate::probe::config::ProbesConfig,
     /// The syslog receiver (off unless `enabled = true`); see docs/syslog.md.
     #[serde(default)]
     pub syslog: crate::syslog::SyslogConfig,
@@ -427,6 +430,8 @@ impl AgentConfig {
                 CollectorKind::RouterOs => {}
             }
         }
+        crate::probe::config::validate_targets(&self.probes.targets)
+            .map_err(|e| ConfigError::Invalid(format!("probes: {e}")))?;
         for rule in &self.poll.assign {
             if !self.poll.profiles.contains_key(&rule.profile) {
                 return Err(ConfigError::Invalid(format!(

@@ -11,6 +11,7 @@ pub mod buffer;
 pub mod config;
 pub mod http;
 pub mod normalise;
+pub mod probe;
 pub mod routeros;
 pub mod snmp;
 pub mod state;
@@ -42,6 +43,8 @@ pub enum AgentError {
     },
     #[error("cannot start the supervision tree: {0}")]
     Spawn(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// A started agent; stop it with [`RunningAgent::shutdown`].
@@ -68,8 +71,13 @@ pub async fn start_with_tls(
     config: AgentConfig,
     tls: TlsMaterial,
 ) -> Result<RunningAgent, AgentError> {
+    config.validate()?;
     let syslog_metrics = syslog::SyslogMetrics::new();
-    let metrics = AgentMetrics::new_with(|registry| syslog_metrics.register(registry));
+    let probe_metrics = probe::ProbeMetrics::new();
+    let metrics = AgentMetrics::new_with(|registry| {
+        syslog_metrics.register(registry);
+        probe_metrics.register(registry);
+    });
     let state = Arc::new(AgentState::default());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -109,6 +117,7 @@ pub async fn start_with_tls(
             tls,
             metrics,
             syslog_metrics,
+            probe_metrics,
             state,
         },
     )

@@ -76,6 +76,7 @@ async fn start(
         uplink: Default::default(),
         buffer: Default::default(),
         syslog: Default::default(),
+        probes: Default::default(),
         routers,
     };
     let _ = isp;
@@ -85,6 +86,7 @@ async fn start(
         tls: tls(),
         metrics: metrics.clone(),
         syslog_metrics: ispvm_agent::syslog::SyslogMetrics::new(),
+        probe_metrics: ispvm_agent::probe::ProbeMetrics::new(),
         state: Arc::new(AgentState::default()),
     };
     let (sup, _) = Actor::spawn(None, AgentSupervisor, args)

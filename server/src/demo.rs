@@ -179,6 +179,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             uplink: Default::default(),
             buffer: Default::default(),
             syslog: Default::default(),
+            probes: Default::default(),
             routers,
         };
         agents.push(

@@ -76,6 +76,7 @@ fn agent_config(
         },
         buffer: Default::default(),
         syslog: Default::default(),
+        probes: Default::default(),
         routers,
     }
 }
@@ -348,4 +349,61 @@ async fn a_routeros_syslog_line_becomes_a_stored_link_down_event() {
     agent.shutdown().await;
     server.shutdown().await;
     isp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_target_reaches_the_store_as_ping_samples() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path().join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+        .expect("agent cert");
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    let mut config = agent_config(&pki, dir.path(), server.quic_addr, None, Vec::new());
+    let mut target = ispvm_agent::probe::config::ProbeTargetConfig::icmp("loopback", "127.0.0.1");
+    target.interval_ms = 2_000;
+    config.probes.targets.push(target);
+    let agent = ispvm_agent::start(config).await.expect("agent");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let latest = server
+            .store
+            .tenant("acme")
+            .latest_values()
+            .await
+            .expect("latest");
+        let ping: Vec<_> = latest
+            .iter()
+            .filter(|l| l.entity_kind == "probe_target" && l.entity_id == "loopback")
+            .collect();
+        if let Some(loss) = ping.iter().find(|l| l.metric == "ping.loss_pct") {
+            assert_eq!(loss.value, 0.0, "loopback answers");
+            if let Some(rtt) = ping.iter().find(|l| l.metric == "ping.rtt_ms") {
+                assert!(rtt.value > 0.0 && rtt.value < 100.0, "{}", rtt.value);
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ping samples stored; stored {latest:?}; events {:?}",
+            server
+                .store
+                .tenant("acme")
+                .recent_events(None, 5)
+                .await
+                .expect("events")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    agent.shutdown().await;
+    server.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The agent's supervision tree: a supervisor over one poller per router and the uplink.
 
 pub mod poller;
+pub mod prober;
 pub mod source;
 pub mod supervisor;
 pub mod syslog;

@@ -3,6 +3,7 @@
 //! router list changes, without restarting the agent.
 
 use super::poller::{Poller, PollerArgs, PollerMsg};
+use super::prober::{Prober, ProberArgs, ProberMsg};
 use super::syslog::{SyslogArgs, SyslogMsg, SyslogReceiver};
 use super::uplink::{Uplink, UplinkArgs, UplinkMsg};
 use crate::config::{AgentConfig, RouterConfig};
@@ -35,6 +36,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum ChildKey {
     Uplink,
     Poller(String),
+    Prober(String),
     Syslog,
 }
 
@@ -54,6 +56,7 @@ pub struct SupervisorArgs {
     pub tls: TlsMaterial,
     pub metrics: Arc<AgentMetrics>,
     pub syslog_metrics: Arc<crate::syslog::SyslogMetrics>,
+    pub probe_metrics: Arc<crate::probe::ProbeMetrics>,
     pub state: Arc<AgentState>,
 }
 
@@ -63,6 +66,9 @@ pub struct SupervisorState {
     pollers: BTreeMap<String, ActorRef<PollerMsg>>,
     uplink: Option<ActorRef<UplinkMsg>>,
     syslog: Option<ActorRef<SyslogMsg>>,
+    probers: BTreeMap<String, ActorRef<ProberMsg>>,
+    /// One set of ICMP sockets for every probe target of the agent.
+    pinger: Arc<crate::probe::icmp::IcmpPinger>,
     children: HashMap<ActorId, ChildKey>,
     restarts: HashMap<ChildKey, (u32, Instant)>,
     stopping: bool,
@@ -110,6 +116,9 @@ impl SupervisorState {
         }
         if let Some(s) = &self.syslog {
             let _ = s.cast(SyslogMsg::SetUplink(uplink.clone()));
+        }
+        for p in self.probers.values() {
+            let _ = p.cast(ProberMsg::SetUplink(uplink.clone()));
         }
         self.uplink = Some(uplink);
         Ok(())
@@ -180,6 +189,55 @@ impl SupervisorState {
         RoutersOwned(self.pollers.len()).emit(&self.args.metrics);
     }
 
+    /// Starts the prober of a configured target.
+    async fn start_prober(
+        &mut self,
+        myself: &ActorCell,
+        key: &str,
+    ) -> Result<(), ActorProcessingErr> {
+        let (Some(target), Some(uplink)) = (
+            self.args
+                .config
+                .probes
+                .targets
+                .iter()
+                .find(|t| t.key == key)
+                .cloned(),
+            self.uplink.clone(),
+        ) else {
+            return Ok(());
+        };
+        let args = ProberArgs {
+            start_jitter_ms: target.interval_ms,
+            target,
+            pinger: self.pinger.clone(),
+            uplink,
+            metrics: self.args.probe_metrics.clone(),
+        };
+        let (prober, _) = Actor::spawn_linked(None, Prober, args, myself.clone()).await?;
+        self.children
+            .insert(prober.get_id(), ChildKey::Prober(key.to_owned()));
+        self.probers.insert(key.to_owned(), prober);
+        Ok(())
+    }
+
+    /// Starts every prober; one that cannot start is retried like one that crashed.
+    async fn start_probers(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let keys: Vec<String> = self
+            .args
+            .config
+            .probes
+            .targets
+            .iter()
+            .map(|t| t.key.clone())
+            .collect();
+        for key in keys {
+            if let Err(e) = self.start_prober(&myself.get_cell(), &key).await {
+                self.schedule_restart(myself, ChildKey::Prober(key), &format!("cannot start: {e}"));
+            }
+        }
+    }
+
     /// Starts the syslog receiver when it is enabled.
     async fn start_syslog(&mut self, myself: &ActorCell) -> Result<(), ActorProcessingErr> {
         let config = &self.args.config.syslog;
@@ -216,6 +274,9 @@ impl SupervisorState {
         match &key {
             ChildKey::Uplink => self.uplink = None,
             ChildKey::Syslog => self.syslog = None,
+            ChildKey::Prober(k) => {
+                self.probers.remove(k);
+            }
             ChildKey::Poller(k) => {
                 self.pollers.remove(k);
             }
@@ -237,6 +298,7 @@ impl SupervisorState {
         let (actor, name) = match &key {
             ChildKey::Uplink => ("uplink", "uplink".to_owned()),
             ChildKey::Syslog => ("syslog", "syslog".to_owned()),
+            ChildKey::Prober(k) => ("prober", k.clone()),
             ChildKey::Poller(k) => ("poller", k.clone()),
         };
         ActorRestarted {
@@ -253,6 +315,7 @@ impl SupervisorState {
                 ChildKey::Uplink | ChildKey::Syslog => {
                     EntityKey::Device(self.args.config.agent_id.clone())
                 }
+                ChildKey::Prober(k) => EntityKey::ProbeTarget(k.clone()),
             };
             let mut event = Event::new(
                 entity,
@@ -305,12 +368,15 @@ impl Actor for AgentSupervisor {
         std::fs::create_dir_all(&args.config.data_dir)?;
         let routers = args.config.routers.clone();
         let max_polls = args.config.poll.max_concurrent_polls.max(1);
+        let icmp_socket = args.config.probes.icmp_socket;
         let mut state = SupervisorState {
             args,
             desired: BTreeMap::new(),
             pollers: BTreeMap::new(),
             uplink: None,
             syslog: None,
+            probers: BTreeMap::new(),
+            pinger: Arc::new(crate::probe::icmp::IcmpPinger::new(icmp_socket)),
             children: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,
@@ -318,6 +384,7 @@ impl Actor for AgentSupervisor {
         };
         state.start_uplink(&myself.get_cell()).await?;
         state.set_routers(&myself, routers).await;
+        state.start_probers(&myself).await;
         // A syslog port in use is a configuration error: the agent does not start.
         state.start_syslog(&myself.get_cell()).await?;
         Ok(state)
@@ -340,6 +407,15 @@ impl Actor for AgentSupervisor {
                     return Ok(());
                 }
                 match key {
+                    ChildKey::Prober(k) if !state.probers.contains_key(&k) => {
+                        if let Err(e) = state.start_prober(&myself.get_cell(), &k).await {
+                            state.schedule_restart(
+                                &myself,
+                                ChildKey::Prober(k),
+                                &format!("cannot start: {e}"),
+                            );
+                        }
+                    }
                     ChildKey::Syslog if state.syslog.is_none() => {
                         if let Err(e) = state.start_syslog(&myself.get_cell()).await {
                             state.schedule_restart(
@@ -367,6 +443,12 @@ impl Actor for AgentSupervisor {
                 if let Some(s) = &state.syslog {
                     children.push((ChildKey::Syslog, s.get_cell()));
                 }
+                children.extend(
+                    state
+                        .probers
+                        .iter()
+                        .map(|(k, p)| (ChildKey::Prober(k.clone()), p.get_cell())),
+                );
                 if let Some(u) = &state.uplink {
                     children.push((ChildKey::Uplink, u.get_cell()));
                 }
@@ -374,6 +456,12 @@ impl Actor for AgentSupervisor {
             }
             SupervisorMsg::Shutdown(reply) => {
                 state.stopping = true;
+                for (_, p) in std::mem::take(&mut state.probers) {
+                    state.children.remove(&p.get_id());
+                    let _ = p
+                        .stop_and_wait(Some("agent stopping".into()), Some(DRAIN_TIMEOUT))
+                        .await;
+                }
                 // Syslog first: it hands its pending repeat summaries to the uplink.
                 if let Some(s) = state.syslog.take() {
                     state.children.remove(&s.get_id());

@@ -93,13 +93,13 @@ impl TenantStore<'_> {
         }))
     }
 
-    /// Latest values of every device and interface series of the tenant.
+    /// Latest values of every series of the tenant (devices, interfaces, peers, probe
+    /// targets).
     pub async fn latest_values(&self) -> Result<Vec<LatestValue>, StoreError> {
         Ok(on_pool!(self.store, pool => {
             sqlx::query_as(
                 "SELECT entity_kind, entity_id, metric, last_ts_ms AS ts_ms, last_value AS value \
-                 FROM series WHERE tenant_id = $1 AND last_ts_ms IS NOT NULL AND last_value IS NOT NULL \
-                 AND entity_kind IN ('device', 'interface')",
+                 FROM series WHERE tenant_id = $1 AND last_ts_ms IS NOT NULL AND last_value IS NOT NULL",
             )
             .bind(self.tenant).fetch_all(pool).await?
         }))
