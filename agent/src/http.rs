@@ -18,6 +18,8 @@ pub struct HttpState {
     pub site: String,
     pub metrics: Arc<AgentMetrics>,
     pub state: Arc<AgentState>,
+    /// Asked for what only actors know (probe rounds).
+    pub supervisor: Option<ractor::ActorRef<crate::actors::SupervisorMsg>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -44,11 +46,17 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn agent_state(State(s): State<HttpState>) -> impl IntoResponse {
     let snap = s.state.snapshot();
+    let targets = match &s.supervisor {
+        Some(sup) => ractor::call_t!(sup, crate::actors::SupervisorMsg::ProbeRounds, 5_000)
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
     Json(json!({
         "agent_id": s.agent_id,
         "tenant_id": s.tenant_id,
         "site": s.site,
         "routers": snap.routers,
+        "probe_targets": targets,
         "uplink": {
             "queued_batches": snap.uplink_queued_batches,
             "last_ack_ms": snap.last_ack_ms,

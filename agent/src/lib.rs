@@ -91,22 +91,14 @@ pub async fn start_with_tls(
             addr: config.http.listen,
             source,
         })?;
-    let app = http::router(http::HttpState {
+    let http_state = http::HttpState {
         agent_id: config.agent_id.clone(),
         tenant_id: config.tenant_id.clone(),
         site: config.site.clone(),
         metrics: metrics.clone(),
         state: state.clone(),
-    });
-    let (http_stop, stopped) = oneshot::channel::<()>();
-    let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "agent HTTP server failed");
-        }
-    });
+        supervisor: None,
+    };
     let agent_id = config.agent_id.clone();
     let agent_metrics = metrics.clone();
     let (supervisor, handle) = Actor::spawn(
@@ -125,6 +117,19 @@ pub async fn start_with_tls(
     .map_err(|e| AgentError::Spawn(e.to_string()))?;
     let supervisor_task = tokio::spawn(async move {
         let _ = handle.await;
+    });
+    let app = http::router(http::HttpState {
+        supervisor: Some(supervisor.clone()),
+        ..http_state
+    });
+    let (http_stop, stopped) = oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "agent HTTP server failed");
+        }
     });
     tracing::info!(agent = %agent_id, http = %http_addr, "agent started");
     Ok(RunningAgent {
@@ -152,6 +157,20 @@ impl RunningAgent {
     /// Replaces the set of routers this agent polls, live.
     pub fn set_routers(&self, routers: Vec<RouterConfig>) {
         let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));
+    }
+
+    /// Applies a reloaded configuration: routers and probe targets change live (pollers
+    /// and probers start and stop); other settings need a restart and are reported.
+    pub fn reload(&self, config: AgentConfig) -> Result<(), AgentError> {
+        config.validate()?;
+        let _ = self
+            .supervisor
+            .cast(SupervisorMsg::SetRouters(config.routers));
+        let _ = self
+            .supervisor
+            .cast(SupervisorMsg::SetTargets(config.probes.targets));
+        tracing::info!("configuration reloaded: routers and probe targets applied");
+        Ok(())
     }
 
     /// Completes if the supervision tree stops on its own (an escalated crash loop); the

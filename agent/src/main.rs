@@ -32,15 +32,30 @@ async fn main() -> anyhow::Result<()> {
     let mut agent = ispvm_agent::start(config)
         .await
         .context("starting the agent")?;
-    tokio::select! {
-        signal = tokio::signal::ctrl_c() => {
-            signal.context("waiting for Ctrl-C")?;
-            tracing::info!("stopping");
-            agent.shutdown().await;
-            Ok(())
-        }
-        () = agent.failed() => {
-            anyhow::bail!("the agent's supervision tree stopped; see the log above")
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("waiting for Ctrl-C")?;
+                tracing::info!("stopping");
+                agent.shutdown().await;
+                return Ok(());
+            }
+            Some(()) = hangup.recv() => {
+                // SIGHUP: re-read the file; routers and probe targets change without a restart.
+                match ispvm_agent::config::AgentConfig::load(&cli.config) {
+                    Ok(config) => {
+                        if let Err(e) = agent.reload(config) {
+                            tracing::error!(error = %e, "reloaded configuration refused; keeping the running one");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot reload the configuration; keeping the running one"),
+                }
+            }
+            () = agent.failed() => {
+                anyhow::bail!("the agent's supervision tree stopped; see the log above")
+            }
         }
     }
 }

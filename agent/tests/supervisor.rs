@@ -212,3 +212,98 @@ async fn a_poller_that_keeps_dying_is_parked_as_a_crash_loop() {
     sup.stop(None);
     isp.shutdown().await;
 }
+
+/// Reads a JSON document over plain HTTP/1.1 (the agent's own endpoint).
+async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_targets_change_live_and_show_in_the_state_endpoint() {
+    use ispvm_agent::probe::config::ProbeTargetConfig;
+    let isp = isp().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let target = |key: &str, addr: &str| {
+        let mut t = ProbeTargetConfig::icmp(key, addr);
+        t.interval_ms = 2_000;
+        t
+    };
+    let mut config = AgentConfig {
+        agent_id: "agent-t".into(),
+        tenant_id: "t".into(),
+        site: "lis1".into(),
+        data_dir: dir.path().to_owned(),
+        server: ServerConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
+            server_name: "localhost".into(),
+            https_addr: None,
+        },
+        tls: TlsPaths {
+            ca: "unused".into(),
+            cert: "unused".into(),
+            key: "unused".into(),
+        },
+        http: ispvm_agent::config::HttpConfig {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        },
+        poll: PollConfig::default(),
+        uplink: Default::default(),
+        buffer: Default::default(),
+        probes: Default::default(),
+        syslog: Default::default(),
+        routers: vec![router(&isp, "lis1-rr1")],
+    };
+    config.probes.targets.push(target("lo-a", "127.0.0.1"));
+    let agent = ispvm_agent::start_with_tls(config.clone(), tls())
+        .await
+        .expect("agent");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = get_json(agent.http_addr, "/v1/state").await;
+        if state["probe_targets"]["lo-a"]["stats"].is_object()
+            || state["probe_targets"]["lo-a"].is_object()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no round for lo-a: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    config.probes.targets = vec![target("lo-b", "127.0.0.2")];
+    agent.reload(config).expect("reload");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = get_json(agent.http_addr, "/v1/state").await;
+        let targets = state["probe_targets"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if targets.contains_key("lo-b") && !targets.contains_key("lo-a") {
+            assert!(
+                state["routers"].get("lis1-rr1").is_some(),
+                "routers untouched: {state}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "targets did not change: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    agent.shutdown().await;
+    isp.shutdown().await;
+}

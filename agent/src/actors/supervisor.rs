@@ -43,6 +43,10 @@ pub enum ChildKey {
 pub enum SupervisorMsg {
     /// Replace the set of polled routers (config reload, ownership change).
     SetRouters(Vec<RouterConfig>),
+    /// Replace the set of probe targets, live.
+    SetTargets(Vec<crate::probe::config::ProbeTargetConfig>),
+    /// The last round of every probe target, for `/v1/state`.
+    ProbeRounds(RpcReplyPort<BTreeMap<String, Option<crate::probe::RoundReport>>>),
     /// Restart a child after its backoff.
     Restart(ChildKey),
     /// Stop pollers, drain the uplink, stop it; then answer.
@@ -219,6 +223,49 @@ impl SupervisorState {
             .insert(prober.get_id(), ChildKey::Prober(key.to_owned()));
         self.probers.insert(key.to_owned(), prober);
         Ok(())
+    }
+
+    /// Replaces the probe targets: changed or removed targets' probers stop, new and
+    /// changed ones start; untouched ones keep running.
+    async fn set_targets(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        targets: Vec<crate::probe::config::ProbeTargetConfig>,
+    ) {
+        let old = std::mem::replace(&mut self.args.config.probes.targets, targets);
+        let keep: Vec<String> = old
+            .iter()
+            .filter(|t| self.args.config.probes.targets.contains(t))
+            .map(|t| t.key.clone())
+            .collect();
+        let stale: Vec<String> = self
+            .probers
+            .keys()
+            .filter(|k| !keep.contains(k))
+            .cloned()
+            .collect();
+        for key in stale {
+            if let Some(p) = self.probers.remove(&key) {
+                self.children.remove(&p.get_id());
+                let _ = p
+                    .stop_and_wait(Some("target removed".into()), Some(Duration::from_secs(5)))
+                    .await;
+            }
+        }
+        let missing: Vec<String> = self
+            .args
+            .config
+            .probes
+            .targets
+            .iter()
+            .filter(|t| !self.probers.contains_key(&t.key))
+            .map(|t| t.key.clone())
+            .collect();
+        for key in missing {
+            if let Err(e) = self.start_prober(&myself.get_cell(), &key).await {
+                self.schedule_restart(myself, ChildKey::Prober(key), &format!("cannot start: {e}"));
+            }
+        }
     }
 
     /// Starts every prober; one that cannot start is retried like one that crashed.
@@ -401,6 +448,21 @@ impl Actor for AgentSupervisor {
                 if !state.stopping {
                     state.set_routers(&myself, routers).await;
                 }
+            }
+            SupervisorMsg::SetTargets(targets) => {
+                if !state.stopping {
+                    state.set_targets(&myself, targets).await;
+                }
+            }
+            SupervisorMsg::ProbeRounds(reply) => {
+                let mut rounds = BTreeMap::new();
+                for (key, prober) in &state.probers {
+                    let last = ractor::call_t!(prober, ProberMsg::LastRound, 1_000)
+                        .ok()
+                        .flatten();
+                    rounds.insert(key.clone(), last);
+                }
+                let _ = reply.send(rounds);
             }
             SupervisorMsg::Restart(key) => {
                 if state.stopping {
