@@ -16,7 +16,7 @@ use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
 };
 use ispvm_cluster::TlsMaterial;
-use ispvm_sim::{Topology, VirtualIsp};
+use ispvm_sim::{RunningRouter, Topology, VirtualIsp};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -50,6 +50,23 @@ pub struct RunningDemo {
     pub server: RunningServer,
     pub agents: Vec<RunningAgent>,
     pub isp: VirtualIsp,
+}
+
+/// How an agent polls a simulated router: its RouterOS API address and login.
+pub fn router_config(r: &RunningRouter) -> RouterConfig {
+    RouterConfig {
+        key: r.spec.id.clone(),
+        address: r.addr,
+        username: r.credentials.username.clone(),
+        password: r.credentials.password.clone(),
+        role: r.spec.role,
+        site: Some(r.spec.site.clone()),
+        tls: None,
+        tags: Vec::new(),
+        profile: None,
+        collector: Default::default(),
+        snmp: None,
+    }
 }
 
 /// Makes the CA, the server certificate and one agent certificate per site, unless the
@@ -139,19 +156,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             .routers()
             .iter()
             .filter(|r| &r.spec.site == site)
-            .map(|r| RouterConfig {
-                key: r.spec.id.clone(),
-                address: r.addr,
-                username: r.credentials.username.clone(),
-                password: r.credentials.password.clone(),
-                role: r.spec.role,
-                site: Some(site.clone()),
-                tls: None,
-                tags: Vec::new(),
-                profile: None,
-                collector: Default::default(),
-                snmp: None,
-            })
+            .map(router_config)
             .collect();
         let agent_config = AgentConfig {
             agent_id: agent_id.clone(),

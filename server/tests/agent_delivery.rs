@@ -9,6 +9,7 @@ use ispvm_agent::config::{
 use ispvm_cluster::TlsMaterial;
 use ispvm_server::app::{RunningServer, start_with};
 use ispvm_server::config::{HttpConfig as ServerHttp, QuicConfig, ServerConfig};
+use ispvm_server::demo::router_config;
 use ispvm_server::pki::{CertKind, Pki};
 use ispvm_server::store::Store;
 use ispvm_sim::{Topology, VirtualIsp};
@@ -81,6 +82,24 @@ fn agent_config(
     }
 }
 
+/// A deployment CA with the server's certificate and agent-lis1's (tenant acme).
+fn pki(dir: &Path) -> Pki {
+    let pki = Pki::new(dir.join("pki"));
+    pki.init("test CA", 30).expect("CA");
+    pki.issue(
+        CertKind::Server,
+        "server",
+        None,
+        &["localhost".into()],
+        &[LOCAL],
+        30,
+    )
+    .expect("server cert");
+    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
+        .expect("agent cert");
+    pki
+}
+
 /// Reads one counter from a Prometheus text exposition.
 fn counter(text: &str, name: &str) -> u64 {
     text.lines()
@@ -94,19 +113,7 @@ fn counter(text: &str, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_outage_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().expect("dir");
-    let pki = Pki::new(dir.path().join("pki"));
-    pki.init("test CA", 30).expect("CA");
-    pki.issue(
-        CertKind::Server,
-        "server",
-        None,
-        &["localhost".into()],
-        &[LOCAL],
-        30,
-    )
-    .expect("server cert");
-    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
-        .expect("agent cert");
+    let pki = pki(dir.path());
     // A fixed port, so the restarted server is where the agent keeps looking.
     let quic = UdpSocket::bind((LOCAL, 0))
         .and_then(|s| s.local_addr())
@@ -115,23 +122,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
     let isp = VirtualIsp::start(Topology::demo(), LOCAL)
         .await
         .expect("ISP");
-    let routers: Vec<RouterConfig> = isp
-        .routers()
-        .iter()
-        .map(|r| RouterConfig {
-            key: r.spec.id.clone(),
-            address: r.addr,
-            username: r.credentials.username.clone(),
-            password: r.credentials.password.clone(),
-            role: r.spec.role,
-            site: Some(r.spec.site.clone()),
-            tls: None,
-            tags: Vec::new(),
-            profile: None,
-            collector: Default::default(),
-            snmp: None,
-        })
-        .collect();
+    let routers: Vec<RouterConfig> = isp.routers().iter().map(|r| router_config(r)).collect();
     let first = server(dir.path(), quic).await;
     let agent = ispvm_agent::start(agent_config(&pki, dir.path(), quic, None, routers))
         .await
@@ -196,19 +187,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
     let dir = tempfile::tempdir().expect("dir");
-    let pki = Pki::new(dir.path().join("pki"));
-    pki.init("test CA", 30).expect("CA");
-    pki.issue(
-        CertKind::Server,
-        "server",
-        None,
-        &["localhost".into()],
-        &[LOCAL],
-        30,
-    )
-    .expect("server cert");
-    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
-        .expect("agent cert");
+    let pki = pki(dir.path());
     let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
     // A UDP port that swallows everything: QUIC never gets an answer, as behind a
     // firewall that drops UDP.
@@ -222,19 +201,7 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
         .routers()
         .iter()
         .take(4)
-        .map(|r| RouterConfig {
-            key: r.spec.id.clone(),
-            address: r.addr,
-            username: r.credentials.username.clone(),
-            password: r.credentials.password.clone(),
-            role: r.spec.role,
-            site: Some(r.spec.site.clone()),
-            tls: None,
-            tags: Vec::new(),
-            profile: None,
-            collector: Default::default(),
-            snmp: None,
-        })
+        .map(|r| router_config(r))
         .collect();
     let agent = ispvm_agent::start(agent_config(
         &pki,
@@ -282,37 +249,13 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routeros_syslog_line_becomes_a_stored_link_down_event() {
     let dir = tempfile::tempdir().expect("dir");
-    let pki = Pki::new(dir.path().join("pki"));
-    pki.init("test CA", 30).expect("CA");
-    pki.issue(
-        CertKind::Server,
-        "server",
-        None,
-        &["localhost".into()],
-        &[LOCAL],
-        30,
-    )
-    .expect("server cert");
-    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
-        .expect("agent cert");
+    let pki = pki(dir.path());
     let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
     let isp = VirtualIsp::start(Topology::demo(), LOCAL)
         .await
         .expect("ISP");
     let r = isp.router("lis1-core1").expect("router");
-    let router = RouterConfig {
-        key: "lis1-core1".into(),
-        address: r.addr,
-        username: r.credentials.username.clone(),
-        password: r.credentials.password.clone(),
-        role: r.spec.role,
-        site: Some("lis1".into()),
-        tls: None,
-        tags: Vec::new(),
-        profile: None,
-        collector: Default::default(),
-        snmp: None,
-    };
+    let router = router_config(r);
     let mut config = agent_config(&pki, dir.path(), server.quic_addr, None, vec![router]);
     config.syslog.enabled = true;
     config.syslog.bind = LOCAL;
@@ -354,19 +297,7 @@ async fn a_routeros_syslog_line_becomes_a_stored_link_down_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_target_reaches_the_store_as_ping_samples() {
     let dir = tempfile::tempdir().expect("dir");
-    let pki = Pki::new(dir.path().join("pki"));
-    pki.init("test CA", 30).expect("CA");
-    pki.issue(
-        CertKind::Server,
-        "server",
-        None,
-        &["localhost".into()],
-        &[LOCAL],
-        30,
-    )
-    .expect("server cert");
-    pki.issue(CertKind::Agent, "agent-lis1", Some("acme"), &[], &[], 30)
-        .expect("agent cert");
+    let pki = pki(dir.path());
     let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
     let mut config = agent_config(&pki, dir.path(), server.quic_addr, None, Vec::new());
     let mut target = ispvm_agent::probe::config::ProbeTargetConfig::icmp("loopback", "127.0.0.1");

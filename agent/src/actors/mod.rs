@@ -5,6 +5,7 @@ pub mod prober;
 pub mod source;
 pub mod supervisor;
 pub mod syslog;
+pub mod ticker;
 pub mod uplink;
 
 pub use supervisor::{AgentSupervisor, SupervisorArgs, SupervisorMsg};

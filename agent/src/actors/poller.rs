@@ -5,6 +5,7 @@
 //! it recovers).
 
 use super::source::Source;
+use super::ticker::Ticker;
 use super::uplink::UplinkMsg;
 use crate::breaker::{Breaker, Transition};
 use crate::config::{PollConfig, RouterConfig};
@@ -17,10 +18,8 @@ use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tokio::time::MissedTickBehavior;
 
 pub enum PollerMsg {
     Poll,
@@ -48,35 +47,12 @@ pub struct PollerState {
     uplink: ActorRef<UplinkMsg>,
     metrics: Arc<AgentMetrics>,
     state: Arc<AgentState>,
-    poll_queued: Arc<AtomicBool>,
-    timer: tokio::task::JoinHandle<()>,
+    ticker: Ticker,
     /// Forwards `/interface/listen` pushes of the current session.
     listen: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct Poller;
-
-fn start_timer(
-    myself: ActorRef<PollerMsg>,
-    interval: Duration,
-    jitter: Duration,
-    queued: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        tokio::time::sleep(jitter).await;
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if queued.swap(true, Ordering::AcqRel) {
-                continue; // the previous poll has not started yet
-            }
-            if myself.cast(PollerMsg::Poll).is_err() {
-                break;
-            }
-        }
-    })
-}
 
 impl Actor for Poller {
     type Msg = PollerMsg;
@@ -99,8 +75,7 @@ impl Actor for Poller {
             schedule.slow_every,
         )?;
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
-        let poll_queued = Arc::new(AtomicBool::new(false));
-        let timer = start_timer(myself, schedule.interval, jitter, poll_queued.clone());
+        let ticker = Ticker::start(myself, schedule.interval, jitter, || PollerMsg::Poll);
         args.state
             .update_router(&r.key, |s| s.address = r.address.to_string());
         Ok(PollerState {
@@ -110,8 +85,7 @@ impl Actor for Poller {
             uplink: args.uplink,
             metrics: args.metrics,
             state: args.state,
-            poll_queued,
-            timer,
+            ticker,
             listen: None,
         })
     }
@@ -125,7 +99,7 @@ impl Actor for Poller {
         match message {
             PollerMsg::SetUplink(uplink) => state.uplink = uplink,
             PollerMsg::Poll => {
-                state.poll_queued.store(false, Ordering::Release);
+                state.ticker.started();
                 state.poll(&myself).await;
             }
             PollerMsg::InterfacePushed(item) => {
@@ -143,7 +117,6 @@ impl Actor for Poller {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.timer.abort();
         if let Some(l) = state.listen.take() {
             l.abort();
         }

@@ -7,6 +7,7 @@
 //! rounds up. Traceroutes run in their own task so the schedule of rounds is not held up
 //! by a diagnostic that may take many timeouts.
 
+use super::ticker::Ticker;
 use super::uplink::UplinkMsg;
 use crate::probe::metrics::{ProberRunning, RoundFinished, TracerouteFinished};
 use crate::probe::{
@@ -18,9 +19,7 @@ use ispvm_proto::time::now_ms;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::time::MissedTickBehavior;
 
 pub enum ProberMsg {
     /// Run a round now (sent by the timer).
@@ -55,33 +54,10 @@ pub struct ProberState {
     uplink: ActorRef<UplinkMsg>,
     metrics: Arc<ProbeMetrics>,
     last: Option<RoundReport>,
-    round_queued: Arc<AtomicBool>,
-    timer: tokio::task::JoinHandle<()>,
+    ticker: Ticker,
 }
 
 pub struct Prober;
-
-fn start_timer(
-    myself: ActorRef<ProberMsg>,
-    interval: Duration,
-    delay: Duration,
-    queued: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if queued.swap(true, Ordering::AcqRel) {
-                continue; // the previous round has not started yet
-            }
-            if myself.cast(ProberMsg::Probe).is_err() {
-                break;
-            }
-        }
-    })
-}
 
 impl Actor for Prober {
     type Msg = ProberMsg;
@@ -95,13 +71,9 @@ impl Actor for Prober {
     ) -> Result<Self::State, ActorProcessingErr> {
         let target = ProbeTarget::new(args.target, &args.pinger)?;
         let delay = Duration::from_millis(rand::rng().random_range(0..=args.start_jitter_ms));
-        let round_queued = Arc::new(AtomicBool::new(false));
-        let timer = start_timer(
-            myself,
-            target.config().interval(),
-            delay,
-            round_queued.clone(),
-        );
+        let ticker = Ticker::start(myself, target.config().interval(), delay, || {
+            ProberMsg::Probe
+        });
         ProberRunning {
             target: target.key(),
             running: true,
@@ -113,8 +85,7 @@ impl Actor for Prober {
             uplink: args.uplink,
             metrics: args.metrics,
             last: None,
-            round_queued,
-            timer,
+            ticker,
         })
     }
 
@@ -126,7 +97,7 @@ impl Actor for Prober {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ProberMsg::Probe => {
-                state.round_queued.store(false, Ordering::Release);
+                state.ticker.started();
                 state.round().await;
             }
             ProberMsg::SetUplink(uplink) => state.uplink = uplink,
@@ -163,7 +134,6 @@ impl Actor for Prober {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.timer.abort();
         ProberRunning {
             target: state.target.key(),
             running: false,
