@@ -122,7 +122,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
     let isp = VirtualIsp::start(Topology::demo(), LOCAL)
         .await
         .expect("ISP");
-    let routers: Vec<RouterConfig> = isp.routers().iter().map(|r| router_config(r)).collect();
+    let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
     let first = server(dir.path(), quic).await;
     let agent = ispvm_agent::start(agent_config(&pki, dir.path(), quic, None, routers))
         .await
@@ -197,12 +197,7 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
     let isp = VirtualIsp::start(Topology::demo(), LOCAL)
         .await
         .expect("ISP");
-    let routers: Vec<RouterConfig> = isp
-        .routers()
-        .iter()
-        .take(4)
-        .map(|r| router_config(r))
-        .collect();
+    let routers: Vec<RouterConfig> = isp.routers().iter().take(4).map(router_config).collect();
     let agent = ispvm_agent::start(agent_config(
         &pki,
         dir.path(),
