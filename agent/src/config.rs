@@ -147,6 +147,8 @@ pub struct PollConfig {
     pub medium_every: u64,
     /// Slow tier (inventory) on one poll in this many.
     pub slow_every: u64,
+    /// Daily tier (configuration hash) on one poll in this many (8640 × 10 s = a day).
+    pub daily_every: u64,
     /// Polls running at once across all routers of the agent.
     pub max_concurrent_polls: usize,
     /// Named schedules that override `interval_ms`, `medium_every`, `slow_every`.
@@ -162,6 +164,8 @@ pub struct PollProfile {
     pub interval_ms: Option<u64>,
     pub medium_every: Option<u64>,
     pub slow_every: Option<u64>,
+    #[serde(default)]
+    pub daily_every: Option<u64>,
 }
 
 /// Assigns a profile to routers by role and/or tag.
@@ -180,6 +184,7 @@ pub struct Schedule {
     pub interval: Duration,
     pub medium_every: u64,
     pub slow_every: u64,
+    pub daily_every: u64,
 }
 
 impl Default for PollConfig {
@@ -195,6 +200,7 @@ impl Default for PollConfig {
             breaker_open_max_ms: 600_000,
             medium_every: 6,
             slow_every: 60,
+            daily_every: 8_640,
             max_concurrent_polls: 64,
             profiles: BTreeMap::new(),
             assign: Vec::new(),
@@ -232,6 +238,7 @@ impl PollConfig {
             ),
             medium_every: pick(profile.and_then(|p| p.medium_every), self.medium_every).max(1),
             slow_every: pick(profile.and_then(|p| p.slow_every), self.slow_every).max(1),
+            daily_every: pick(profile.and_then(|p| p.daily_every), self.daily_every).max(1),
         })
     }
 

@@ -589,3 +589,32 @@ async fn routing_state_on_v7_and_v6_and_a_session_going_down() {
     assert!(event.message.contains(&transit.0), "{}", event.message);
     isp.shutdown().await;
 }
+
+/// The daily tier hashes the configuration: a router whose configuration did not change
+/// gives the same hash, so no `config_changed` event.
+#[tokio::test]
+async fn an_unchanged_configuration_raises_no_config_event() {
+    let isp = isp().await;
+    let r = isp.router("lis1-edge1").expect("router");
+    let client = RouterOsClient::connect(session(&isp, "lis1-edge1"))
+        .await
+        .expect("login");
+    let mut collector = Collector::new(
+        r.spec.id.clone(),
+        r.spec.site.clone(),
+        r.spec.role,
+        r.addr.to_string(),
+    )
+    .with_daily(1);
+    for _ in 0..3 {
+        let out = collector.poll(&client).await.expect("poll");
+        assert!(
+            !out.events
+                .iter()
+                .any(|e| e.kind == ispvm_proto::EventKind::ConfigChanged),
+            "{:?}",
+            out.events
+        );
+    }
+    isp.shutdown().await;
+}

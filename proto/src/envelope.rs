@@ -159,6 +159,8 @@ pub enum EventKind {
     Syslog,
     /// The agent polls a device normally again after `MonitoringDegraded`.
     MonitoringRestored,
+    /// The hash of a device's configuration changed (daily tier).
+    ConfigChanged,
 }
 
 impl EventKind {
@@ -177,6 +179,7 @@ impl EventKind {
             EventKind::BufferOverflow => "buffer_overflow",
             EventKind::Syslog => "syslog",
             EventKind::MonitoringRestored => "monitoring_restored",
+            EventKind::ConfigChanged => "config_changed",
         }
     }
 }

@@ -67,13 +67,7 @@ impl Actor for Poller {
         let r = &args.router;
         let schedule = args.poll.schedule_for(r)?;
         let site = r.site.clone().unwrap_or(args.site);
-        let source = Source::new(
-            r,
-            site,
-            &args.poll,
-            schedule.medium_every,
-            schedule.slow_every,
-        )?;
+        let source = Source::new(r, site, &args.poll, &schedule)?;
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
         let ticker = Ticker::start(myself, schedule.interval, jitter, || PollerMsg::Poll);
         args.state

@@ -34,8 +34,7 @@ impl Source {
         r: &RouterConfig,
         site: String,
         poll: &crate::config::PollConfig,
-        medium_every: u64,
-        slow_every: u64,
+        schedule: &crate::config::Schedule,
     ) -> Result<Self, SourceError> {
         match r.collector {
             CollectorKind::RouterOs => {
@@ -48,7 +47,8 @@ impl Source {
                     .tls_options()
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 let collector = Collector::new(r.key.clone(), site, r.role, r.address.to_string())
-                    .with_tiers(medium_every, slow_every);
+                    .with_tiers(schedule.medium_every, schedule.slow_every)
+                    .with_daily(schedule.daily_every);
                 Ok(Source::RouterOs {
                     session: Box::new(session),
                     client: None,

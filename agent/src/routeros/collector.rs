@@ -62,6 +62,9 @@ pub struct Collector {
     medium_every: u64,
     /// Inventory is re-read at least this often (in polls) so a server that lost it heals.
     slow_every: u64,
+    /// The configuration hash is taken on one poll in this many.
+    daily_every: u64,
+    config_hash: Option<String>,
 }
 
 fn num(reply: &Reply, key: &str) -> Option<u64> {
@@ -83,6 +86,25 @@ fn optional_count(result: Result<u64, ClientError>) -> Result<Option<u64>, Clien
         Err(ClientError::Trap { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// SHA-256 over menus of configuration, item by item, attribute by attribute.
+fn hash_config(menus: &[(&str, &[Reply])]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (path, items) in menus {
+        for item in *items {
+            hash.update(path.as_bytes());
+            for (k, v) in &item.attributes {
+                hash.update([0x1f]);
+                hash.update(k.as_bytes());
+                hash.update(b"=");
+                hash.update(v.as_bytes());
+            }
+            hash.update(b"\n");
+        }
+    }
+    hex::encode(hash.finalize())
 }
 
 fn is_v7(version: &str) -> bool {
@@ -133,7 +155,61 @@ impl Collector {
             running: HashMap::new(),
             medium_every: 6,
             slow_every: 60,
+            daily_every: 8_640,
+            config_hash: None,
         }
+    }
+
+    /// Sets how often the daily tier (configuration hash) runs, in polls.
+    #[must_use]
+    pub fn with_daily(mut self, daily_every: u64) -> Self {
+        self.daily_every = daily_every.max(1);
+        self
+    }
+
+    /// A SHA-256 over the configuration the API shows (packages, interfaces, addresses),
+    /// so a change made on the router, by anyone, is noticed within a day.
+    async fn config_hash(&self, client: &RouterOsClient) -> Result<String, ClientError> {
+        let packages =
+            Command::new("/system/package/print").with_proplist(["name", "version", "disabled"]);
+        let interfaces = Command::new("/interface/print")
+            .with_proplist(["name", "type", "mtu", "disabled", "comment"]);
+        let addresses =
+            Command::new("/ip/address/print").with_proplist(["address", "interface", "disabled"]);
+        let (p, i, a) = tokio::join!(
+            client.print(&packages),
+            client.print(&interfaces),
+            client.print(&addresses)
+        );
+        Ok(hash_config(&[
+            ("package", &optional(p)?),
+            ("interface", &i?),
+            ("address", &optional(a)?),
+        ]))
+    }
+
+    /// The daily tier: a `config_changed` event when the hash differs from the last one.
+    async fn daily(
+        &mut self,
+        client: &RouterOsClient,
+        ts: i64,
+        out: &mut PollOutput,
+    ) -> Result<(), ClientError> {
+        let hash = self.config_hash(client).await?;
+        if let Some(previous) = self.config_hash.as_ref().filter(|p| **p != hash) {
+            let mut e = Event::new(
+                self.device_entity(),
+                EventKind::ConfigChanged,
+                Severity::Notice,
+                format!("the configuration of {} changed", self.device),
+            );
+            e.ts_ms = ts;
+            e.attrs.insert("previous_hash".into(), previous.clone());
+            e.attrs.insert("hash".into(), hash.clone());
+            out.events.push(e);
+        }
+        self.config_hash = Some(hash);
+        Ok(())
     }
 
     /// Sets how often the medium and slow tiers run, in polls.
@@ -283,6 +359,9 @@ impl Collector {
                 .await?;
             self.interfaces = names;
             self.last_inventory_poll = Some(self.polls);
+        }
+        if self.polls.is_multiple_of(self.daily_every) {
+            self.daily(client, ts, &mut out).await?;
         }
         self.polls += 1;
         Ok(out)
@@ -535,6 +614,23 @@ impl Collector {
 mod tests {
     use super::*;
     use ispvm_proto::routeros::ReplyKind;
+
+    #[test]
+    fn the_config_hash_sees_any_change() {
+        let itf = |mtu: &str| {
+            Reply::new(ReplyKind::Re)
+                .with_attr("name", "ether1")
+                .with_attr("mtu", mtu)
+        };
+        let a = hash_config(&[("interface", &[itf("1500")])]);
+        assert_eq!(a, hash_config(&[("interface", &[itf("1500")])]));
+        assert_ne!(a, hash_config(&[("interface", &[itf("9000")])]));
+        assert_ne!(a, hash_config(&[("address", &[itf("1500")])]));
+        assert_ne!(
+            a,
+            hash_config(&[("interface", &[itf("1500"), itf("1500")])])
+        );
+    }
 
     #[test]
     fn versions_and_health_formats() {
