@@ -27,6 +27,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/state", get(agent_state))
+        .route("/v1/traceroute/{target}", get(traceroute))
         .with_state(state)
 }
 
@@ -42,6 +43,59 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
         )],
         s.metrics.encode(),
     )
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TracerouteQuery {
+    max_hops: Option<u8>,
+    timeout_ms: Option<u64>,
+}
+
+/// A traceroute to a configured probe target, from this agent's vantage point (the NOC
+/// asks the agent of the PoP it suspects).
+async fn traceroute(
+    State(s): State<HttpState>,
+    axum::extract::Path(target): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<TracerouteQuery>,
+) -> axum::response::Response {
+    use crate::actors::SupervisorMsg;
+    use crate::actors::prober::ProberMsg;
+    use axum::http::StatusCode;
+    let error = |status: StatusCode, message: String| {
+        (status, Json(json!({ "error": message }))).into_response()
+    };
+    let Some(sup) = &s.supervisor else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the agent is starting".into(),
+        );
+    };
+    let prober = match ractor::call_t!(
+        sup,
+        |reply| SupervisorMsg::Prober(target.clone(), reply),
+        5_000
+    ) {
+        Ok(Some(p)) => p,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no probe target {target:?}")),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let max_hops = q.max_hops.unwrap_or(30).clamp(1, 64);
+    let timeout = std::time::Duration::from_millis(q.timeout_ms.unwrap_or(1_000).clamp(100, 5_000));
+    let budget = timeout.as_millis() as u64 * u64::from(max_hops) + 5_000;
+    let asked = ractor::call_t!(
+        prober,
+        |reply| ProberMsg::Traceroute {
+            max_hops,
+            timeout,
+            reply
+        },
+        budget
+    );
+    match asked {
+        Ok(Ok(hops)) => Json(json!({ "target": target, "hops": hops })).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_GATEWAY, e.to_string()),
+        Err(e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+    }
 }
 
 async fn agent_state(State(s): State<HttpState>) -> impl IntoResponse {

@@ -282,6 +282,25 @@ async fn probe_targets_change_live_and_show_in_the_state_endpoint() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // A traceroute on demand from this agent: loopback is one hop away.
+    let trace = get_json(
+        agent.http_addr,
+        "/v1/traceroute/lo-a?max_hops=4&timeout_ms=500",
+    )
+    .await;
+    let hops = trace["hops"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        hops.last().map(|h| h["address"].clone()),
+        Some(serde_json::json!("127.0.0.1")),
+        "{trace}"
+    );
+    let missing = get_json(agent.http_addr, "/v1/traceroute/nope").await;
+    assert!(
+        missing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nope")),
+        "{missing}"
+    );
     config.probes.targets = vec![target("lo-b", "127.0.0.2")];
     agent.reload(config).expect("reload");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

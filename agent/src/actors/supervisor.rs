@@ -45,6 +45,8 @@ pub enum SupervisorMsg {
     SetRouters(Vec<RouterConfig>),
     /// Replace the set of probe targets, live.
     SetTargets(Vec<crate::probe::config::ProbeTargetConfig>),
+    /// The prober of a target, to ask it for a traceroute.
+    Prober(String, RpcReplyPort<Option<ActorRef<ProberMsg>>>),
     /// The last round of every probe target, for `/v1/state`.
     ProbeRounds(RpcReplyPort<BTreeMap<String, Option<crate::probe::RoundReport>>>),
     /// Restart a child after its backoff.
@@ -453,6 +455,9 @@ impl Actor for AgentSupervisor {
                 if !state.stopping {
                     state.set_targets(&myself, targets).await;
                 }
+            }
+            SupervisorMsg::Prober(key, reply) => {
+                let _ = reply.send(state.probers.get(&key).cloned());
             }
             SupervisorMsg::ProbeRounds(reply) => {
                 let mut rounds = BTreeMap::new();
