@@ -10,6 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ConnectionLabel {
+    pub transport: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
@@ -22,7 +28,7 @@ pub struct ServerMetrics {
     events: Family<OutcomeLabel, Counter>,
     seq_gaps: Counter,
     ingest_seconds: Histogram,
-    quic_connections: Family<OutcomeLabel, Counter>,
+    connections: Family<ConnectionLabel, Counter>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -43,7 +49,7 @@ impl ServerMetrics {
             ingest_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
-            quic_connections: Family::default(),
+            connections: Family::default(),
         };
         registry.register(
             "ingest_batches",
@@ -71,9 +77,9 @@ impl ServerMetrics {
             m.ingest_seconds.clone(),
         );
         registry.register(
-            "quic_connections",
-            "QUIC connection attempts, by outcome",
-            m.quic_connections.clone(),
+            "ingest_connections",
+            "Agent connections (QUIC, HTTPS), by transport and outcome",
+            m.connections.clone(),
         );
         Arc::new(ServerMetrics { registry, ..m })
     }
@@ -166,29 +172,33 @@ impl BatchRejected<'_> {
     }
 }
 
-/// A QUIC connection was accepted or refused.
-pub struct QuicConnection<'a> {
+/// An agent connection (QUIC or HTTPS) was accepted or refused.
+pub struct PeerConnection<'a> {
+    pub transport: &'static str,
     pub remote: std::net::SocketAddr,
     pub peer: Option<&'a str>,
     pub refused: Option<&'a dyn std::fmt::Display>,
 }
 
-impl QuicConnection<'_> {
+impl PeerConnection<'_> {
     pub fn emit(&self, m: &ServerMetrics) {
+        let outcome = if self.refused.is_some() {
+            "refused"
+        } else {
+            "accepted"
+        };
+        m.connections
+            .get_or_create(&ConnectionLabel {
+                transport: self.transport,
+                outcome,
+            })
+            .inc();
         match self.refused {
             None => {
-                m.quic_connections
-                    .get_or_create(&OutcomeLabel {
-                        outcome: "accepted",
-                    })
-                    .inc();
-                tracing::info!(remote = %self.remote, peer = self.peer.unwrap_or("?"), "agent connected");
+                tracing::info!(transport = self.transport, remote = %self.remote, peer = self.peer.unwrap_or("?"), "agent connected")
             }
             Some(reason) => {
-                m.quic_connections
-                    .get_or_create(&OutcomeLabel { outcome: "refused" })
-                    .inc();
-                tracing::warn!(remote = %self.remote, reason = %reason, "QUIC connection refused");
+                tracing::warn!(transport = self.transport, remote = %self.remote, reason = %reason, "agent connection refused")
             }
         }
     }

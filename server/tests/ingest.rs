@@ -262,10 +262,9 @@ async fn a_certificate_from_another_ca_cannot_connect() {
     );
     assert_eq!(f.counts("acme").await, Counts::default());
     assert!(
-        f.server
-            .metrics
-            .encode()
-            .contains("ispvm_server_quic_connections_total{outcome=\"refused\"}")
+        f.server.metrics.encode().contains(
+            "ispvm_server_ingest_connections_total{transport=\"quic\",outcome=\"refused\"}"
+        )
     );
     f.server.shutdown().await;
 }

@@ -10,7 +10,7 @@
 //! 429 with `Retry-After` when overloaded; 503 when the store failed.
 
 use super::Ingestor;
-use crate::telemetry::{QuicConnection, ServerMetrics};
+use crate::telemetry::{PeerConnection, ServerMetrics};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -66,11 +66,15 @@ pub fn ack_response(ack: Ack) -> Response {
 
 /// Reads the body, inflating gzip within the byte limit (a small compressed body must
 /// not expand into gigabytes).
-fn body_bytes(
-    headers: &HeaderMap,
-    body: &Bytes,
-    limit: usize,
-) -> Result<Vec<u8>, (RejectCode, String)> {
+/// Why a body could not be read.
+enum BodyError {
+    /// A `Content-Encoding` this endpoint does not speak (415).
+    Encoding(String),
+    /// Bytes that are refused like any bad batch.
+    Reject(RejectCode, String),
+}
+
+fn body_bytes(headers: &HeaderMap, body: &Bytes, limit: usize) -> Result<Vec<u8>, BodyError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -82,21 +86,20 @@ fn body_bytes(
         "gzip" => {
             let mut out = Vec::new();
             let mut reader = flate2::read::GzDecoder::new(body.as_ref()).take(limit as u64 + 1);
-            reader
-                .read_to_end(&mut out)
-                .map_err(|e| (RejectCode::Malformed, format!("bad gzip body: {e}")))?;
+            reader.read_to_end(&mut out).map_err(|e| {
+                BodyError::Reject(RejectCode::Malformed, format!("bad gzip body: {e}"))
+            })?;
             if out.len() > limit {
-                return Err((
+                return Err(BodyError::Reject(
                     RejectCode::TooLarge,
                     format!("batch is over the limit of {limit} bytes once inflated"),
                 ));
             }
             Ok(out)
         }
-        other => Err((
-            RejectCode::Malformed,
-            format!("unsupported content-encoding {other:?}"),
-        )),
+        other => Err(BodyError::Encoding(format!(
+            "unsupported content-encoding {other:?}: use gzip or none"
+        ))),
     }
 }
 
@@ -109,14 +112,13 @@ async fn ingest(
     let limit = ingestor.limits().max_bytes;
     let bytes = match body_bytes(&headers, &body, limit) {
         Ok(b) => b,
-        Err((RejectCode::Malformed, msg)) if msg.starts_with("unsupported content-encoding") => {
-            return (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Json(Ack::rejected(0, RejectCode::Malformed, msg)),
-            )
-                .into_response();
+        Err(BodyError::Encoding(msg)) => {
+            let ack = ingestor.reject_now(&peer, RejectCode::Malformed, msg);
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(ack)).into_response();
         }
-        Err((code, msg)) => return ack_response(ingestor.reject_now(&peer, code, msg)),
+        Err(BodyError::Reject(code, msg)) => {
+            return ack_response(ingestor.reject_now(&peer, code, msg));
+        }
     };
     match from_json::<Batch>(&bytes, ingestor.limits()) {
         Ok(batch) => ack_response(ingestor.handle(&peer, &batch).await),
@@ -161,7 +163,8 @@ pub async fn serve(
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    QuicConnection {
+                    PeerConnection {
+                        transport: "https",
                         remote,
                         peer: None,
                         refused: Some(&e),
@@ -181,7 +184,8 @@ pub async fn serve(
             let peer = match identity {
                 Ok(p) => Arc::new(p),
                 Err(e) => {
-                    QuicConnection {
+                    PeerConnection {
+                        transport: "https",
                         remote,
                         peer: None,
                         refused: Some(&e),

@@ -2,7 +2,7 @@
 //! handshake), one bidirectional stream per batch, bincode in, bincode acknowledgement out.
 
 use super::Ingestor;
-use crate::telemetry::{QuicConnection, ServerMetrics};
+use crate::telemetry::{PeerConnection, ServerMetrics};
 use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::to_bincode;
 use ispvm_proto::{Ack, RejectCode};
@@ -29,7 +29,8 @@ pub async fn serve(
             let conn = match incoming.await {
                 Ok(c) => c,
                 Err(e) => {
-                    QuicConnection {
+                    PeerConnection {
+                        transport: "quic",
                         remote,
                         peer: None,
                         refused: Some(&e),
@@ -41,7 +42,8 @@ pub async fn serve(
             let peer = match PeerIdentity::of_connection(&conn) {
                 Ok(p) => p,
                 Err(e) => {
-                    QuicConnection {
+                    PeerConnection {
+                        transport: "quic",
                         remote,
                         peer: None,
                         refused: Some(&e),
@@ -51,7 +53,8 @@ pub async fn serve(
                     return;
                 }
             };
-            QuicConnection {
+            PeerConnection {
+                transport: "quic",
                 remote,
                 peer: Some(&peer.common_name),
                 refused: None,
