@@ -66,7 +66,12 @@ pub async fn start_with(
             addr: config.quic.listen,
             source,
         })?;
-    let ingestor = Arc::new(Ingestor::new(store.clone(), config.limits, metrics.clone()));
+    let ingestor = Arc::new(Ingestor::new(
+        store.clone(),
+        config.limits,
+        config.rate,
+        metrics.clone(),
+    ));
     let mut tasks = Vec::new();
     let mut https_addr = None;
     if let Some(listen) = config.https.listen {

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     /// PEM files; default to `<data_dir>/pki/{ca.pem,server.pem,server.key}`.
     pub tls: Option<TlsPaths>,
     pub limits: Limits,
+    /// Batches per second each agent may send (`overloaded` / 429 beyond).
+    pub rate: crate::ingest::rate::RateLimit,
     /// A device with no `device.up` report for this long shows as `unknown`.
     pub stale_after_ms: i64,
 }
@@ -41,6 +43,7 @@ impl Default for ServerConfig {
             https: HttpsIngestConfig::default(),
             tls: None,
             limits: Limits::default(),
+            rate: Default::default(),
             stale_after_ms: 30_000,
         }
     }

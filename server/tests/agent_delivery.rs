@@ -20,7 +20,16 @@ use std::time::Duration;
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn server(dir: &Path, quic: SocketAddr) -> RunningServer {
+    server_with_rate(dir, quic, Default::default()).await
+}
+
+async fn server_with_rate(
+    dir: &Path,
+    quic: SocketAddr,
+    rate: ispvm_server::ingest::rate::RateLimit,
+) -> RunningServer {
     let config = ServerConfig {
+        rate,
         data_dir: dir.to_owned(),
         http: ServerHttp {
             listen: SocketAddr::new(LOCAL, 0),
@@ -332,4 +341,64 @@ async fn a_probe_target_reaches_the_store_as_ping_samples() {
     }
     agent.shutdown().await;
     server.shutdown().await;
+}
+
+/// The server answers a replay burst with `overloaded` and a retry time; the agent waits as
+/// told and still delivers everything exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_honours_server_backpressure() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki(dir.path());
+    let quic = UdpSocket::bind((LOCAL, 0))
+        .and_then(|s| s.local_addr())
+        .expect("free port");
+    let isp = VirtualIsp::start(Topology::demo(), LOCAL)
+        .await
+        .expect("ISP");
+    let routers: Vec<RouterConfig> = isp.routers().iter().take(3).map(router_config).collect();
+    let mut config = agent_config(&pki, dir.path(), quic, None, routers);
+    config.uplink.flush_interval_ms = 1_000;
+    // The agent runs before the server: batches pile up in its buffer.
+    let agent = ispvm_agent::start(config).await.expect("agent");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rate = ispvm_server::ingest::rate::RateLimit {
+        batches_per_s: 2.0,
+        burst: 2,
+    };
+    let server = server_with_rate(dir.path(), quic, rate).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while counter(&agent.metrics.encode(), "ispvm_agent_uplink_queue_batches") > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backlog did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the agent's bucket refill so the last batch at shutdown is not pushed back.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let metrics = agent.metrics.clone();
+    agent.shutdown().await;
+    let text = metrics.encode();
+    assert_eq!(
+        counter(&text, "ispvm_agent_uplink_queue_batches"),
+        0,
+        "drained:\n{text}"
+    );
+    assert!(
+        text.contains("ispvm_agent_uplink_batches_total{result=\"rejected\"}"),
+        "the server pushed back:\n{text}"
+    );
+    let server_text = server.metrics.encode();
+    assert!(
+        server_text.contains("ispvm_server_ingest_batches_total{outcome=\"overloaded\"}"),
+        "{server_text}"
+    );
+    let stored = server.store.tenant("acme").counts().await.expect("counts");
+    assert_eq!(
+        stored.samples as u64,
+        counter(&text, "ispvm_agent_buffered_samples_total"),
+        "exactly once"
+    );
+    server.shutdown().await;
+    isp.shutdown().await;
 }

@@ -6,6 +6,7 @@
 
 pub mod https;
 pub mod quic;
+pub mod rate;
 
 use crate::store::{Store, StoreError};
 use crate::telemetry::{BatchRejected, BatchStored, ServerMetrics};
@@ -22,14 +23,21 @@ pub struct Ingestor {
     store: Store,
     limits: Limits,
     metrics: Arc<ServerMetrics>,
+    rate: Arc<rate::RateLimiter>,
 }
 
 impl Ingestor {
-    pub fn new(store: Store, limits: Limits, metrics: Arc<ServerMetrics>) -> Self {
+    pub fn new(
+        store: Store,
+        limits: Limits,
+        rate: rate::RateLimit,
+        metrics: Arc<ServerMetrics>,
+    ) -> Self {
         Ingestor {
             store,
             limits,
             metrics,
+            rate: Arc::new(rate::RateLimiter::new(rate)),
         }
     }
 
@@ -94,6 +102,25 @@ impl Ingestor {
                     batch.tenant_id, peer.organization
                 ),
             );
+        }
+        if let Err(wait) = self
+            .rate
+            .take(&batch.tenant_id, &batch.agent_id, Instant::now())
+        {
+            let mut ack = self.reject(
+                peer,
+                batch.seq,
+                RejectCode::Overloaded,
+                format!(
+                    "agent {} is over its ingest rate; retry in {} ms",
+                    batch.agent_id,
+                    wait.as_millis()
+                ),
+            );
+            if let AckStatus::Rejected { retry_after_ms, .. } = &mut ack.status {
+                *retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+            }
+            return ack;
         }
         let started = Instant::now();
         match self
