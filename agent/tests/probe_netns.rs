@@ -2,11 +2,13 @@
 //! (packets silently dropped, blackhole route, no route, a router answering
 //! "unreachable"), datagram ping sockets, and traceroute over a two-hop path.
 //!
-//! The test process cannot enter a namespace itself without unsafe code, so each outer
-//! test builds its namespaces with `ip`, then runs this same test binary inside them
-//! (`ip netns exec NS <this binary> <inner test> --exact --ignored`); the inner tests are
-//! `#[ignore]`d and return at once unless started that way. The host's own routes and
-//! sysctls are never touched, and the namespaces are deleted when the test ends.
+//! The test process cannot enter a namespace itself without unsafe code, so each check
+//! builds its namespaces with `ip`, then runs this same binary inside them (`ip netns
+//! exec NS <this binary>` with `ISPVM_PROBE_NETNS_INNER=<part>`), which then runs only that
+//! part. The binary has its own `main` (`harness = false` in Cargo.toml) so that both
+//! halves are plain functions rather than tests the harness would have to skip. The host's
+//! own routes and sysctls are never touched, and the namespaces are deleted at the end.
+//! Network namespaces need root: without it this test fails and says so.
 
 use ispvm_agent::probe::tcp::tcp_round;
 use ispvm_agent::probe::{Family, IcmpPinger, IcmpSocketMode, RoundPlan, SocketKind, traceroute};
@@ -82,20 +84,13 @@ impl Namespaces {
         );
     }
 
-    /// Runs one inner test of this binary inside namespace `i`.
+    /// Runs one inner part of this binary inside namespace `i`.
     fn run_inside(&self, i: usize, test: &str) {
         let exe = std::env::current_exe().expect("test binary path");
         let out = Command::new("ip")
             .args(["netns", "exec", self.name(i)])
             .arg(exe)
-            .args([
-                test,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(INNER, "1")
+            .env(INNER, test)
             .output()
             .expect("ip netns exec runs");
         let text = format!(
@@ -105,7 +100,10 @@ impl Namespaces {
         );
         eprintln!("{text}");
         assert!(out.status.success(), "inner test {test} failed");
-        assert!(text.contains("1 passed"), "inner test {test} did not run");
+        assert!(
+            text.contains(&format!("inner {test} ok")),
+            "inner test {test} did not run"
+        );
     }
 }
 
@@ -115,10 +113,6 @@ impl Drop for Namespaces {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
-}
-
-fn inside() -> bool {
-    std::env::var_os(INNER).is_some()
 }
 
 fn plan(count: u16, spacing_ms: u64, timeout_ms: u64) -> RoundPlan {
@@ -139,12 +133,8 @@ fn ip(s: &str) -> IpAddr {
 /// One namespace: 198.51.100.0/24 and 2001:db8:dead::/48 routed to a neighbour that
 /// does not exist (packets leave and vanish: true timeouts), blackhole routes to
 /// 203.0.113.9 and 2001:db8:beef::9, no default route, and datagram ping sockets allowed.
-#[test]
 fn unreachable_targets_in_a_namespace() {
-    if !is_root() {
-        eprintln!("skipped: network namespaces need root (see probe_icmp.rs for TEST-NET)");
-        return;
-    }
+    assert!(is_root(), "network namespaces need root (CI runs as root)");
     let ns = Namespaces::new(&["u"]);
     for cmd in [
         "link set lo up",
@@ -166,12 +156,7 @@ fn unreachable_targets_in_a_namespace() {
     ns.run_inside(0, "inner_unreachable");
 }
 
-#[tokio::test]
-#[ignore = "runs inside a network namespace built by unreachable_targets_in_a_namespace"]
 async fn inner_unreachable() {
-    if !inside() {
-        return;
-    }
     let raw = IcmpPinger::new(IcmpSocketMode::Raw);
 
     // Dropped on the way: every echo times out, and the round ends on time.
@@ -312,12 +297,8 @@ async fn inner_unreachable() {
 
 /// Three namespaces: prober A (10.77.1.2, fd77:1::2) — router R — target B (10.77.2.2,
 /// fd77:2::2). R forwards, has no route beyond, and does not rate-limit its ICMP errors.
-#[test]
 fn traceroute_through_a_router() {
-    if !is_root() {
-        eprintln!("skipped: network namespaces need root");
-        return;
-    }
+    assert!(is_root(), "network namespaces need root (CI runs as root)");
     let ns = Namespaces::new(&["a", "r", "b"]);
     let (a, r, b) = (0, 1, 2);
     ns.ip(
@@ -379,12 +360,7 @@ fn traceroute_through_a_router() {
     ns.run_inside(a, "inner_traceroute");
 }
 
-#[tokio::test]
-#[ignore = "runs inside a network namespace built by traceroute_through_a_router"]
 async fn inner_traceroute() {
-    if !inside() {
-        return;
-    }
     let pinger = IcmpPinger::new(IcmpSocketMode::Raw);
     // Beyond the router there is no route: the router answers "unreachable", which is a
     // lost echo (not a reply), and the end of the traced path. First, because Linux
@@ -423,5 +399,35 @@ async fn inner_traceroute() {
         assert_eq!((hops[0].ttl, hops[0].address), (1, Some(ip(router))));
         assert_eq!((hops[1].ttl, hops[1].address), (2, Some(ip(target))));
         assert!(hops.iter().all(|h| h.rtt_ms.is_some_and(|r| r > 0.0)));
+    }
+}
+
+fn main() {
+    if let Some(part) = std::env::var_os(INNER) {
+        let part = part.to_string_lossy().into_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        match part.as_str() {
+            "inner_unreachable" => rt.block_on(inner_unreachable()),
+            "inner_traceroute" => rt.block_on(inner_traceroute()),
+            other => panic!("no inner part {other:?}"),
+        }
+        println!("inner {part} ok");
+        return;
+    }
+    for (name, check) in [
+        (
+            "unreachable_targets_in_a_namespace",
+            unreachable_targets_in_a_namespace as fn(),
+        ),
+        (
+            "traceroute_through_a_router",
+            traceroute_through_a_router as fn(),
+        ),
+    ] {
+        check();
+        println!("test {name} ... ok");
     }
 }
