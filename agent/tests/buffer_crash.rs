@@ -18,39 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Copy of the writer's payload function (`src/bin/buffer-crash-writer.rs`).
-fn payload(run: u32, counter: u64) -> Vec<u8> {
-    let seed = splitmix((u64::from(run) << 40) ^ counter);
-    let len = if counter % 8 == 7 {
-        (seed % (1 << 20)) as usize
-    } else {
-        (seed % 2048) as usize
-    };
-    let start = ((seed >> 24) % (1 << 20)) as usize;
-    let mut p = Vec::with_capacity(12 + len);
-    p.extend_from_slice(&run.to_le_bytes());
-    p.extend_from_slice(&counter.to_le_bytes());
-    p.extend_from_slice(&noise()[start..start + len]);
-    p
-}
-
-/// 2 MiB of fixed pseudo-random bytes, made once: payloads are slices of it, so making a
-/// payload costs a copy and the writer spends its time in the buffer, where kills should land.
-fn noise() -> &'static [u8] {
-    static NOISE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    NOISE.get_or_init(|| {
-        (0..(2u64 << 20) / 8)
-            .flat_map(|i| splitmix(i).to_le_bytes())
-            .collect()
-    })
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+#[path = "support/crash_payload.rs"]
+mod crash_payload;
+use crash_payload::payload;
 
 fn config() -> BufferConfig {
     BufferConfig {
