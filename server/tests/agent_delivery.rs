@@ -109,6 +109,20 @@ fn pki(dir: &Path) -> Pki {
     pki
 }
 
+/// Stops the agent (it delivers what it holds) and returns its final metrics, checking
+/// that nothing was left in its buffer: only then can stored and buffered counts agree.
+async fn stop_drained(agent: ispvm_agent::RunningAgent) -> String {
+    let metrics = agent.metrics.clone();
+    agent.shutdown().await;
+    let text = metrics.encode();
+    assert_eq!(
+        counter(&text, "ispvm_agent_uplink_queue_batches"),
+        0,
+        "drained:\n{text}"
+    );
+    text
+}
+
 /// Reads one counter from a Prometheus text exposition.
 fn counter(text: &str, name: &str) -> u64 {
     text.lines()
@@ -166,14 +180,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let metrics = agent.metrics.clone();
-    agent.shutdown().await;
-    let text = metrics.encode();
-    assert_eq!(
-        counter(&text, "ispvm_agent_uplink_queue_batches"),
-        0,
-        "drained on shutdown:\n{text}"
-    );
+    let text = stop_drained(agent).await;
     let buffered_samples = counter(&text, "ispvm_agent_buffered_samples_total");
     let buffered_events = counter(&text, "ispvm_agent_buffered_events_total");
     assert!(
@@ -233,14 +240,7 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let metrics = agent.metrics.clone();
-    agent.shutdown().await;
-    let text = metrics.encode();
-    assert_eq!(
-        counter(&text, "ispvm_agent_uplink_queue_batches"),
-        0,
-        "drained:\n{text}"
-    );
+    let text = stop_drained(agent).await;
     let stored = server.store.tenant("acme").counts().await.expect("counts");
     assert_eq!(
         stored.samples as u64,
@@ -376,14 +376,7 @@ async fn the_agent_honours_server_backpressure() {
     }
     // Let the agent's bucket refill so the last batch at shutdown is not pushed back.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let metrics = agent.metrics.clone();
-    agent.shutdown().await;
-    let text = metrics.encode();
-    assert_eq!(
-        counter(&text, "ispvm_agent_uplink_queue_batches"),
-        0,
-        "drained:\n{text}"
-    );
+    let text = stop_drained(agent).await;
     assert!(
         text.contains("ispvm_agent_uplink_batches_total{result=\"rejected\"}"),
         "the server pushed back:\n{text}"
