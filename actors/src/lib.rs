@@ -4,6 +4,7 @@
 //! values and reused by the server's actor tree as it grows (per-tenant supervisors,
 //! router / probe-target / link actors, the alert engine and the correlator).
 
+pub mod alert;
 pub mod status;
 
 pub use status::{DeviceStatus, StatusPolicy};
