@@ -6,5 +6,6 @@
 
 pub mod alert;
 pub mod status;
+pub mod tree;
 
 pub use status::{DeviceStatus, StatusPolicy};

@@ -202,28 +202,45 @@ impl Engine {
     /// Feeds one sample reported by `vantage` (the agent that measured it).
     pub fn observe(&mut self, sample: &MetricSample, vantage: &str) {
         let key = EntityRef::from(&sample.entity);
-        let e = self.entity(&key);
+        self.observe_point(&key, sample.metric, sample.ts_ms, sample.value, vantage);
+    }
+
+    /// Feeds one point of one series.
+    pub fn observe_point(
+        &mut self,
+        entity: &EntityRef,
+        metric: MetricName,
+        ts_ms: i64,
+        value: f64,
+        vantage: &str,
+    ) {
+        let e = self.entity(entity);
         let v = self.vantage(vantage);
-        let series = match self.series.get(&(e, sample.metric)) {
+        let series = match self.series.get(&(e, metric)) {
             Some(&s) => s,
             None => {
                 let s = self.windows.len() as u32;
                 self.windows.push(SeriesWindow::default());
-                self.series.insert((e, sample.metric), s);
+                self.series.insert((e, metric), s);
                 s
             }
         };
         self.windows[series as usize].push(Point {
-            ts_ms: sample.ts_ms,
-            value: sample.value,
+            ts_ms,
+            value,
             vantage: v,
         });
         let heard = &mut self.entities[e as usize].last_heard_ms;
-        *heard = (*heard).max(sample.ts_ms);
+        *heard = (*heard).max(ts_ms);
         if let Some(p) = self.entities[e as usize].parent {
             let heard = &mut self.entities[p as usize].last_heard_ms;
-            *heard = (*heard).max(sample.ts_ms);
+            *heard = (*heard).max(ts_ms);
         }
+    }
+
+    /// How far back the loaded rules look, ms: what a restart must reload.
+    pub fn horizon_ms(&self) -> i64 {
+        self.horizon_ms
     }
 
     /// Feeds one event (syslog and agent events count as reachability evidence).

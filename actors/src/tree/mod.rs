@@ -1,0 +1,155 @@
+//! The server's actor tree: root → one supervisor per tenant → a RouterActor,
+//! ProbeTargetActor and LinkActor per entity, plus the alert engine.
+//!
+//! [`MonitorTree`] is the handle the server holds: ingest hands it each stored batch,
+//! the API asks it for live state and alerts.
+
+pub mod engine_actor;
+pub mod link;
+pub mod ports;
+pub mod probe;
+pub mod root;
+pub mod router;
+pub mod tenant;
+
+pub use engine_actor::AlertView;
+pub use link::{LinkStatus, LinkView};
+pub use ports::{Clock, DomainStore, LinkSpec, PortError, StoredPoint, SystemClock};
+pub use probe::ProbeView;
+pub use router::RouterView;
+pub use tenant::ChildKey;
+
+use crate::alert::{CycleStats, Notification, Schedule};
+use ispvm_proto::Batch;
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use root::{RootActor, RootArgs, RootMsg};
+use std::sync::Arc;
+use std::time::Duration;
+use tenant::TenantMsg;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How long an API question to the tree may take before it is answered as unavailable.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the tree did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("actor tree failed to start: {0}")]
+    Start(String),
+    #[error("actor tree did not answer: {0}")]
+    Ask(String),
+}
+
+/// The running tree.
+#[derive(Clone)]
+pub struct MonitorTree {
+    root: ActorRef<RootMsg>,
+}
+
+/// How the tree runs.
+pub struct TreeOptions {
+    /// Evaluate alerts on the 10 s / 60 s / 5 min timers (tests drive cycles instead).
+    pub timers: bool,
+    pub notify: Option<UnboundedSender<Notification>>,
+}
+
+impl MonitorTree {
+    /// Starts the root, which starts a supervisor for every stored tenant.
+    pub async fn start<S: DomainStore, C: Clock>(
+        store: Arc<S>,
+        clock: Arc<C>,
+        options: TreeOptions,
+    ) -> Result<Self, TreeError> {
+        let args = RootArgs {
+            store,
+            clock,
+            timers: options.timers,
+            notify: options.notify,
+        };
+        let (root, _) = Actor::spawn(None, RootActor::<S, C>::default(), args)
+            .await
+            .map_err(|e| TreeError::Start(e.to_string()))?;
+        Ok(MonitorTree { root })
+    }
+
+    fn tell(&self, tenant: &str, msg: TenantMsg) {
+        let _ = self.root.cast(RootMsg::Tenant {
+            tenant: tenant.to_owned(),
+            msg,
+        });
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        msg: impl FnOnce(RpcReplyPort<T>) -> TenantMsg,
+    ) -> Result<T, TreeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tell(tenant, msg(tx.into()));
+        match tokio::time::timeout(ASK_TIMEOUT, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(TreeError::Ask("reply dropped".into())),
+            Err(_) => Err(TreeError::Ask("timed out".into())),
+        }
+    }
+
+    /// Hands a stored batch to the tenant's actors. Never blocks ingest.
+    pub fn ingest(&self, tenant: &str, batch: Arc<Batch>) {
+        self.tell(tenant, TenantMsg::Ingest(batch));
+    }
+
+    /// Inventory, rules or maintenance windows of the tenant changed.
+    pub fn reload(&self, tenant: &str) {
+        self.tell(tenant, TenantMsg::Reload);
+    }
+
+    pub async fn alerts(&self, tenant: &str) -> Result<Vec<AlertView>, TreeError> {
+        self.ask(tenant, TenantMsg::Alerts).await
+    }
+
+    /// Runs one evaluation cycle now; answers once its changes are persisted.
+    pub async fn evaluate_now(&self, tenant: &str, s: Schedule) -> Result<CycleStats, TreeError> {
+        self.ask(tenant, |r| TenantMsg::EvaluateNow(s, r)).await
+    }
+
+    pub async fn router(
+        &self,
+        tenant: &str,
+        device: &str,
+    ) -> Result<Option<RouterView>, TreeError> {
+        let d = device.to_owned();
+        self.ask(tenant, |r| TenantMsg::Router(d, r)).await
+    }
+
+    pub async fn probe(&self, tenant: &str, target: &str) -> Result<Option<ProbeView>, TreeError> {
+        let t = target.to_owned();
+        self.ask(tenant, |r| TenantMsg::Probe(t, r)).await
+    }
+
+    pub async fn link(&self, tenant: &str, id: &str) -> Result<Option<LinkView>, TreeError> {
+        let l = id.to_owned();
+        self.ask(tenant, |r| TenantMsg::Link(l, r)).await
+    }
+
+    pub async fn children(&self, tenant: &str) -> Result<Vec<ChildKey>, TreeError> {
+        self.ask(tenant, TenantMsg::Children).await
+    }
+
+    /// Series and points the tenant's engine holds.
+    pub async fn engine_footprint(&self, tenant: &str) -> Result<(usize, usize), TreeError> {
+        self.ask(tenant, TenantMsg::EngineFootprint).await
+    }
+
+    /// Makes a child fail (supervision tests and chaos drills).
+    pub fn crash_child(&self, tenant: &str, key: ChildKey) {
+        self.tell(tenant, TenantMsg::CrashChild(key));
+    }
+
+    /// Stops the whole tree and waits for it.
+    pub async fn stop(&self) {
+        let _ = self
+            .root
+            .stop_and_wait(Some("server stopping".into()), Some(Duration::from_secs(5)))
+            .await;
+    }
+}

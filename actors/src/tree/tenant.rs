@@ -1,0 +1,445 @@
+//! The supervisor of one tenant: a RouterActor per device, a ProbeTargetActor per
+//! probe target, a LinkActor per link and the alert engine. It routes each batch to the
+//! actors it concerns and restarts a child that fails, which then rebuilds itself from
+//! the store.
+
+use super::engine_actor::{AlertView, EngineActor, EngineArgs, EngineMsg};
+use super::link::{LinkActor, LinkMsg, LinkView};
+use super::ports::{Clock, DomainStore};
+use super::probe::{ProbeMsg, ProbeTargetActor, ProbeView};
+use super::router::{RouterActor, RouterArgs, RouterMsg, RouterView};
+use crate::alert::{CycleStats, Notification, Schedule};
+use ispvm_proto::{Batch, EntityKey, Event, MetricName, MetricSample};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Longest wait before restarting a failed child.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A child of the tenant supervisor, by what it watches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChildKey {
+    Engine,
+    Router(String),
+    Probe(String),
+    Link(String),
+}
+
+pub enum TenantMsg {
+    Ingest(Arc<Batch>),
+    /// Inventory, rules or maintenance changed: links are re-read, the engine reloads.
+    Reload,
+    Alerts(RpcReplyPort<Vec<AlertView>>),
+    EvaluateNow(Schedule, RpcReplyPort<CycleStats>),
+    Router(String, RpcReplyPort<Option<RouterView>>),
+    Probe(String, RpcReplyPort<Option<ProbeView>>),
+    Link(String, RpcReplyPort<Option<LinkView>>),
+    /// Live children by key, for supervision tests and the cluster-state API.
+    Children(RpcReplyPort<Vec<ChildKey>>),
+    /// Makes a child fail as a defect would (supervision tests).
+    CrashChild(ChildKey),
+    EngineFootprint(RpcReplyPort<(usize, usize)>),
+    Respawn(ChildKey),
+}
+
+pub struct TenantArgs<S, C> {
+    pub tenant: String,
+    pub store: Arc<S>,
+    pub clock: Arc<C>,
+    pub timers: bool,
+    pub notify: Option<UnboundedSender<Notification>>,
+}
+
+impl<S, C> Clone for TenantArgs<S, C> {
+    fn clone(&self) -> Self {
+        TenantArgs {
+            tenant: self.tenant.clone(),
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            timers: self.timers,
+            notify: self.notify.clone(),
+        }
+    }
+}
+
+pub struct TenantSupervisor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
+
+impl<S, C> Default for TenantSupervisor<S, C> {
+    fn default() -> Self {
+        TenantSupervisor(std::marker::PhantomData)
+    }
+}
+
+pub struct TenantState<S, C> {
+    args: TenantArgs<S, C>,
+    engine: Option<ActorRef<EngineMsg>>,
+    routers: HashMap<String, ActorRef<RouterMsg>>,
+    probes: HashMap<String, ActorRef<ProbeMsg>>,
+    links: HashMap<String, ActorRef<LinkMsg>>,
+    link_specs: HashMap<String, super::ports::LinkSpec>,
+    /// `(device, interface)` → links ending there.
+    link_ends: HashMap<(String, String), Vec<String>>,
+    by_id: HashMap<ActorId, ChildKey>,
+    restarts: HashMap<ChildKey, u32>,
+}
+
+impl<S: DomainStore, C: Clock> TenantState<S, C> {
+    async fn spawn(&mut self, myself: &ActorCell, key: ChildKey) -> Result<(), ActorProcessingErr> {
+        let a = &self.args;
+        let cell = match &key {
+            ChildKey::Engine => {
+                let args = EngineArgs {
+                    tenant: a.tenant.clone(),
+                    store: Arc::clone(&a.store),
+                    clock: Arc::clone(&a.clock),
+                    timers: a.timers,
+                    notify: a.notify.clone(),
+                };
+                let (r, _) =
+                    Actor::spawn_linked(None, EngineActor::<S, C>::default(), args, myself.clone())
+                        .await?;
+                let cell = r.get_cell();
+                self.engine = Some(r);
+                cell
+            }
+            ChildKey::Router(d) => {
+                let args = RouterArgs {
+                    tenant: a.tenant.clone(),
+                    device: d.clone(),
+                    store: Arc::clone(&a.store),
+                };
+                let (r, _) =
+                    Actor::spawn_linked(None, RouterActor::<S>::default(), args, myself.clone())
+                        .await?;
+                let cell = r.get_cell();
+                self.routers.insert(d.clone(), r);
+                cell
+            }
+            ChildKey::Probe(t) => {
+                let (r, _) =
+                    Actor::spawn_linked(None, ProbeTargetActor, t.clone(), myself.clone()).await?;
+                let cell = r.get_cell();
+                self.probes.insert(t.clone(), r);
+                cell
+            }
+            ChildKey::Link(id) => {
+                let Some(spec) = self.link_specs.get(id).cloned() else {
+                    return Ok(());
+                };
+                let (r, _) = Actor::spawn_linked(None, LinkActor, spec, myself.clone()).await?;
+                let cell = r.get_cell();
+                self.links.insert(id.clone(), r);
+                cell
+            }
+        };
+        self.by_id.insert(cell.get_id(), key);
+        Ok(())
+    }
+
+    fn forget(&mut self, key: &ChildKey) {
+        match key {
+            ChildKey::Engine => self.engine = None,
+            ChildKey::Router(d) => {
+                self.routers.remove(d);
+            }
+            ChildKey::Probe(t) => {
+                self.probes.remove(t);
+            }
+            ChildKey::Link(l) => {
+                self.links.remove(l);
+            }
+        }
+    }
+
+    async fn reload_links(&mut self, myself: &ActorCell) {
+        let specs = match self.args.store.links(&self.args.tenant).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(tenant = %self.args.tenant, error = %e, "links not loaded");
+                return;
+            }
+        };
+        self.link_specs = specs.into_iter().map(|s| (s.id.clone(), s)).collect();
+        self.link_ends.clear();
+        for s in self.link_specs.values() {
+            for end in [&s.a, &s.b] {
+                self.link_ends
+                    .entry(end.clone())
+                    .or_default()
+                    .push(s.id.clone());
+            }
+        }
+        let gone: Vec<String> = self
+            .links
+            .keys()
+            .filter(|k| !self.link_specs.contains_key(*k))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(r) = self.links.remove(&id) {
+                self.by_id.remove(&r.get_id());
+                r.stop(Some("link removed".into()));
+            }
+        }
+        let missing: Vec<String> = self
+            .link_specs
+            .keys()
+            .filter(|k| !self.links.contains_key(*k))
+            .cloned()
+            .collect();
+        for id in missing {
+            if let Err(e) = self.spawn(myself, ChildKey::Link(id.clone())).await {
+                tracing::error!(tenant = %self.args.tenant, link = %id, error = %e, "link actor not started");
+            }
+        }
+    }
+
+    async fn ingest(&mut self, myself: &ActorCell, batch: Arc<Batch>) {
+        if let Some(engine) = &self.engine {
+            let _ = engine.cast(EngineMsg::Observe(Arc::clone(&batch)));
+        }
+        let mut per_device: BTreeMap<&str, (Vec<MetricSample>, Vec<Event>)> = BTreeMap::new();
+        let mut per_probe: BTreeMap<&str, Vec<MetricSample>> = BTreeMap::new();
+        for s in &batch.samples {
+            match &s.entity {
+                EntityKey::ProbeTarget(t) => per_probe.entry(t).or_default().push(s.clone()),
+                other => {
+                    if let Some(d) = other.device() {
+                        per_device.entry(d).or_default().0.push(s.clone());
+                    }
+                    if let (EntityKey::Interface { device, name }, MetricName::InterfaceRunning) =
+                        (other, s.metric)
+                        && let Some(ids) = self.link_ends.get(&(device.clone(), name.clone()))
+                    {
+                        for id in ids {
+                            if let Some(l) = self.links.get(id) {
+                                let _ = l.cast(LinkMsg::End {
+                                    device: device.clone(),
+                                    interface: name.clone(),
+                                    ts_ms: s.ts_ms,
+                                    running: s.value >= 0.5,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for e in &batch.events {
+            if let Some(d) = e.entity.device() {
+                per_device.entry(d).or_default().1.push(e.clone());
+            }
+        }
+        for d in &batch.inventory.devices {
+            per_device.entry(d.key.as_str()).or_default();
+        }
+        for (device, (samples, events)) in per_device {
+            if !self.routers.contains_key(device)
+                && let Err(e) = self
+                    .spawn(myself, ChildKey::Router(device.to_owned()))
+                    .await
+            {
+                tracing::error!(tenant = %self.args.tenant, device, error = %e, "router actor not started");
+                continue;
+            }
+            if let Some(r) = self.routers.get(device) {
+                let _ = r.cast(RouterMsg::Observe { samples, events });
+            }
+        }
+        for (target, samples) in per_probe {
+            if !self.probes.contains_key(target)
+                && let Err(e) = self.spawn(myself, ChildKey::Probe(target.to_owned())).await
+            {
+                tracing::error!(tenant = %self.args.tenant, target, error = %e, "probe actor not started");
+                continue;
+            }
+            if let Some(p) = self.probes.get(target) {
+                let _ = p.cast(ProbeMsg::Observe {
+                    vantage: batch.agent_id.clone(),
+                    samples,
+                });
+            }
+        }
+    }
+}
+
+impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
+    type Msg = TenantMsg;
+    type State = TenantState<S, C>;
+    type Arguments = TenantArgs<S, C>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<TenantMsg>,
+        args: TenantArgs<S, C>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = TenantState {
+            args,
+            engine: None,
+            routers: HashMap::new(),
+            probes: HashMap::new(),
+            links: HashMap::new(),
+            link_specs: HashMap::new(),
+            link_ends: HashMap::new(),
+            by_id: HashMap::new(),
+            restarts: HashMap::new(),
+        };
+        state.spawn(&myself.get_cell(), ChildKey::Engine).await?;
+        state.reload_links(&myself.get_cell()).await;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<TenantMsg>,
+        msg: TenantMsg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let cell = myself.get_cell();
+        match msg {
+            TenantMsg::Ingest(batch) => state.ingest(&cell, batch).await,
+            TenantMsg::Reload => {
+                state.reload_links(&cell).await;
+                if let Some(e) = &state.engine {
+                    let _ = e.cast(EngineMsg::Reload);
+                }
+            }
+            TenantMsg::Alerts(reply) => match &state.engine {
+                Some(e) => {
+                    let e = e.clone();
+                    // Answer from a task so a slow engine never blocks ingest routing.
+                    tokio::spawn(async move {
+                        let alerts = ractor::call!(e, EngineMsg::Alerts).unwrap_or_default();
+                        let _ = reply.send(alerts);
+                    });
+                }
+                None => {
+                    let _ = reply.send(Vec::new());
+                }
+            },
+            TenantMsg::EvaluateNow(s, reply) => match &state.engine {
+                Some(e) => {
+                    let e = e.clone();
+                    tokio::spawn(async move {
+                        let stats = ractor::call!(e, EngineMsg::EvaluateNow, s).unwrap_or_default();
+                        let _ = reply.send(stats);
+                    });
+                }
+                None => {
+                    let _ = reply.send(CycleStats::default());
+                }
+            },
+            TenantMsg::EngineFootprint(reply) => match &state.engine {
+                Some(e) => {
+                    let e = e.clone();
+                    tokio::spawn(async move {
+                        let f = ractor::call!(e, EngineMsg::Footprint).unwrap_or_default();
+                        let _ = reply.send(f);
+                    });
+                }
+                None => {
+                    let _ = reply.send((0, 0));
+                }
+            },
+            TenantMsg::Router(d, reply) => {
+                let r = state.routers.get(&d).cloned();
+                tokio::spawn(async move {
+                    let view = match r {
+                        Some(r) => ractor::call!(r, RouterMsg::View).ok(),
+                        None => None,
+                    };
+                    let _ = reply.send(view);
+                });
+            }
+            TenantMsg::Probe(t, reply) => {
+                let p = state.probes.get(&t).cloned();
+                tokio::spawn(async move {
+                    let view = match p {
+                        Some(p) => ractor::call!(p, ProbeMsg::View).ok(),
+                        None => None,
+                    };
+                    let _ = reply.send(view);
+                });
+            }
+            TenantMsg::Link(id, reply) => {
+                let l = state.links.get(&id).cloned();
+                tokio::spawn(async move {
+                    let view = match l {
+                        Some(l) => ractor::call!(l, LinkMsg::View).ok(),
+                        None => None,
+                    };
+                    let _ = reply.send(view);
+                });
+            }
+            TenantMsg::Children(reply) => {
+                let mut keys: Vec<ChildKey> = state.by_id.values().cloned().collect();
+                keys.sort();
+                let _ = reply.send(keys);
+            }
+            TenantMsg::CrashChild(key) => match &key {
+                ChildKey::Engine => {
+                    if let Some(e) = &state.engine {
+                        let _ = e.cast(EngineMsg::Crash);
+                    }
+                }
+                ChildKey::Router(d) => {
+                    if let Some(r) = state.routers.get(d) {
+                        let _ = r.cast(RouterMsg::Crash);
+                    }
+                }
+                ChildKey::Probe(_) | ChildKey::Link(_) => {}
+            },
+            TenantMsg::Respawn(key) => {
+                let present = match &key {
+                    ChildKey::Engine => state.engine.is_some(),
+                    ChildKey::Router(d) => state.routers.contains_key(d),
+                    ChildKey::Probe(t) => state.probes.contains_key(t),
+                    ChildKey::Link(l) => state.links.contains_key(l),
+                };
+                if !present && let Err(e) = state.spawn(&cell, key.clone()).await {
+                    tracing::error!(tenant = %state.args.tenant, child = ?key, error = %e, "restart failed; retrying");
+                    schedule_respawn(&myself, state, key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<TenantMsg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(key) = state.by_id.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        state.forget(&key);
+        tracing::warn!(tenant = %state.args.tenant, child = ?key, reason = %why, "actor stopped; restarting from stored state");
+        schedule_respawn(&myself, state, key);
+        Ok(())
+    }
+}
+
+fn schedule_respawn<S, C>(
+    myself: &ActorRef<TenantMsg>,
+    state: &mut TenantState<S, C>,
+    key: ChildKey,
+) {
+    let n = state.restarts.entry(key.clone()).or_insert(0);
+    *n = n.saturating_add(1);
+    let backoff = Duration::from_millis(50u64.saturating_mul(1u64 << (*n).min(8))).min(MAX_BACKOFF);
+    myself.send_after(backoff, move || TenantMsg::Respawn(key));
+}
