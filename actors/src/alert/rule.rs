@@ -144,6 +144,17 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
+    /// The kind from its stored name (`device`, `interface`, `probe_target`, `peer`).
+    pub fn parse(name: &str) -> Option<EntityKind> {
+        match name {
+            "device" => Some(EntityKind::Device),
+            "interface" => Some(EntityKind::Interface),
+            "probe_target" => Some(EntityKind::ProbeTarget),
+            "peer" => Some(EntityKind::Peer),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntityKind::Device => "device",
