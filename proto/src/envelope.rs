@@ -371,6 +371,11 @@ pub enum RejectCode {
     Overloaded,
     /// The server failed to store the batch; retry later.
     Internal,
+    /// Storing the batch would take the tenant over a quota of its inventory (devices,
+    /// agents). Resending the same batch cannot help until an operator raises the quota,
+    /// so the agent drops it. (Over the ingest *rate* quota a batch is `Overloaded`.)
+    /// Appended last: the bincode index of every earlier code is unchanged.
+    QuotaExceeded,
 }
 
 impl RejectCode {
@@ -389,6 +394,7 @@ impl RejectCode {
             RejectCode::Unauthorized => "unauthorized",
             RejectCode::Overloaded => "overloaded",
             RejectCode::Internal => "internal",
+            RejectCode::QuotaExceeded => "quota_exceeded",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Wiring of a running server: store, QUIC ingest, HTTP.
 
 use crate::config::ServerConfig;
-use crate::http::{AppState, router};
+use crate::domain::StoreDomain;
+use crate::http::{AppState, AuthSetupError};
 use crate::ingest::Ingestor;
 use crate::store::{Store, StoreError};
 use crate::telemetry::ServerMetrics;
 use ispvm_actors::StatusPolicy;
+use ispvm_actors::tree::{MonitorTree, SystemClock, TreeOptions};
 use ispvm_cluster::quic::{ALPN_INGEST, EndpointError, server_endpoint};
 use ispvm_cluster::{TlsError, TlsMaterial};
 use std::net::SocketAddr;
@@ -29,6 +31,12 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error("master key: {0}")]
+    MasterKey(#[from] crate::store::crypto::KeyError),
+    #[error(transparent)]
+    Tree(#[from] ispvm_actors::tree::TreeError),
 }
 
 /// A started server; stop it with [`RunningServer::shutdown`].
@@ -39,6 +47,8 @@ pub struct RunningServer {
     pub https_addr: Option<SocketAddr>,
     pub store: Store,
     pub metrics: Arc<ServerMetrics>,
+    /// The actor tree: live state per entity and the alert engines.
+    pub tree: MonitorTree,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -58,6 +68,36 @@ pub async fn start_with(
     tls: TlsMaterial,
 ) -> Result<RunningServer, StartError> {
     let metrics = ServerMetrics::new();
+    // Settings that can be wrong are checked before anything listens.
+    let master_key = config.resolve_master_key()?;
+    if master_key.is_none() {
+        tracing::warn!(
+            "no master key (ISPVM_MASTER_KEY): credential sets cannot be stored until one is set"
+        );
+    }
+    let api_state = AppState::new(
+        store.clone(),
+        metrics.clone(),
+        StatusPolicy {
+            stale_after_ms: config.stale_after_ms,
+        },
+        &config.auth,
+        master_key,
+        config.tenant_defaults,
+    )?;
+    // The actor tree starts a supervisor (and alert engine) per stored tenant.
+    let tree = MonitorTree::start(
+        Arc::new(StoreDomain {
+            store: store.clone(),
+        }),
+        Arc::new(SystemClock),
+        TreeOptions {
+            timers: true,
+            notify: None,
+        },
+    )
+    .await?;
+    let api_state = api_state.with_tree(tree.clone());
     let (stop, stopped) = watch::channel(false);
     let endpoint = server_endpoint(config.quic.listen, &tls, ALPN_INGEST)?;
     let quic_addr = endpoint
@@ -66,13 +106,21 @@ pub async fn start_with(
             addr: config.quic.listen,
             source,
         })?;
-    let ingestor = Arc::new(Ingestor::new(
-        store.clone(),
-        config.limits,
-        config.rate,
-        metrics.clone(),
-    ));
+    let policy = config.timeseries_policy();
+    let ingestor = Arc::new(
+        Ingestor::new(store.clone(), config.limits, config.rate, metrics.clone())
+            .with_policy(policy)
+            .with_tree(tree.clone()),
+    );
     let mut tasks = Vec::new();
+    if config.timeseries.maintenance_interval_s > 0 {
+        tasks.push(tokio::spawn(crate::store::maintenance::run(
+            store.clone(),
+            policy,
+            std::time::Duration::from_secs(config.timeseries.maintenance_interval_s),
+            stopped.clone(),
+        )));
+    }
     let mut https_addr = None;
     if let Some(listen) = config.https.listen {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -118,20 +166,8 @@ pub async fn start_with(
             addr: config.http.listen,
             source,
         })?;
-    let app = router(AppState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        default_tenant: config.default_tenant.clone(),
-        status: StatusPolicy {
-            stale_after_ms: config.stale_after_ms,
-        },
-    });
-    let mut http_stopped = stopped;
     let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = http_stopped.changed().await;
-        });
-        if let Err(e) = serve.await {
+        if let Err(e) = crate::http::serve(listener, api_state, stopped).await {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
@@ -143,6 +179,7 @@ pub async fn start_with(
         https_addr,
         store,
         metrics,
+        tree,
         stop,
         tasks,
     })
@@ -155,7 +192,136 @@ impl RunningServer {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.tree.stop().await;
         self.store.close().await;
         tracing::info!("server stopped");
     }
+}
+
+/// Why the first administrator could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("creating the first administrator: {0}")]
+    Catalog(#[from] crate::store::CatalogError),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The administrator a fresh installation starts with.
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub tenant: String,
+    pub username: String,
+    /// Where the generated password was written (`None` when it came from the
+    /// environment).
+    pub password_file: Option<std::path::PathBuf>,
+}
+
+/// Username of the first administrator.
+pub const BOOTSTRAP_USERNAME: &str = "admin";
+/// File in the data directory that receives a generated first password.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
+
+/// Writes `text` to `path`, readable by the owner only.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+/// Makes sure someone can log in: when no platform administrator exists, creates user
+/// `admin` (role admin, platform admin) in the configured `default_tenant`. Its password
+/// is `password` (from `ISPVM_ADMIN_PASSWORD`) or, when none is given, a generated one
+/// that is logged once and written to `<data_dir>/admin-password` (mode 0600). Returns
+/// `None` when an administrator already existed.
+pub async fn bootstrap_admin(
+    store: &Store,
+    config: &ServerConfig,
+    password: Option<String>,
+) -> Result<Option<BootstrapAdmin>, BootstrapError> {
+    let tenant = config.default_tenant.as_str();
+    if store.ensure_tenant(tenant, tenant).await? {
+        store.tenant(tenant).seed_starter_rules().await?;
+    }
+    if store.has_platform_admin().await? {
+        return Ok(None);
+    }
+    let (password, generated) = match password.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            crate::store::users::validate_password(&p)?;
+            (p, false)
+        }
+        None => {
+            use rand::Rng;
+            let p: String = rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect();
+            (p, true)
+        }
+    };
+    let hash = crate::http::hash_password(&password, &config.auth)?;
+    let spec = crate::store::users::UserSpec {
+        role: crate::store::users::Role::Admin,
+        display_name: "Administrator".into(),
+        disabled: false,
+    };
+    store
+        .tenant(tenant)
+        .create_user(
+            &crate::store::Actor::system(),
+            BOOTSTRAP_USERNAME,
+            &spec,
+            &hash,
+            true,
+        )
+        .await?;
+    let password_file = if generated {
+        let path = config.data_dir.join(ADMIN_PASSWORD_FILE);
+        write_private(&path, &password).map_err(|source| BootstrapError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::warn!(
+            tenant,
+            username = BOOTSTRAP_USERNAME,
+            password = %password,
+            file = %path.display(),
+            "created the first administrator with a generated password (shown once; also in the file)"
+        );
+        Some(path)
+    } else {
+        tracing::info!(
+            tenant,
+            username = BOOTSTRAP_USERNAME,
+            "created the first administrator with the password from ISPVM_ADMIN_PASSWORD"
+        );
+        None
+    };
+    Ok(Some(BootstrapAdmin {
+        tenant: tenant.to_owned(),
+        username: BOOTSTRAP_USERNAME.to_owned(),
+        password_file,
+    }))
 }

@@ -16,8 +16,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/ispvm.db`.
     pub database_url: Option<String>,
-    /// The tenant the API shows when a request names none (until users and roles arrive,
-    /// see docs/decisions/0001-foundation.md).
+    /// The tenant of the administrator a fresh installation creates (see docs/api.md);
+    /// API requests always act in the tenant of their user.
     pub default_tenant: String,
     pub http: HttpConfig,
     pub quic: QuicConfig,
@@ -30,6 +30,17 @@ pub struct ServerConfig {
     pub rate: crate::ingest::rate::RateLimit,
     /// A device with no `device.up` report for this long shows as `unknown`.
     pub stale_after_ms: i64,
+    /// The time-series store: maintenance schedule, partitions, rollups.
+    pub timeseries: TimeseriesConfig,
+    /// Retention and quotas of every tenant that does not override them.
+    pub tenant_defaults: crate::store::TenantSettings,
+    /// Local users, sessions and login throttling.
+    pub auth: AuthConfig,
+    /// Key credential secrets are sealed with: base64 of 32 bytes. Set it from the
+    /// environment (`ISPVM_MASTER_KEY`), not the file; never logged or serialised.
+    pub master_key: Option<crate::store::MasterKey>,
+    /// A file holding the master key instead (e.g. a systemd credential).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -45,8 +56,81 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             rate: Default::default(),
             stale_after_ms: 30_000,
+            timeseries: TimeseriesConfig::default(),
+            tenant_defaults: crate::store::TenantSettings::default(),
+            auth: AuthConfig::default(),
+            master_key: None,
+            master_key_file: None,
         }
     }
+}
+
+/// `[auth]`: password hashing, sessions and login throttling (docs/api.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Lifetime of a bearer token from login.
+    pub session_ttl_s: u64,
+    /// argon2id cost of new password hashes (OWASP's minimum by default: 19 MiB, 2
+    /// passes, 1 lane). Stored hashes keep the cost they were made with.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Failed logins in a row that lock an account; 0 never locks.
+    pub lockout_after_failures: u32,
+    /// How long a locked account refuses every login.
+    pub lockout_s: u64,
+    /// Login attempts one client address may make per minute (429 beyond).
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_s: 12 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            lockout_after_failures: 5,
+            lockout_s: 15 * 60,
+            login_attempts_per_minute: 30,
+        }
+    }
+}
+
+/// `[timeseries]`: how the server keeps its time-series store (docs/timeseries-store.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TimeseriesConfig {
+    /// Seconds between maintenance runs (partitions ahead, rollups, retention); 0 turns
+    /// them off. The first run comes one interval after start.
+    pub maintenance_interval_s: u64,
+    /// Daily partitions created ahead of today (PostgreSQL).
+    pub partitions_ahead_days: u32,
+    /// Samples arriving up to this late are rolled up by the regular runs; later ones
+    /// mark their hour for recomputation.
+    pub rollup_lateness_s: u64,
+    /// Most raw time one run rolls up per level while catching up a backlog.
+    pub rollup_max_catchup_s: u64,
+    /// Samples stamped further ahead of the server's clock are dropped and counted.
+    pub max_future_s: u64,
+}
+
+impl Default for TimeseriesConfig {
+    fn default() -> Self {
+        let p = crate::store::TimeseriesPolicy::default();
+        TimeseriesConfig {
+            maintenance_interval_s: 60,
+            partitions_ahead_days: p.partitions_ahead_days,
+            rollup_lateness_s: u64::try_from(p.rollup_lateness_ms / 1000).unwrap_or(120),
+            rollup_max_catchup_s: u64::try_from(p.rollup_max_catchup_ms / 1000).unwrap_or(21_600),
+            max_future_s: u64::try_from(p.max_future_ms / 1000).unwrap_or(3_600),
+        }
+    }
+}
+
+fn secs_to_ms(s: u64) -> i64 {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -135,6 +219,32 @@ impl ServerConfig {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ispvm.db").display()))
     }
 
+    /// The time-series policy ingest and maintenance share.
+    pub fn timeseries_policy(&self) -> crate::store::TimeseriesPolicy {
+        let t = &self.timeseries;
+        crate::store::TimeseriesPolicy {
+            tenant_defaults: self.tenant_defaults,
+            partitions_ahead_days: t.partitions_ahead_days,
+            rollup_lateness_ms: secs_to_ms(t.rollup_lateness_s),
+            rollup_max_catchup_ms: secs_to_ms(t.rollup_max_catchup_s),
+            max_future_ms: secs_to_ms(t.max_future_s),
+        }
+    }
+
+    /// The master key: `master_key` (from `ISPVM_MASTER_KEY` or the file), else the
+    /// contents of `master_key_file`, else none (credential secrets cannot be stored).
+    pub fn resolve_master_key(
+        &self,
+    ) -> Result<Option<crate::store::MasterKey>, crate::store::crypto::KeyError> {
+        if let Some(k) = &self.master_key {
+            return Ok(Some(k.clone()));
+        }
+        match &self.master_key_file {
+            Some(path) => crate::store::MasterKey::from_file(path).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub fn pki_dir(&self) -> PathBuf {
         self.data_dir.join("pki")
     }
@@ -167,5 +277,25 @@ mod tests {
         assert_eq!(config.http.listen, SocketAddr::from(([0, 0, 0, 0], 9999)));
         assert_eq!(config.limits.max_samples, 50_000);
         assert_eq!(config.database_url(), "sqlite:///var/lib/ispvm/ispvm.db");
+    }
+
+    #[test]
+    fn timeseries_sections_override_the_defaults() {
+        let config: ServerConfig = ispvm_proto::settings::load(
+            "[timeseries]\nrollup_lateness_s = 300\n[tenant_defaults]\nraw_retention_days = 7\n",
+            ENV_PREFIX,
+            vec![(
+                "ISPVM_TENANT_DEFAULTS__MAX_DEVICES".to_owned(),
+                "42".to_owned(),
+            )],
+        )
+        .expect("config");
+        let p = config.timeseries_policy();
+        assert_eq!(p.rollup_lateness_ms, 300_000);
+        assert_eq!(p.max_future_ms, 3_600_000);
+        assert_eq!(p.tenant_defaults.raw_retention_days, 7);
+        assert_eq!(p.tenant_defaults.max_devices, 42);
+        assert_eq!(p.tenant_defaults.hour_retention_days, 730);
+        assert_eq!(config.timeseries.maintenance_interval_s, 60);
     }
 }

@@ -9,7 +9,7 @@
 use crate::app::{RunningServer, start_with};
 use crate::config::ServerConfig;
 use crate::pki::{CertKind, Pki};
-use crate::store::Store;
+use crate::store::{MasterKey, Store};
 use anyhow::Context;
 use ispvm_agent::RunningAgent;
 use ispvm_agent::config::{
@@ -50,6 +50,27 @@ pub struct RunningDemo {
     pub server: RunningServer,
     pub agents: Vec<RunningAgent>,
     pub isp: VirtualIsp,
+    /// Where the administrator's password is, for the banner.
+    pub admin_password_file: PathBuf,
+}
+
+/// File in the data directory holding the demo's master key.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The master key: `ISPVM_MASTER_KEY`, else the one in the data directory, made on the
+/// first start.
+fn demo_master_key(data_dir: &std::path::Path) -> anyhow::Result<MasterKey> {
+    if let Ok(text) = std::env::var("ISPVM_MASTER_KEY") {
+        return MasterKey::from_base64(&text).context("ISPVM_MASTER_KEY");
+    }
+    let path = data_dir.join(MASTER_KEY_FILE);
+    if path.exists() {
+        return MasterKey::from_file(&path).with_context(|| format!("{}", path.display()));
+    }
+    let (key, text) = MasterKey::generate();
+    crate::app::write_private(&path, &text)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
 }
 
 /// How an agent polls a simulated router: its RouterOS API address and login.
@@ -128,12 +149,18 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         https: crate::config::HttpsIngestConfig {
             listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         },
+        master_key: Some(demo_master_key(data_dir)?),
         ..ServerConfig::default()
     };
     let store = Store::connect(&config.database_url())
         .await
         .context("opening the demo store")?;
-    store.ensure_tenant(DEMO_TENANT, "Demo ISP").await?;
+    if store.ensure_tenant(DEMO_TENANT, "Demo ISP").await? {
+        store.tenant(DEMO_TENANT).seed_starter_rules().await?;
+    }
+    crate::app::bootstrap_admin(&store, &config, std::env::var("ISPVM_ADMIN_PASSWORD").ok())
+        .await
+        .context("creating the demo administrator")?;
     for s in &topology.sites {
         store
             .tenant(DEMO_TENANT)
@@ -197,6 +224,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         server,
         agents,
         isp,
+        admin_password_file: data_dir.join(crate::app::ADMIN_PASSWORD_FILE),
     })
 }
 
@@ -204,11 +232,17 @@ impl RunningDemo {
     /// A short guide to what is running and where to look.
     pub fn banner(&self) -> String {
         let api = self.server.http_addr;
+        let password = if std::env::var("ISPVM_ADMIN_PASSWORD").is_ok_and(|p| !p.is_empty()) {
+            "$ISPVM_ADMIN_PASSWORD".to_owned()
+        } else {
+            format!("$(cat {})", self.admin_password_file.display())
+        };
         let mut s = format!(
             "ISPVisualMonitor demo: {} simulated routers in {} sites, {} agents\n\
-             \x20 devices   http://{api}/api/v1/devices\n\
-             \x20 sites     http://{api}/api/v1/sites\n\
-             \x20 agents    http://{api}/api/v1/agents\n\
+             \x20 log in    TOKEN=$(curl -s http://{api}/api/v1/auth/login -H 'content-type: application/json' \\\n\
+             \x20             -d \"{{\\\"tenant\\\":\\\"{DEMO_TENANT}\\\",\\\"username\\\":\\\"admin\\\",\\\"password\\\":\\\"{password}\\\"}}\" | jq -r .token)\n\
+             \x20 devices   curl -s -H \"Authorization: Bearer $TOKEN\" http://{api}/api/v1/devices\n\
+             \x20 also      /api/v1/sites /api/v1/agents /api/v1/links /api/v1/alert-rules  (API: http://{api}/api/v1/openapi.json)\n\
              \x20 metrics   http://{api}/metrics   health http://{api}/healthz\n",
             self.isp.routers().len(),
             self.isp.topology().sites.len(),

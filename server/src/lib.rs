@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod pki;

@@ -23,7 +23,10 @@ enum Command {
     /// Run the server: QUIC ingest for agents, the HTTP API and /metrics.
     ///
     /// Settings come from --config (TOML) and ISPVM_<SECTION>__<KEY> environment
-    /// variables; the flags below override both.
+    /// variables; the flags below override both. ISPVM_MASTER_KEY (base64 of 32 bytes)
+    /// seals credential secrets; on first start ISPVM_ADMIN_PASSWORD sets the password of
+    /// user `admin` in the default tenant (else one is generated into
+    /// <data-dir>/admin-password).
     Server {
         /// Configuration file (TOML).
         #[arg(long, short, env = "ISPVM_CONFIG")]
@@ -151,10 +154,14 @@ async fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&cfg.data_dir)
                 .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
             let server = ispvm_server::app::start(&cfg).await?;
-            server
-                .store
-                .ensure_tenant(&cfg.default_tenant, &cfg.default_tenant)
-                .await?;
+            ispvm_server::app::bootstrap_admin(
+                &server.store,
+                &cfg,
+                std::env::var("ISPVM_ADMIN_PASSWORD").ok(),
+            )
+            .await?;
+            // The default tenant may have just been made (with the starter rules).
+            server.tree.reload(&cfg.default_tenant);
             tokio::signal::ctrl_c().await?;
             server.shutdown().await;
         }

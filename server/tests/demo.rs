@@ -50,7 +50,7 @@ fn start_demo(data_dir: &Path, port: u16, log: &Path) -> Demo {
 fn not_ready(body: &Value, since_ms: i64) -> Option<String> {
     let fresh =
         |v: &Value| v["value"].is_number() && v["ts_ms"].as_i64().is_some_and(|ts| ts >= since_ms);
-    let Some(devices) = body["devices"].as_array() else {
+    let Some(devices) = body["items"].as_array() else {
         return Some(format!("no device list in {body}"));
     };
     if devices.len() < 6 {
@@ -85,13 +85,33 @@ fn not_ready(body: &Value, since_ms: i64) -> Option<String> {
     None
 }
 
-async fn wait_until_ready(port: u16, log: &Path, since_ms: i64) -> Value {
+/// Logs in as the demo's administrator with the password it wrote to its data
+/// directory; `None` until the server answers.
+async fn login(client: &reqwest::Client, port: u16, data_dir: &Path) -> Option<String> {
+    let password = std::fs::read_to_string(data_dir.join("admin-password")).ok()?;
+    let resp = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "tenant": "demo", "username": "admin", "password": password.trim() }))
+        .send()
+        .await
+        .ok()?;
+    let body: Value = resp.json().await.ok()?;
+    assert_eq!(body["tenant"], "demo", "{body}");
+    body["token"].as_str().map(str::to_owned)
+}
+
+async fn wait_until_ready(port: u16, data_dir: &Path, log: &Path, since_ms: i64) -> Value {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/api/v1/devices");
     let started = Instant::now();
     let mut last = String::from("no answer");
+    let mut token = None;
     while started.elapsed() < READY_WITHIN {
-        if let Ok(resp) = client.get(&url).send().await
+        if token.is_none() {
+            token = login(&client, port, data_dir).await;
+        }
+        if let Some(t) = &token
+            && let Ok(resp) = client.get(&url).bearer_auth(t).send().await
             && let Ok(body) = resp.json::<Value>().await
         {
             match not_ready(&body, since_ms) {
@@ -138,8 +158,13 @@ async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
         let log = dir.path().join(format!("demo-{round}.log"));
         let since_ms = ispvm_proto::time::now_ms();
         let demo = start_demo(&data, port, &log);
-        let body = wait_until_ready(port, &log, since_ms).await;
-        assert_eq!(body["tenant"], "demo");
+        let body = wait_until_ready(port, &data, &log, since_ms).await;
+        // Without a token the API answers 401.
+        let anon = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/devices"))
+            .await
+            .expect("devices");
+        assert_eq!(anon.status().as_u16(), 401);
+        assert!(body["items"].is_array());
         let health: Value = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
             .await
             .expect("healthz")
@@ -164,6 +189,16 @@ async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
             !log_text.contains("ERROR"),
             "errors in the demo log:\n{log_text}"
         );
+        // The generated administrator password and master key are private files.
+        #[cfg(unix)]
+        for f in ["admin-password", "master.key"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join(f))
+                .expect(f)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
         let ca = std::fs::read(data.join("pki").join("ca.pem")).expect("CA kept in the data dir");
         match &first_ca {
             None => first_ca = Some(ca),

@@ -42,6 +42,8 @@ async fn fixture() -> Fixture {
         .expect("agent-a");
     pki.issue(CertKind::Agent, "agent-ghost", Some("ghost"), &[], &[], 30)
         .expect("agent-ghost");
+    pki.issue(CertKind::Agent, "agent-b", Some("acme"), &[], &[], 30)
+        .expect("agent-b");
     // Another deployment's CA issuing a certificate with the very same names.
     let rogue = Pki::new(dir.path().join("rogue"));
     rogue.init("rogue CA", 30).expect("rogue CA");
@@ -306,11 +308,131 @@ async fn a_client_without_a_certificate_cannot_connect() {
     f.server.shutdown().await;
 }
 
+/// Sets quota overrides on the fixture's tenant (before its first batch: the server
+/// reads a tenant's settings at most every 10 s).
+async fn set_quotas(f: &Fixture, overrides: ispvm_server::store::TenantOverrides) {
+    f.server
+        .store
+        .tenant("acme")
+        .set_overrides(&overrides)
+        .await
+        .expect("overrides");
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_sample_rate_is_told_to_wait() {
+    let f = fixture().await;
+    // 2 samples/s, a 2-second burst: the first batch of 4 samples uses it all.
+    set_quotas(
+        &f,
+        ispvm_server::store::TenantOverrides {
+            max_samples_per_s: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+    let ack = up
+        .send(&batch("agent-a", "acme", 1, "core1"))
+        .await
+        .expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    let ack = up
+        .send(&batch("agent-a", "acme", 2, "core1"))
+        .await
+        .expect("ack");
+    match &ack.status {
+        AckStatus::Rejected {
+            code: RejectCode::Overloaded,
+            message,
+            retry_after_ms: Some(ms),
+        } => {
+            assert!(message.contains("2 samples/s"), "{message}");
+            assert!((1_000..=2_000).contains(ms), "{ms}");
+        }
+        other => panic!("expected overloaded with a retry time, got {other:?}"),
+    }
+    // The same over HTTPS: 429 with Retry-After, and nothing stored.
+    let https = https::uplink(&f, &f.pki, "agent-a");
+    let (status, retry_after, _) = https
+        .post_raw(
+            ispvm_proto::codec::to_json(&batch("agent-a", "acme", 3, "core1")).expect("json"),
+            None,
+        )
+        .await
+        .expect("answer");
+    assert_eq!(status, 429);
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    let c = f.counts("acme").await;
+    assert_eq!((c.batches, c.samples), (1, 4));
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn device_and_agent_quotas_refuse_the_batch_and_store_nothing() {
+    let f = fixture().await;
+    set_quotas(
+        &f,
+        ispvm_server::store::TenantOverrides {
+            max_devices: Some(1),
+            max_agents: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+    assert!(matches!(
+        up.send(&batch("agent-a", "acme", 1, "core1"))
+            .await
+            .expect("ack")
+            .status,
+        AckStatus::Accepted { .. }
+    ));
+    let stored = f.counts("acme").await;
+
+    // A second device.
+    let (code, message) = rejection(
+        &up.send(&batch("agent-a", "acme", 2, "core2"))
+            .await
+            .expect("ack"),
+    );
+    assert_eq!(code, RejectCode::QuotaExceeded, "{message}");
+    assert!(message.contains("quota of 1 devices"), "{message}");
+    assert!(!code.is_retryable());
+
+    // A second agent, over HTTPS: 403 with the typed code in the body.
+    let https = https::uplink(&f, &f.pki, "agent-b");
+    let (status, _, body) = https
+        .post_raw(
+            ispvm_proto::codec::to_json(&batch("agent-b", "acme", 1, "core1")).expect("json"),
+            None,
+        )
+        .await
+        .expect("answer");
+    assert_eq!(status, 403);
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("quota_exceeded") && body.contains("agents"),
+        "{body}"
+    );
+
+    assert_eq!(f.counts("acme").await, stored);
+    // The device within the quota keeps reporting.
+    assert!(matches!(
+        up.send(&batch("agent-a", "acme", 3, "core1"))
+            .await
+            .expect("ack")
+            .status,
+        AckStatus::Accepted { .. }
+    ));
+    f.server.shutdown().await;
+}
+
 mod https {
     use super::*;
     use ispvm_agent::uplink::HttpsUplink;
 
-    fn uplink(f: &Fixture, pki: &Pki, agent: &str) -> HttpsUplink {
+    pub(super) fn uplink(f: &Fixture, pki: &Pki, agent: &str) -> HttpsUplink {
         let material = TlsMaterial::load(
             &f.pki.ca_cert_path(),
             &pki.paths(agent).cert,

@@ -317,3 +317,769 @@ async fn recent_events_newest_first_and_by_kind(store: Store) {
     );
 }
 on_both_engines!(recent_events, recent_events_newest_first_and_by_kind);
+
+// ---------------------------------------------------------------------------------------
+// The time-series store: partitions, retention, rollups, range reads, quotas.
+
+mod timeseries {
+    use super::common::T0;
+    use ispvm_proto::{Batch, DeviceInfo, DeviceRole, EntityKey, MetricName, MetricSample};
+    use ispvm_server::store::{
+        Counts, DAY_MS, HOUR_MS, MINUTE_MS, QuotaKind, Resolution, Store, StoreError,
+        TenantOverrides, TimeseriesPolicy,
+    };
+
+    /// The first full hour after T0: rollup buckets line up with it.
+    const H0: i64 = (T0 / HOUR_MS + 1) * HOUR_MS;
+
+    async fn tenant(store: &Store, id: &str) {
+        assert!(store.ensure_tenant(id, id).await.expect("tenant"));
+    }
+
+    fn cpu(device: &str, ts_ms: i64, value: f64) -> MetricSample {
+        MetricSample {
+            entity: EntityKey::Device(device.into()),
+            metric: MetricName::DeviceCpuPct,
+            ts_ms,
+            value,
+        }
+    }
+
+    fn samples_batch(agent: &str, tenant: &str, seq: u64, samples: Vec<MetricSample>) -> Batch {
+        let mut b = Batch::new(agent, tenant, seq);
+        b.samples = samples;
+        b
+    }
+
+    fn with_devices(mut b: Batch, devices: &[&str]) -> Batch {
+        for d in devices {
+            b.inventory.devices.push(DeviceInfo {
+                key: (*d).into(),
+                name: d.to_uppercase(),
+                site: "pop1".into(),
+                role: DeviceRole::Access,
+                mgmt_addr: "127.0.0.1:8728".into(),
+                model: "hEX".into(),
+                os_version: "7.16".into(),
+            });
+        }
+        b
+    }
+
+    /// `percentile_cont(0.95)` of `values`, the definition both engines implement.
+    fn p95(values: &[f64]) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let pos = 0.95 * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor(), pos.ceil());
+        let a = v[lo as usize];
+        if hi > lo {
+            a + ((pos - lo) * (v[hi as usize] - a))
+        } else {
+            a
+        }
+    }
+
+    fn dev(d: &str) -> EntityKey {
+        EntityKey::Device(d.into())
+    }
+
+    async fn partitions_are_created_ahead_and_dropped_by_retention(store: Store) {
+        tenant(&store, "acme").await;
+        let policy = TimeseriesPolicy::default();
+        let now = H0 + 12 * HOUR_MS;
+        let report = store.maintain(&policy, now).await.expect("maintain");
+        let names: Vec<String> = store
+            .sample_partitions()
+            .await
+            .expect("partitions")
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        if store.engine() == "postgres" {
+            // Today and the three days ahead.
+            assert_eq!(names.len(), 4, "{names:?}");
+            assert_eq!(report.partitions_created, names);
+            assert!(names.windows(2).all(|w| w[0] < w[1]));
+        } else {
+            assert!(names.is_empty());
+        }
+
+        // An agent replays samples from 20 days ago (within the 30-day raw retention):
+        // their day gets a partition on demand.
+        let old = now - 20 * DAY_MS;
+        let ts = store.tenant("acme");
+        ts.ingest(
+            &samples_batch("agent-a", "acme", 1, vec![cpu("core1", old, 5.0)]),
+            old + 1_000,
+        )
+        .await
+        .expect("old batch");
+        ts.ingest(
+            &samples_batch("agent-a", "acme", 2, vec![cpu("core1", now, 7.0)]),
+            now,
+        )
+        .await
+        .expect("new batch");
+        let with_old = store.sample_partitions().await.expect("partitions");
+        if store.engine() == "postgres" {
+            assert_eq!(with_old.len(), 5);
+            assert_eq!(with_old[0].start_ms, old / DAY_MS * DAY_MS);
+        }
+        assert_eq!(ts.counts().await.expect("counts").samples, 2);
+
+        // Eleven days later the old day is past retention: its partition goes, and with
+        // it the sample; the recent one stays.
+        let later = now + 11 * DAY_MS;
+        let report = store.maintain(&policy, later).await.expect("maintain");
+        assert_eq!(ts.counts().await.expect("counts").samples, 1);
+        let points = ts
+            .series_range(
+                &dev("core1"),
+                MetricName::DeviceCpuPct,
+                old - DAY_MS,
+                later,
+                Resolution::Raw,
+            )
+            .await
+            .expect("range");
+        assert_eq!(points.points.len(), 1);
+        assert_eq!(points.points[0].avg, 7.0);
+        if store.engine() == "postgres" {
+            assert_eq!(report.partitions_dropped.len(), 1, "{report:?}");
+            assert_eq!(report.partitions_dropped[0], with_old[0].name);
+            let left = store.sample_partitions().await.expect("partitions");
+            assert!(left.iter().all(|p| p.start_ms >= later - 31 * DAY_MS));
+            assert!(left.iter().any(|p| p.start_ms > later + 2 * DAY_MS));
+        }
+    }
+    crate::on_both_engines!(
+        partitions_and_retention,
+        partitions_are_created_ahead_and_dropped_by_retention
+    );
+
+    async fn rows_of_a_day_without_partition_move_into_it(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        // Received far later than stamped: outside the on-demand window, the sample
+        // lands in the default partition (PostgreSQL) ...
+        let old = H0 - 60 * DAY_MS;
+        ts.ingest(
+            &samples_batch(
+                "agent-a",
+                "acme",
+                1,
+                vec![cpu("core1", old, 1.0), cpu("core1", old + 1, 2.0)],
+            ),
+            H0,
+        )
+        .await
+        .expect("ingest");
+        let before = store.sample_partitions().await.expect("partitions");
+        assert!(before.iter().all(|p| p.start_ms != old / DAY_MS * DAY_MS));
+        // ... and creating that day's partition moves it there, keeping it unique.
+        store.ensure_partitions(old, old).await.expect("ensure");
+        if store.engine() == "postgres" {
+            let after = store.sample_partitions().await.expect("partitions");
+            assert!(after.iter().any(|p| p.start_ms == old / DAY_MS * DAY_MS));
+        }
+        let again = ts
+            .ingest(
+                &samples_batch("agent-a", "acme", 2, vec![cpu("core1", old, 1.0)]),
+                H0,
+            )
+            .await
+            .expect("replay");
+        assert_eq!((again.samples_stored, again.samples_duplicate), (0, 1));
+        assert_eq!(ts.counts().await.expect("counts").samples, 2);
+    }
+    crate::on_both_engines!(
+        default_partition,
+        rows_of_a_day_without_partition_move_into_it
+    );
+
+    async fn per_tenant_retention_deletes_only_that_tenants_rows(store: Store) {
+        tenant(&store, "acme").await;
+        tenant(&store, "globex").await;
+        store
+            .tenant("acme")
+            .set_overrides(&TenantOverrides {
+                raw_retention_days: Some(2),
+                minute_retention_days: Some(3),
+                ..TenantOverrides::default()
+            })
+            .await
+            .expect("overrides");
+        let policy = TimeseriesPolicy::default();
+        let now = H0 + 12 * HOUR_MS;
+        let old = now - 5 * DAY_MS;
+        for t in ["acme", "globex"] {
+            let ts = store.tenant(t);
+            ts.ingest(
+                &samples_batch(
+                    "agent-a",
+                    t,
+                    1,
+                    vec![cpu("core1", old, 1.0), cpu("core1", old + 60_000, 2.0)],
+                ),
+                old + 70_000,
+            )
+            .await
+            .expect("old");
+            ts.ingest(
+                &samples_batch("agent-a", t, 2, vec![cpu("core1", now, 3.0)]),
+                now,
+            )
+            .await
+            .expect("new");
+            // Roll the old minutes up while they exist.
+            ts.roll_up(old + 10 * MINUTE_MS, &policy)
+                .await
+                .expect("rollup");
+        }
+        store.maintain(&policy, now).await.expect("maintain");
+
+        let acme = store.tenant("acme");
+        let globex = store.tenant("globex");
+        assert_eq!(acme.counts().await.expect("counts").samples, 1);
+        assert_eq!(globex.counts().await.expect("counts").samples, 3);
+        let minutes = |t: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .tenant(t)
+                    .series_range(
+                        &dev("core1"),
+                        MetricName::DeviceCpuPct,
+                        old - DAY_MS,
+                        old + DAY_MS,
+                        Resolution::Minute,
+                    )
+                    .await
+                    .expect("range")
+                    .points
+                    .len()
+            }
+        };
+        assert_eq!(minutes("acme").await, 0, "acme keeps minutes for 3 days");
+        assert_eq!(minutes("globex").await, 2, "globex keeps its 90 days");
+        // The old batch claims went with acme's raw samples: only the recent one is left.
+        assert_eq!(acme.counts().await.expect("counts").batches, 1);
+        assert_eq!(globex.counts().await.expect("counts").batches, 2);
+    }
+    crate::on_both_engines!(
+        per_tenant_retention,
+        per_tenant_retention_deletes_only_that_tenants_rows
+    );
+
+    async fn rollups_are_exact_and_take_late_samples(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        let policy = TimeseriesPolicy::default();
+        // Minute 0: 20 samples every 3 s with uneven values; minute 1: 3 samples.
+        let m0: Vec<f64> = (0..20)
+            .map(|i| f64::from((i * 37) % 23) + 0.25 * f64::from(i))
+            .collect();
+        let m1 = [10.0, 30.0, 20.0];
+        let mut samples: Vec<MetricSample> = m0
+            .iter()
+            .enumerate()
+            .map(|(i, v)| cpu("core1", H0 + i as i64 * 3_000, *v))
+            .collect();
+        samples.extend(
+            m1.iter()
+                .enumerate()
+                .map(|(i, v)| cpu("core1", H0 + MINUTE_MS + i as i64 * 20_000, *v)),
+        );
+        ts.ingest(
+            &samples_batch("agent-a", "acme", 1, samples),
+            H0 + 2 * MINUTE_MS,
+        )
+        .await
+        .expect("ingest");
+
+        let report = ts
+            .roll_up(H0 + 5 * MINUTE_MS, &policy)
+            .await
+            .expect("rollup");
+        assert_eq!(report.minute_buckets, 2);
+        assert_eq!(report.hour_buckets, 0, "hour 0 has not ended");
+        let again = ts
+            .roll_up(H0 + 5 * MINUTE_MS, &policy)
+            .await
+            .expect("rollup again");
+        assert_eq!(again.minute_buckets, 0, "nothing new");
+
+        let read = |from: i64, to: i64, r: Resolution| {
+            let store = store.clone();
+            async move {
+                store
+                    .tenant("acme")
+                    .series_range(&dev("core1"), MetricName::DeviceCpuPct, from, to, r)
+                    .await
+                    .expect("range")
+            }
+        };
+        let minutes = read(H0, H0 + HOUR_MS, Resolution::Minute).await;
+        assert_eq!(minutes.points.len(), 2);
+        let b0 = minutes.points[0];
+        let avg0 = m0.iter().sum::<f64>() / 20.0;
+        assert_eq!((b0.ts_ms, b0.count), (H0, 20));
+        assert!((b0.avg - avg0).abs() < 1e-9, "{} vs {avg0}", b0.avg);
+        assert_eq!(b0.min, m0.iter().copied().fold(f64::INFINITY, f64::min));
+        assert_eq!(b0.max, m0.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        assert_eq!(b0.p95, p95(&m0));
+        let b1 = minutes.points[1];
+        assert_eq!((b1.count, b1.min, b1.max, b1.avg), (3, 10.0, 30.0, 20.0));
+        assert_eq!(b1.p95, p95(&m1));
+
+        // A sample within the lateness window: picked up by the next regular run.
+        ts.ingest(
+            &samples_batch(
+                "agent-a",
+                "acme",
+                2,
+                vec![cpu("core1", H0 + 4 * MINUTE_MS + 30_000, 99.0)],
+            ),
+            H0 + 5 * MINUTE_MS + 10_000,
+        )
+        .await
+        .expect("slightly late");
+        ts.roll_up(H0 + 6 * MINUTE_MS, &policy)
+            .await
+            .expect("rollup");
+        let minutes = read(H0, H0 + HOUR_MS, Resolution::Minute).await;
+        assert_eq!(
+            minutes.points.len(),
+            2,
+            "minute 4 ended less than the lateness ago"
+        );
+        ts.roll_up(H0 + 7 * MINUTE_MS, &policy)
+            .await
+            .expect("rollup");
+        let minutes = read(H0, H0 + HOUR_MS, Resolution::Minute).await;
+        assert_eq!(minutes.points.len(), 3);
+        assert_eq!(
+            (minutes.points[2].ts_ms, minutes.points[2].max),
+            (H0 + 4 * MINUTE_MS, 99.0)
+        );
+
+        // Hours later the hour is rolled up ...
+        let r = ts.roll_up(H0 + 3 * HOUR_MS, &policy).await.expect("rollup");
+        assert_eq!(r.hour_buckets, 1);
+        // ... then an agent replays a sample into minute 0: far too late for the
+        // regular window, so ingest marks the hour and the next run recomputes it.
+        let late = ts
+            .ingest(
+                &samples_batch("agent-a", "acme", 3, vec![cpu("core1", H0 + 59_000, -4.0)]),
+                H0 + 3 * HOUR_MS + 1_000,
+            )
+            .await
+            .expect("replay");
+        assert_eq!(late.samples_stored, 1);
+        let r = ts
+            .roll_up(H0 + 3 * HOUR_MS + MINUTE_MS, &policy)
+            .await
+            .expect("rollup");
+        assert_eq!(r.late_marks, 1);
+        let minutes = read(H0, H0 + MINUTE_MS, Resolution::Minute).await;
+        let mut m0_late = m0.clone();
+        m0_late.push(-4.0);
+        assert_eq!((minutes.points[0].count, minutes.points[0].min), (21, -4.0));
+        assert_eq!(minutes.points[0].p95, p95(&m0_late));
+        let hours = read(H0, H0 + HOUR_MS, Resolution::Hour).await;
+        assert_eq!(hours.points.len(), 1);
+        let mut all = m0_late.clone();
+        all.extend(m1);
+        all.push(99.0);
+        let h = hours.points[0];
+        assert_eq!((h.ts_ms, h.count, h.min, h.max), (H0, 25, -4.0, 99.0));
+        assert_eq!(h.p95, p95(&all));
+        assert!((h.avg - all.iter().sum::<f64>() / 25.0).abs() < 1e-9);
+        // The mark was handled once.
+        assert_eq!(
+            ts.roll_up(H0 + 3 * HOUR_MS + 2 * MINUTE_MS, &policy)
+                .await
+                .expect("rollup")
+                .late_marks,
+            0
+        );
+    }
+    crate::on_both_engines!(rollups, rollups_are_exact_and_take_late_samples);
+
+    async fn series_range_picks_the_resolution(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        let policy = TimeseriesPolicy::default();
+        // Three hours of one sample a minute.
+        let samples = (0..180)
+            .map(|i| cpu("core1", H0 + i * MINUTE_MS, i as f64))
+            .collect();
+        ts.ingest(
+            &samples_batch("agent-a", "acme", 1, samples),
+            H0 + 3 * HOUR_MS,
+        )
+        .await
+        .expect("ingest");
+        for step in 1..=3 {
+            ts.roll_up(H0 + step * 6 * HOUR_MS, &policy)
+                .await
+                .expect("rollup");
+        }
+        let core1 = dev("core1");
+        let range = |from: i64, to: i64, r: Resolution| {
+            ts.series_range(&core1, MetricName::DeviceCpuPct, from, to, r)
+        };
+        let raw = range(H0, H0 + HOUR_MS, Resolution::Auto)
+            .await
+            .expect("raw");
+        assert_eq!((raw.resolution, raw.points.len()), (Resolution::Raw, 60));
+        let minutes = range(H0, H0 + DAY_MS, Resolution::Auto)
+            .await
+            .expect("minutes");
+        assert_eq!(
+            (minutes.resolution, minutes.points.len()),
+            (Resolution::Minute, 180)
+        );
+        let hours = range(H0 - 10 * DAY_MS, H0 + 10 * DAY_MS, Resolution::Auto)
+            .await
+            .expect("hours");
+        assert_eq!(
+            (hours.resolution, hours.points.len()),
+            (Resolution::Hour, 3)
+        );
+        assert_eq!(
+            (
+                hours.points[1].ts_ms,
+                hours.points[1].count,
+                hours.points[1].min,
+                hours.points[1].max
+            ),
+            (H0 + HOUR_MS, 60, 60.0, 119.0)
+        );
+        // An explicit resolution is honoured whatever the span; an empty range reads empty.
+        let explicit = range(H0, H0 + 10 * DAY_MS, Resolution::Raw)
+            .await
+            .expect("raw");
+        assert_eq!(explicit.points.len(), 180);
+        assert!(
+            range(H0, H0, Resolution::Raw)
+                .await
+                .expect("empty")
+                .points
+                .is_empty()
+        );
+        // Half-open: `to` excluded.
+        assert_eq!(
+            range(H0, H0 + MINUTE_MS, Resolution::Raw)
+                .await
+                .expect("one")
+                .points
+                .len(),
+            1
+        );
+    }
+    crate::on_both_engines!(series_range, series_range_picks_the_resolution);
+
+    async fn another_tenant_reads_nothing(store: Store) {
+        tenant(&store, "acme").await;
+        tenant(&store, "globex").await;
+        let policy = TimeseriesPolicy::default();
+        store
+            .tenant("acme")
+            .ingest(
+                &samples_batch(
+                    "agent-a",
+                    "acme",
+                    1,
+                    vec![cpu("core1", H0, 1.0), cpu("core1", H0 + 1_000, 2.0)],
+                ),
+                H0 + 2_000,
+            )
+            .await
+            .expect("ingest");
+        store
+            .tenant("acme")
+            .roll_up(H0 + 2 * HOUR_MS, &policy)
+            .await
+            .expect("rollup");
+        store
+            .tenant("globex")
+            .roll_up(H0 + 2 * HOUR_MS, &policy)
+            .await
+            .expect("rollup");
+        for r in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
+            let mine = store
+                .tenant("acme")
+                .series_range(&dev("core1"), MetricName::DeviceCpuPct, H0, H0 + HOUR_MS, r)
+                .await
+                .expect("acme");
+            assert!(!mine.points.is_empty(), "{r:?}");
+            let theirs = store
+                .tenant("globex")
+                .series_range(&dev("core1"), MetricName::DeviceCpuPct, H0, H0 + HOUR_MS, r)
+                .await
+                .expect("globex");
+            assert!(theirs.points.is_empty(), "{r:?}: {theirs:?}");
+        }
+        // Retention of one tenant leaves the other's rows alone even with equal keys.
+        store
+            .tenant("globex")
+            .set_overrides(&TenantOverrides {
+                raw_retention_days: Some(1),
+                ..TenantOverrides::default()
+            })
+            .await
+            .expect("overrides");
+        store
+            .maintain(&policy, H0 + 10 * DAY_MS)
+            .await
+            .expect("maintain");
+        assert_eq!(
+            store.tenant("acme").counts().await.expect("counts").samples,
+            2
+        );
+    }
+    crate::on_both_engines!(series_isolation, another_tenant_reads_nothing);
+
+    async fn duplicates_are_stored_once(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        // The same (series, ts) twice in one batch: the first value wins.
+        let b = samples_batch(
+            "agent-a",
+            "acme",
+            1,
+            vec![
+                cpu("core1", H0, 1.0),
+                cpu("core1", H0, 9.0),
+                cpu("core1", H0 + 1_000, 2.0),
+            ],
+        );
+        let out = ts.ingest(&b, H0 + 2_000).await.expect("ingest");
+        assert_eq!((out.samples_stored, out.samples_duplicate), (2, 1));
+        // Re-cut under a new sequence number, overlapping by one sample.
+        let b2 = samples_batch(
+            "agent-a",
+            "acme",
+            2,
+            vec![cpu("core1", H0 + 1_000, 2.0), cpu("core1", H0 + 2_000, 3.0)],
+        );
+        let out = ts.ingest(&b2, H0 + 3_000).await.expect("ingest");
+        assert_eq!((out.samples_stored, out.samples_duplicate), (1, 1));
+        // The very same batch again: a replay.
+        assert!(
+            ts.ingest(&b2, H0 + 3_000)
+                .await
+                .expect("replay")
+                .duplicate_batch
+        );
+        let points = ts
+            .series_range(
+                &dev("core1"),
+                MetricName::DeviceCpuPct,
+                H0,
+                H0 + HOUR_MS,
+                Resolution::Raw,
+            )
+            .await
+            .expect("range");
+        assert_eq!(
+            points.points.iter().map(|p| p.avg).collect::<Vec<_>>(),
+            [1.0, 2.0, 3.0]
+        );
+        assert_eq!(ts.counts().await.expect("counts").samples, 3);
+    }
+    crate::on_both_engines!(duplicates, duplicates_are_stored_once);
+
+    async fn samples_far_in_the_future_are_dropped(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        let policy = TimeseriesPolicy::default();
+        let b = samples_batch(
+            "agent-a",
+            "acme",
+            1,
+            vec![
+                cpu("core1", H0, 1.0),
+                cpu("core1", H0 + policy.max_future_ms + 1, 2.0),
+            ],
+        );
+        let out = ts.ingest(&b, H0).await.expect("ingest");
+        assert_eq!((out.samples_stored, out.samples_future), (1, 1));
+        let latest = ts.latest_values().await.expect("latest");
+        assert_eq!(
+            (latest[0].ts_ms, latest[0].value),
+            (H0, 1.0),
+            "the latest value stays in the present"
+        );
+        assert!(
+            store
+                .sample_partitions()
+                .await
+                .expect("partitions")
+                .iter()
+                .all(|p| p.start_ms <= H0)
+        );
+    }
+    crate::on_both_engines!(future_samples, samples_far_in_the_future_are_dropped);
+
+    async fn quotas_refuse_the_whole_batch(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        ts.set_overrides(&TenantOverrides {
+            max_devices: Some(2),
+            max_agents: Some(1),
+            ..TenantOverrides::default()
+        })
+        .await
+        .expect("overrides");
+        let first = with_devices(
+            samples_batch("agent-a", "acme", 1, vec![cpu("core1", H0, 1.0)]),
+            &["core1", "core2"],
+        );
+        ts.ingest(&first, H0).await.expect("within quota");
+        let before = ts.counts().await.expect("counts");
+
+        // A third device: the whole batch is refused, samples and claim included.
+        let third = with_devices(
+            samples_batch("agent-a", "acme", 2, vec![cpu("core3", H0, 1.0)]),
+            &["core1", "core3"],
+        );
+        let err = ts
+            .ingest(&third, H0)
+            .await
+            .expect_err("over the device quota");
+        match err {
+            StoreError::QuotaExceeded(q) => {
+                assert_eq!(
+                    (q.kind, q.limit, q.current, q.adding),
+                    (QuotaKind::Devices, 2, 2, 1)
+                );
+                assert!(q.to_string().contains("quota of 2 devices"), "{q}");
+            }
+            other => panic!("expected a quota error, got {other:?}"),
+        }
+        assert_eq!(ts.counts().await.expect("counts"), before);
+
+        // A second agent.
+        let other = samples_batch("agent-b", "acme", 1, vec![cpu("core1", H0 + 1, 1.0)]);
+        assert!(matches!(
+            ts.ingest(&other, H0).await,
+            Err(StoreError::QuotaExceeded(q)) if q.kind == QuotaKind::Agents
+        ));
+        assert_eq!(ts.counts().await.expect("counts"), before);
+        assert_eq!(ts.agents().await.expect("agents").len(), 1);
+
+        // Known devices and the known agent go on; raising the quota lets the refused
+        // batch through under its own sequence number (it was never claimed).
+        let known = with_devices(
+            samples_batch("agent-a", "acme", 3, vec![cpu("core2", H0, 4.0)]),
+            &["core2"],
+        );
+        ts.ingest(&known, H0).await.expect("known device");
+        ts.set_overrides(&TenantOverrides {
+            max_devices: Some(3),
+            ..TenantOverrides::default()
+        })
+        .await
+        .expect("raise");
+        let out = ts.ingest(&third, H0).await.expect("now within quota");
+        assert!(!out.duplicate_batch);
+        assert_eq!(ts.devices().await.expect("devices").len(), 3);
+    }
+    crate::on_both_engines!(quotas, quotas_refuse_the_whole_batch);
+
+    async fn settings_follow_defaults_unless_overridden(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        let defaults = TimeseriesPolicy::default().tenant_defaults;
+        assert_eq!(ts.settings(&defaults).await.expect("settings"), defaults);
+        ts.set_overrides(&TenantOverrides {
+            hour_retention_days: Some(3650),
+            max_samples_per_s: Some(5),
+            ..TenantOverrides::default()
+        })
+        .await
+        .expect("set");
+        let s = ts.settings(&defaults).await.expect("settings");
+        assert_eq!(
+            (s.hour_retention_days, s.max_samples_per_s, s.max_devices),
+            (3650, 5, defaults.max_devices)
+        );
+        assert_eq!(
+            ts.overrides().await.expect("overrides").raw_retention_days,
+            None
+        );
+        assert!(matches!(
+            ts.set_overrides(&TenantOverrides {
+                raw_retention_days: Some(0),
+                ..TenantOverrides::default()
+            })
+            .await,
+            Err(StoreError::InvalidSettings(_))
+        ));
+        assert!(matches!(
+            store
+                .tenant("ghost")
+                .set_overrides(&TenantOverrides::default())
+                .await,
+            Err(StoreError::UnknownTenant(_))
+        ));
+        assert_eq!(
+            store
+                .tenant("globex")
+                .settings(&defaults)
+                .await
+                .expect("settings"),
+            defaults
+        );
+        assert_eq!(
+            store.tenant("ghost").counts().await.expect("counts"),
+            Counts::default()
+        );
+    }
+    crate::on_both_engines!(settings, settings_follow_defaults_unless_overridden);
+
+    async fn a_large_batch_goes_through_the_copy_path(store: Store) {
+        tenant(&store, "acme").await;
+        let ts = store.tenant("acme");
+        // 10,000 samples over 1,000 series, then the same again (all duplicates).
+        let samples: Vec<MetricSample> = (0..10_000)
+            .map(|i| {
+                cpu(
+                    &format!("dev{}", i % 1_000),
+                    H0 + (i / 1_000) * 10_000,
+                    i as f64,
+                )
+            })
+            .collect();
+        let cache = ispvm_server::store::IngestCache::default();
+        let policy = TimeseriesPolicy::default();
+        let out = ts
+            .ingest_with(
+                &samples_batch("agent-a", "acme", 1, samples.clone()),
+                H0 + 100_000,
+                &policy,
+                Some(&cache),
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(out.samples_stored, 10_000);
+        let out = ts
+            .ingest_with(
+                &samples_batch("agent-a", "acme", 2, samples),
+                H0 + 100_000,
+                &policy,
+                Some(&cache),
+            )
+            .await
+            .expect("again");
+        assert_eq!((out.samples_stored, out.samples_duplicate), (0, 10_000));
+        assert_eq!(ts.counts().await.expect("counts").samples, 10_000);
+        let latest = ts.latest_values().await.expect("latest");
+        assert_eq!(latest.len(), 1_000);
+        assert!(latest.iter().all(|l| l.ts_ms == H0 + 90_000));
+    }
+    crate::on_both_engines!(large_batch, a_large_batch_goes_through_the_copy_path);
+}

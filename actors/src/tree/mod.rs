@@ -46,6 +46,14 @@ pub struct MonitorTree {
     root: ActorRef<RootMsg>,
 }
 
+impl std::fmt::Debug for MonitorTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorTree")
+            .field("root", &self.root.get_id())
+            .finish()
+    }
+}
+
 /// How the tree runs.
 pub struct TreeOptions {
     /// Evaluate alerts on the 10 s / 60 s / 5 min timers (tests drive cycles instead).

@@ -6,7 +6,8 @@
 //! certificate's identity is attached to every request of the connection and checked
 //! against the batch exactly as on QUIC. Answers: 200 with the `Ack` when stored; 400
 //! malformed or invalid; 401 without a usable identity, 403 for another agent's or
-//! tenant's batch; 413 over the byte or item limits; 415 for an unknown encoding;
+//! tenant's batch and over a device or agent quota (`quota_exceeded` in the body);
+//! 413 over the byte or item limits; 415 for an unknown encoding;
 //! 429 with `Retry-After` when overloaded; 503 when the store failed.
 
 use super::Ingestor;
@@ -38,7 +39,7 @@ fn status_of(code: RejectCode) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         RejectCode::TooLarge | RejectCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
-        RejectCode::Unauthorized => StatusCode::FORBIDDEN,
+        RejectCode::Unauthorized | RejectCode::QuotaExceeded => StatusCode::FORBIDDEN,
         RejectCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         RejectCode::Internal => StatusCode::SERVICE_UNAVAILABLE,
     }

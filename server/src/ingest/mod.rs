@@ -1,21 +1,28 @@
 //! Ingest: from bytes an authenticated agent sent to stored rows and an acknowledgement.
 //!
 //! Order of checks: size (before reading further), decoding within limits, field bounds,
-//! then identity (the batch's agent and tenant must be the certificate's), then the store.
-//! Any failure answers with a typed rejection and stores nothing.
+//! then identity (the batch's agent and tenant must be the certificate's), the agent's
+//! batch rate, the tenant's sample rate quota, then the store, which checks the tenant's
+//! device and agent quotas inside the batch transaction. Any failure answers with a
+//! typed rejection and stores nothing.
 
 pub mod https;
 pub mod quic;
 pub mod rate;
 
-use crate::store::{Store, StoreError};
+use crate::store::{IngestCache, Store, StoreError, TenantSettings, TimeseriesPolicy};
 use crate::telemetry::{BatchRejected, BatchStored, ServerMetrics};
 use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::from_bincode;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{Ack, AckStatus, Batch, Limits, RejectCode};
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a tenant's settings are reused before they are read again: a changed quota
+/// takes effect within this time, and ingest does not read them per batch.
+const SETTINGS_TTL: Duration = Duration::from_secs(10);
 
 /// Validates and stores batches.
 #[derive(Debug, Clone)]
@@ -24,6 +31,12 @@ pub struct Ingestor {
     limits: Limits,
     metrics: Arc<ServerMetrics>,
     rate: Arc<rate::RateLimiter>,
+    policy: TimeseriesPolicy,
+    cache: Arc<IngestCache>,
+    sample_quota: Arc<rate::SampleQuota>,
+    settings: Arc<Mutex<HashMap<String, (Instant, TenantSettings)>>>,
+    /// The actor tree every newly stored batch is handed to (live state, alerts).
+    tree: Option<ispvm_actors::tree::MonitorTree>,
 }
 
 impl Ingestor {
@@ -38,7 +51,64 @@ impl Ingestor {
             limits,
             metrics,
             rate: Arc::new(rate::RateLimiter::new(rate)),
+            policy: TimeseriesPolicy::default(),
+            cache: Arc::new(IngestCache::default()),
+            sample_quota: Arc::new(rate::SampleQuota::default()),
+            settings: Arc::new(Mutex::new(HashMap::new())),
+            tree: None,
         }
+    }
+
+    /// Uses `policy` (tenant defaults, timestamp bounds, rollup lateness) instead of the
+    /// default one.
+    pub fn with_policy(mut self, policy: TimeseriesPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Hands every newly stored batch to `tree` (replays are not handed twice).
+    pub fn with_tree(mut self, tree: ispvm_actors::tree::MonitorTree) -> Self {
+        self.tree = Some(tree);
+        self
+    }
+
+    /// The tenant's settings in force, from a short-lived cache. A store error falls back
+    /// to the server's defaults rather than refusing the batch.
+    async fn tenant_settings(&self, tenant: &str, now: Instant) -> TenantSettings {
+        {
+            let cached = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, s)) = cached.get(tenant)
+                && now.saturating_duration_since(*at) < SETTINGS_TTL
+            {
+                return *s;
+            }
+        }
+        let settings = match self
+            .store
+            .tenant(tenant)
+            .settings(&self.policy.tenant_defaults)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "cannot read tenant settings; using the defaults");
+                return self.policy.tenant_defaults;
+            }
+        };
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.to_owned(), (now, settings));
+        settings
+    }
+
+    /// An `overloaded` answer telling the agent when to retry.
+    fn overloaded(&self, peer: &PeerIdentity, seq: u64, wait: Duration, reason: String) -> Ack {
+        let mut ack = self.reject(peer, seq, RejectCode::Overloaded, reason);
+        if let AckStatus::Rejected { retry_after_ms, .. } = &mut ack.status {
+            *retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        ack
     }
 
     pub fn limits(&self) -> &Limits {
@@ -103,33 +173,46 @@ impl Ingestor {
                 ),
             );
         }
-        if let Err(wait) = self
-            .rate
-            .take(&batch.tenant_id, &batch.agent_id, Instant::now())
-        {
-            let mut ack = self.reject(
-                peer,
-                batch.seq,
-                RejectCode::Overloaded,
-                format!(
-                    "agent {} is over its ingest rate; retry in {} ms",
-                    batch.agent_id,
-                    wait.as_millis()
-                ),
+        let now = Instant::now();
+        if let Err(wait) = self.rate.take(&batch.tenant_id, &batch.agent_id, now) {
+            let reason = format!(
+                "agent {} is over its ingest rate; retry in {} ms",
+                batch.agent_id,
+                wait.as_millis()
             );
-            if let AckStatus::Rejected { retry_after_ms, .. } = &mut ack.status {
-                *retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
-            }
-            return ack;
+            return self.overloaded(peer, batch.seq, wait, reason);
+        }
+        let settings = self.tenant_settings(&batch.tenant_id, now).await;
+        let samples = u64::try_from(batch.samples.len()).unwrap_or(u64::MAX);
+        if let Err(wait) =
+            self.sample_quota
+                .take(&batch.tenant_id, samples, settings.max_samples_per_s, now)
+        {
+            let reason = format!(
+                "tenant {} is over its ingest quota of {} samples/s; retry in {} ms",
+                batch.tenant_id,
+                settings.max_samples_per_s,
+                wait.as_millis()
+            );
+            return self.overloaded(peer, batch.seq, wait, reason);
         }
         let started = Instant::now();
         match self
             .store
             .tenant(&batch.tenant_id)
-            .ingest(batch, now_ms())
+            .ingest_with(batch, now_ms(), &self.policy, Some(&self.cache))
             .await
         {
             Ok(outcome) => {
+                if outcome.samples_future > 0 {
+                    tracing::warn!(
+                        agent = %batch.agent_id,
+                        seq = batch.seq,
+                        dropped = outcome.samples_future,
+                        max_future_ms = self.policy.max_future_ms,
+                        "samples stamped too far in the future were dropped; is the agent's clock right?"
+                    );
+                }
                 BatchStored {
                     agent: &batch.agent_id,
                     tenant: &batch.tenant_id,
@@ -138,6 +221,11 @@ impl Ingestor {
                     took: started.elapsed(),
                 }
                 .emit(&self.metrics);
+                if !outcome.duplicate_batch
+                    && let Some(tree) = &self.tree
+                {
+                    tree.ingest(&batch.tenant_id, Arc::new(batch.clone()));
+                }
                 Ack {
                     seq: batch.seq,
                     status: AckStatus::Accepted {
@@ -148,6 +236,9 @@ impl Ingestor {
                         duplicate_batch: outcome.duplicate_batch,
                     },
                 }
+            }
+            Err(StoreError::QuotaExceeded(q)) => {
+                self.reject(peer, batch.seq, RejectCode::QuotaExceeded, q.to_string())
             }
             Err(StoreError::UnknownTenant(t)) => self.reject(
                 peer,

@@ -4,10 +4,17 @@
 //! `(tenant, agent, seq)` in `ingested_batches`; if it was claimed before, the batch is
 //! a replay and nothing else is written. Within a new batch, samples are unique per
 //! series and timestamp and events per UUID, so overlapping replays store each item once.
+//! The tenant's device and agent quotas are checked inside the same transaction: a batch
+//! that would exceed one is refused whole and leaves nothing behind.
 
-use super::{BeginWrite, StoreError, TenantStore, on_pool};
-use ispvm_proto::{Batch, MetricSample};
-use std::collections::{BTreeMap, BTreeSet};
+use super::samples::{self, IngestCache, SampleWrite};
+use super::settings::{
+    QuotaExceeded, QuotaKind, TenantSettings, override_columns_of, overrides_from_row,
+};
+use super::timeseries::TimeseriesPolicy;
+use super::{BeginWrite, Store, StoreError, TenantStore, on_pool, partitions};
+use ispvm_proto::Batch;
+use std::collections::BTreeSet;
 
 /// What storing a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,6 +23,8 @@ pub struct IngestOutcome {
     pub duplicate_batch: bool,
     pub samples_stored: u32,
     pub samples_duplicate: u32,
+    /// Samples stamped too far ahead of the server's clock, dropped (not stored).
+    pub samples_future: u32,
     pub events_stored: u32,
     pub events_duplicate: u32,
     /// Sequence numbers skipped between the agent's previous batch and this one.
@@ -26,36 +35,117 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Devices a batch has samples for, with the newest sample time of each.
-fn device_last_seen(samples: &[MetricSample]) -> BTreeMap<&str, i64> {
-    let mut seen = BTreeMap::new();
-    for s in samples {
-        if let Some(d) = s.entity.device() {
-            let t = seen.entry(d).or_insert(s.ts_ms);
-            *t = (*t).max(s.ts_ms);
+/// How often a batch is retried when PostgreSQL broke a deadlock by aborting it (two
+/// agents reporting the same series at once); the retry usually goes straight through.
+const DEADLOCK_RETRIES: usize = 3;
+
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
         }
+        _ => false,
     }
-    seen
 }
 
+type TenantRow = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 impl TenantStore<'_> {
-    /// Stores a validated batch whose agent and tenant were authenticated.
+    /// Stores a validated batch whose agent and tenant were authenticated, under the
+    /// default [`TimeseriesPolicy`] and without a series cache.
     pub async fn ingest(
         &self,
         batch: &Batch,
         received_ms: i64,
     ) -> Result<IngestOutcome, StoreError> {
+        self.ingest_with(batch, received_ms, &TimeseriesPolicy::default(), None)
+            .await
+    }
+
+    /// Stores a validated batch: `policy` says which samples are too far in the future
+    /// or late, and holds the quota defaults; `cache` (shared by the store's writers)
+    /// saves the series lookups of series seen before.
+    pub async fn ingest_with(
+        &self,
+        batch: &Batch,
+        received_ms: i64,
+        policy: &TimeseriesPolicy,
+        cache: Option<&IngestCache>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let shaped = samples::shape(&batch.samples, received_ms, policy);
+        if let Store::Postgres(pool) = self.store {
+            let days: BTreeSet<i64> = shaped
+                .samples
+                .iter()
+                .map(|s| partitions::day_of(s.1))
+                .collect();
+            let oldest = received_ms.saturating_sub(
+                i64::from(policy.tenant_defaults.raw_retention_days)
+                    .saturating_mul(super::timeseries::DAY_MS),
+            );
+            let window = partitions::day_of(oldest)
+                ..=partitions::day_of(received_ms.saturating_add(policy.max_future_ms));
+            let wanted: Vec<i64> = days
+                .into_iter()
+                .filter(|d| window.contains(d))
+                .filter(|d| cache.is_none_or(|c| !c.knows_day(*d)))
+                .collect();
+            if !wanted.is_empty() {
+                partitions::prepare(pool, &wanted, cache).await;
+            }
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .ingest_once(batch, &shaped, received_ms, policy, cache)
+                .await
+            {
+                Err(e) if attempt < DEADLOCK_RETRIES && is_retryable(&e) => {
+                    tracing::debug!(error = %e, attempt, "batch aborted by the database; retrying");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(
+        &self,
+        batch: &Batch,
+        shaped: &samples::Shaped<'_>,
+        received_ms: i64,
+        policy: &TimeseriesPolicy,
+        cache: Option<&IngestCache>,
+    ) -> Result<IngestOutcome, StoreError> {
         let t = self.tenant;
         let seq = i64::try_from(batch.seq).unwrap_or(i64::MAX);
         let agent = batch.agent_id.as_str();
-        let mut outcome = IngestOutcome::default();
-        on_pool!(self.store, pool => {
+        let mut outcome = IngestOutcome {
+            samples_future: shaped.future,
+            ..IngestOutcome::default()
+        };
+        let generation = uuid::Uuid::new_v4().as_u64_pair().0 as i64;
+        let tenant_sql = format!(
+            "SELECT t.id, {} FROM tenants t LEFT JOIN tenant_settings s ON s.tenant_id = t.id WHERE t.id = $1",
+            override_columns_of("s")
+        );
+        let resolved = on_pool!(self.store, pool => {
             let mut tx = pool.begin_write().await?;
-            let tenant_known: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM tenants WHERE id = $1")
+            let tenant: Option<TenantRow> = sqlx::query_as(&tenant_sql)
                 .bind(t).fetch_optional(&mut *tx).await?;
-            if tenant_known.is_none() {
+            let Some(row) = tenant else {
                 return Err(StoreError::UnknownTenant(t.to_owned()));
-            }
+            };
+            let settings: TenantSettings = overrides_from_row((row.1, row.2, row.3, row.4, row.5, row.6))
+                .resolve(&policy.tenant_defaults);
             let claimed = sqlx::query(
                 "INSERT INTO ingested_batches (tenant_id, agent_id, seq, received_ms, samples, events) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, agent_id, seq) DO NOTHING",
@@ -66,14 +156,24 @@ impl TenantStore<'_> {
             if claimed == 0 {
                 tx.rollback().await?;
                 outcome.duplicate_batch = true;
+                outcome.samples_future = 0;
                 outcome.samples_duplicate = count(batch.samples.len());
                 outcome.events_duplicate = count(batch.events.len());
                 return Ok(outcome);
             }
 
-            // The agent: last seen, highest sequence number, gaps.
+            // The agent: last seen, highest sequence number, gaps; a new one must fit
+            // the tenant's agent quota.
             let last_seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM agents WHERE tenant_id = $1 AND id = $2")
                 .bind(t).bind(agent).fetch_optional(&mut *tx).await?;
+            if last_seq.is_none() {
+                let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE tenant_id = $1")
+                    .bind(t).fetch_one(&mut *tx).await?;
+                let agents = u64::try_from(agents).unwrap_or(0);
+                if agents >= settings.max_agents {
+                    return Err(QuotaExceeded { kind: QuotaKind::Agents, limit: settings.max_agents, current: agents, adding: 1 }.into());
+                }
+            }
             let gap = match last_seq {
                 Some(last) if seq > last + 1 => (seq - last - 1) as u64,
                 _ => 0,
@@ -93,6 +193,12 @@ impl TenantStore<'_> {
 
             // Inventory: sites first (devices reference them), then devices, interfaces.
             let mut known_devices: BTreeSet<&str> = BTreeSet::new();
+            let devices_before: i64 = if batch.inventory.devices.is_empty() {
+                0
+            } else {
+                sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE tenant_id = $1")
+                    .bind(t).fetch_one(&mut *tx).await?
+            };
             for d in &batch.inventory.devices {
                 sqlx::query("INSERT INTO sites (tenant_id, id, name) VALUES ($1, $2, $2) ON CONFLICT (tenant_id, id) DO NOTHING")
                     .bind(t).bind(&d.site).execute(&mut *tx).await?;
@@ -107,6 +213,16 @@ impl TenantStore<'_> {
                 .bind(&d.mgmt_addr).bind(&d.model).bind(&d.os_version).bind(agent).bind(received_ms)
                 .execute(&mut *tx).await?;
                 known_devices.insert(d.key.as_str());
+            }
+            if !batch.inventory.devices.is_empty() {
+                let devices_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE tenant_id = $1")
+                    .bind(t).fetch_one(&mut *tx).await?;
+                let (before, after) = (u64::try_from(devices_before).unwrap_or(0), u64::try_from(devices_after).unwrap_or(0));
+                // A tenant already over a lowered quota may still update its devices,
+                // but not add one.
+                if after > before && after > settings.max_devices {
+                    return Err(QuotaExceeded { kind: QuotaKind::Devices, limit: settings.max_devices, current: before, adding: after - before }.into());
+                }
             }
             // Interfaces, addresses and neighbours must belong to a device the store
             // knows: one in this patch, or one stored before.
@@ -158,44 +274,28 @@ impl TenantStore<'_> {
                 .execute(&mut *tx).await?;
             }
 
-            // Samples: one series row per (entity, metric), then narrow sample rows.
-            let mut series_ids: BTreeMap<(&'static str, String, &'static str), i64> = BTreeMap::new();
-            for s in &batch.samples {
-                let (kind, id) = s.entity.storage_parts();
-                let key = (kind, id, s.metric.as_str());
-                let series_id = match series_ids.get(&key) {
-                    Some(id) => *id,
-                    None => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO UPDATE SET metric = excluded.metric \
-                             RETURNING id",
-                        )
-                        .bind(t).bind(key.0).bind(&key.1).bind(key.2)
-                        .fetch_one(&mut *tx).await?;
-                        series_ids.insert(key, id);
-                        id
-                    }
+            // Samples: series ids, then narrow rows written set-wise.
+            let mut resolved = None;
+            if !shaped.keys.is_empty() {
+                let (ids, missing) = samples::cached_ids(t, &shaped.keys, cache);
+                let ids = if missing.is_empty() {
+                    samples::complete(ids, &[], &[])?
+                } else {
+                    let wanted: Vec<&samples::SeriesKey> = missing.iter().map(|&i| &shaped.keys[i]).collect();
+                    let found = (*tx).resolve_series(t, &wanted).await?;
+                    samples::complete(ids, &missing, &found)?
                 };
-                let stored = sqlx::query("INSERT INTO samples (series_id, ts_ms, value) VALUES ($1, $2, $3) ON CONFLICT (series_id, ts_ms) DO NOTHING")
-                    .bind(series_id).bind(s.ts_ms).bind(s.value)
-                    .execute(&mut *tx).await?.rows_affected();
-                if stored == 0 {
-                    outcome.samples_duplicate += 1;
-                    continue;
+                let from_db = !missing.is_empty();
+                let rows = samples::rows(shaped, &ids, received_ms, policy);
+                let stored = (*tx).insert_samples(&rows.rows).await?;
+                outcome.samples_stored = count(usize::try_from(stored).unwrap_or(usize::MAX));
+                outcome.samples_duplicate = count(shaped.samples.len()).saturating_sub(outcome.samples_stored);
+                (*tx).update_latest(t, &rows.latest).await?;
+                (*tx).mark_late(t, &rows.late_hours, generation).await?;
+                (*tx).touch_devices(t, &shaped.device_seen).await?;
+                if from_db {
+                    resolved = Some(ids);
                 }
-                outcome.samples_stored += 1;
-                sqlx::query(
-                    "UPDATE series SET last_ts_ms = $1, last_value = $2 \
-                     WHERE id = $3 AND (last_ts_ms IS NULL OR last_ts_ms < $1)",
-                )
-                .bind(s.ts_ms).bind(s.value).bind(series_id)
-                .execute(&mut *tx).await?;
-            }
-            for (device, ts) in device_last_seen(&batch.samples) {
-                sqlx::query("UPDATE devices SET last_seen_ms = $3 WHERE tenant_id = $1 AND id = $2 AND last_seen_ms < $3")
-                    .bind(t).bind(device).bind(ts)
-                    .execute(&mut *tx).await?;
             }
 
             for e in &batch.events {
@@ -215,7 +315,11 @@ impl TenantStore<'_> {
                 }
             }
             tx.commit().await?;
+            resolved
         });
+        if let Some(ids) = resolved {
+            samples::remember(cache, t, &shaped.keys, &ids);
+        }
         Ok(outcome)
     }
 }

@@ -5,10 +5,36 @@
 //! is type-checked against its own driver. Tenant-owned data is reached only through
 //! [`TenantStore`], which puts the tenant id into every query it runs.
 
+mod alerts;
+pub mod audit;
+pub mod catalog;
+pub mod crypto;
 mod ingest;
 mod inventory;
+pub mod maintenance;
+mod partitions;
+mod retention;
+mod rollup;
+mod samples;
+mod settings;
+mod timeseries;
+pub mod tenants;
+pub mod users;
 
+pub use alerts::{AlertRow, NotificationRow};
+pub use audit::{Actor, AuditEntry, AuditFilter};
+pub use catalog::{CatalogError, Page, PageRequest};
+pub use crypto::MasterKey;
 pub use ingest::IngestOutcome;
+pub use partitions::PartitionInfo;
+pub use retention::{MaintenanceReport, RetentionReport, retention_cutoff};
+pub use rollup::RollupReport;
+pub use samples::IngestCache;
+pub use settings::{QuotaExceeded, QuotaKind, TenantOverrides, TenantSettings};
+pub use timeseries::{
+    DAY_MS, HOUR_MS, MAX_POINTS, MINUTE_MS, Resolution, SeriesPoint, SeriesRange,
+    TimeseriesPolicy,
+};
 pub use inventory::{
     AddressRow, AgentRow, DeviceRow, EventRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
 };
@@ -70,6 +96,11 @@ pub enum StoreError {
     UnknownTenant(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     BadUrl(String),
+    /// Storing the batch would take the tenant over a quota; nothing was stored.
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
+    #[error("invalid tenant settings: {0}")]
+    InvalidSettings(String),
 }
 
 /// A connection pool to one of the supported engines.

@@ -1,0 +1,245 @@
+//! Tenants (platform administrators), users (tenant administrators) and the audit log.
+
+use super::AppState;
+use super::auth::Principal;
+use super::common::{
+    ApiError, JsonObject, Params, created, list, merge_patch, missing, no_content, parse_value,
+};
+use crate::store::AuditFilter;
+use crate::store::catalog::Page;
+use crate::store::tenants::{FirstAdmin, TenantSpec};
+use crate::store::users::{Role, UserSpec, validate_password};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub(super) const TENANT_PARAMS: &[&str] = &["limit", "cursor"];
+pub(super) const USER_PARAMS: &[&str] = &["limit", "cursor", "role", "q"];
+pub(super) const AUDIT_PARAMS: &[&str] = &[
+    "limit",
+    "cursor",
+    "resource",
+    "action",
+    "username",
+    "resource_id",
+];
+
+/// Platform administrators see every tenant; everyone else sees their own.
+pub(super) async fn list_tenants(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    mut q: Params,
+) -> Result<Response, ApiError> {
+    let page = q.id_page()?;
+    q.finish(TENANT_PARAMS)?;
+    let page = if p.platform_admin {
+        s.store.tenants_page(&page).await?
+    } else {
+        Page {
+            items: s.store.tenant_row(&p.tenant).await?.into_iter().collect(),
+            more: false,
+        }
+    };
+    Ok(list(page, |t| json!(t.id)))
+}
+
+pub(super) async fn get_tenant(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if id != p.tenant && !p.platform_admin {
+        return Err(missing("tenant", &id));
+    }
+    let tenant = s
+        .store
+        .tenant_row(&id)
+        .await?
+        .ok_or_else(|| missing("tenant", &id))?;
+    Ok(Json(tenant).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FirstAdminRequest {
+    username: String,
+    password: String,
+}
+
+/// Creates a tenant, with its first administrator when `admin` is given, and loads the
+/// starter alert rules into it.
+pub(super) async fn create_tenant(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    mut body: JsonObject,
+) -> Result<Response, ApiError> {
+    let id = body
+        .take_str("id")?
+        .ok_or_else(|| ApiError::invalid("id", "id: is required"))?;
+    let admin = match body.0.remove("admin") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let a: FirstAdminRequest = parse_value(v).map_err(|_| {
+                ApiError::invalid("admin", "admin: expected {\"username\", \"password\"}")
+            })?;
+            validate_password(&a.password)?;
+            Some(FirstAdmin {
+                username: a.username,
+                password_hash: s.auth.hash(&a.password).await?,
+            })
+        }
+    };
+    let spec: TenantSpec = body.parse()?;
+    let tenant = s
+        .store
+        .create_tenant(&p.tenant, &p.actor(), &id, &spec, admin.as_ref())
+        .await?;
+    s.store.tenant(&id).seed_starter_rules().await?;
+    Ok(created(tenant))
+}
+
+pub(super) async fn patch_tenant(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    let current = s
+        .store
+        .tenant_row(&id)
+        .await?
+        .ok_or_else(|| missing("tenant", &id))?;
+    let spec: TenantSpec = merge_patch(&TenantSpec { name: current.name }, body, "id", &id)?;
+    let tenant = s
+        .store
+        .update_tenant(&p.tenant, &p.actor(), &id, &spec)
+        .await?;
+    Ok(Json(tenant).into_response())
+}
+
+pub(super) async fn list_users(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    mut q: Params,
+) -> Result<Response, ApiError> {
+    let page = q.id_page()?;
+    let role = match q.short("role")? {
+        None => None,
+        Some(r) => Some(
+            Role::parse(&r)
+                .ok_or_else(|| ApiError::bad_request("role must be admin, noc or read_only"))?,
+        ),
+    };
+    let search = q.short("q")?;
+    q.finish(USER_PARAMS)?;
+    let page = p
+        .tenant_store(&s.store)
+        .users_page(role, search.as_deref(), &page)
+        .await?;
+    Ok(list(page, |u| json!(u.username)))
+}
+
+pub(super) async fn get_user(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = p
+        .tenant_store(&s.store)
+        .user(&username)
+        .await?
+        .ok_or_else(|| missing("user", &username))?;
+    Ok(Json(user).into_response())
+}
+
+pub(super) async fn create_user(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    mut body: JsonObject,
+) -> Result<Response, ApiError> {
+    let username = body
+        .take_str("username")?
+        .ok_or_else(|| ApiError::invalid("username", "username: is required"))?;
+    crate::store::users::validate_username(&username)?;
+    let password = body
+        .take_str("password")?
+        .ok_or_else(|| ApiError::invalid("password", "password: is required"))?;
+    let spec: UserSpec = body.parse()?;
+    spec.validate()?;
+    validate_password(&password)?;
+    let hash = s.auth.hash(&password).await?;
+    let user = p
+        .tenant_store(&s.store)
+        .create_user(&p.actor(), &username, &spec, &hash, false)
+        .await?;
+    Ok(created(user))
+}
+
+/// A merge patch of role, display name and disabled; `password` sets a new one.
+pub(super) async fn patch_user(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(username): Path<String>,
+    mut body: JsonObject,
+) -> Result<Response, ApiError> {
+    let ts = p.tenant_store(&s.store);
+    let current = ts
+        .user(&username)
+        .await?
+        .ok_or_else(|| missing("user", &username))?;
+    let password = body.take_str("password")?;
+    let spec: UserSpec = merge_patch(&current.spec, body, "username", &username)?;
+    spec.validate()?;
+    let hash = match password {
+        None => None,
+        Some(pw) => {
+            validate_password(&pw)?;
+            Some(s.auth.hash(&pw).await?)
+        }
+    };
+    let user = ts
+        .update_user(&p.actor(), &username, &spec, hash.as_deref())
+        .await?;
+    Ok(Json(user).into_response())
+}
+
+pub(super) async fn delete_user(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    p.tenant_store(&s.store)
+        .delete_user(&p.actor(), &username)
+        .await?;
+    Ok(no_content())
+}
+
+/// The audit log, newest first.
+pub(super) async fn list_audit(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    mut q: Params,
+) -> Result<Response, ApiError> {
+    let (limit, cursor) = q.page()?;
+    let before = match cursor {
+        None => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::bad_request("the cursor is not valid here"))?,
+        ),
+    };
+    let filter = AuditFilter {
+        resource: q.short("resource")?,
+        action: q.short("action")?,
+        username: q.short("username")?,
+        resource_id: q.short("resource_id")?,
+    };
+    q.finish(AUDIT_PARAMS)?;
+    let rows = p
+        .tenant_store(&s.store)
+        .audit_entries(&filter, before, limit)
+        .await?;
+    Ok(list(Page::from_rows(rows, limit), |e| json!(e.id)))
+}

@@ -1,0 +1,639 @@
+//! Writing the samples of a batch: series ids, sample rows, latest values, late marks.
+//!
+//! The batch is first shaped in memory (samples too far in the future dropped, series
+//! keys collected in a fixed order, duplicates within the batch removed), then written
+//! with a few set-based statements per batch rather than statements per sample.
+//! PostgreSQL receives the sample rows with `COPY` (binary) into a temporary staging
+//! table and moves them into `samples` with one `INSERT … ON CONFLICT DO NOTHING`, so
+//! the batch stays one transaction and a sample stays unique per (series, time).
+//! SQLite, in-process, takes multi-row `INSERT`s chunked below its variable limit.
+
+use super::timeseries::{HOUR_MS, TimeseriesPolicy, floor_to};
+use ispvm_proto::MetricSample;
+use sqlx::{Executor, PgConnection, SqliteConnection};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// A series as ingest names it: entity kind, entity id, metric.
+pub(crate) type SeriesKey = (&'static str, String, &'static str);
+
+/// Series ids and partition days already known, shared by the writers of one store.
+///
+/// A series id never changes once committed, so after the first batch of a series its
+/// id costs a hash lookup instead of a database round trip. Ids are added only after
+/// the transaction that resolved them committed. Bounded: a tenant whose map grows past
+/// the cap starts afresh.
+#[derive(Debug)]
+pub struct IngestCache {
+    series: Mutex<HashMap<String, HashMap<SeriesKey, i64>>>,
+    days: Mutex<BTreeSet<i64>>,
+    cap: usize,
+}
+
+impl Default for IngestCache {
+    fn default() -> Self {
+        IngestCache::with_capacity(2_000_000)
+    }
+}
+
+impl IngestCache {
+    /// A cache holding at most `cap` series ids per tenant.
+    pub fn with_capacity(cap: usize) -> Self {
+        IngestCache {
+            series: Mutex::new(HashMap::new()),
+            days: Mutex::new(BTreeSet::new()),
+            cap: cap.max(1),
+        }
+    }
+
+    fn lookup(&self, tenant: &str, keys: &[SeriesKey], ids: &mut [Option<i64>]) {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = series.get(tenant) {
+            for (key, id) in keys.iter().zip(ids.iter_mut()) {
+                *id = map.get(key).copied();
+            }
+        }
+    }
+
+    fn remember(&self, tenant: &str, keys: &[SeriesKey], ids: &[i64]) {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let map = series.entry(tenant.to_owned()).or_default();
+        if map.len() + keys.len() > self.cap {
+            map.clear();
+        }
+        for (key, id) in keys.iter().zip(ids) {
+            map.insert(key.clone(), *id);
+        }
+    }
+
+    pub(crate) fn knows_day(&self, day: i64) -> bool {
+        self.days
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&day)
+    }
+
+    pub(crate) fn remember_days(&self, days: impl IntoIterator<Item = i64>) {
+        self.days
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(days);
+    }
+}
+
+/// The samples of a batch, shaped for writing.
+#[derive(Debug, Default)]
+pub(crate) struct Shaped<'b> {
+    /// Distinct series of the batch, in order of first appearance.
+    pub keys: Vec<SeriesKey>,
+    /// (index into `keys`, ts, value) of every sample kept.
+    pub samples: Vec<(usize, i64, f64)>,
+    /// Samples dropped for being too far in the future.
+    pub future: u32,
+    /// Devices the kept samples are about, with their newest sample time.
+    pub device_seen: BTreeMap<&'b str, i64>,
+}
+
+/// Drops samples stamped more than `max_future_ms` after `received_ms` and names the
+/// series of the rest.
+pub(crate) fn shape<'b>(
+    samples: &'b [MetricSample],
+    received_ms: i64,
+    policy: &TimeseriesPolicy,
+) -> Shaped<'b> {
+    let newest_allowed = received_ms.saturating_add(policy.max_future_ms);
+    let mut index: HashMap<SeriesKey, usize> = HashMap::with_capacity(samples.len());
+    let mut out = Shaped {
+        samples: Vec::with_capacity(samples.len()),
+        ..Shaped::default()
+    };
+    for s in samples {
+        if s.ts_ms > newest_allowed {
+            out.future = out.future.saturating_add(1);
+            continue;
+        }
+        let (kind, id) = s.entity.storage_parts();
+        let key = (kind, id, s.metric.as_str());
+        let i = match index.get(&key) {
+            Some(i) => *i,
+            None => {
+                let i = out.keys.len();
+                out.keys.push(key.clone());
+                index.insert(key, i);
+                i
+            }
+        };
+        out.samples.push((i, s.ts_ms, s.value));
+        if let Some(d) = s.entity.device() {
+            let t = out.device_seen.entry(d).or_insert(s.ts_ms);
+            *t = (*t).max(s.ts_ms);
+        }
+    }
+    out
+}
+
+/// Sample rows ready to write: unique per (series, ts), sorted, with what follows
+/// from them.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    /// (series id, ts, value), sorted by series and time; the first of duplicates kept.
+    pub rows: Vec<(i64, i64, f64)>,
+    /// The newest (series id, ts, value) of each series.
+    pub latest: Vec<(i64, i64, f64)>,
+    /// (series id, hour) of samples late enough to need a rollup recomputation.
+    pub late_hours: Vec<(i64, i64)>,
+}
+
+pub(crate) fn rows(
+    shaped: &Shaped<'_>,
+    ids: &[i64],
+    received_ms: i64,
+    policy: &TimeseriesPolicy,
+) -> Rows {
+    let mut rows: Vec<(i64, i64, f64)> = shaped
+        .samples
+        .iter()
+        .map(|&(i, ts, v)| (ids[i], ts, v))
+        .collect();
+    // Stable sort: of samples repeating a (series, ts) within the batch, the first wins.
+    rows.sort_by_key(|&(id, ts, _)| (id, ts));
+    rows.dedup_by_key(|&mut (id, ts, _)| (id, ts));
+    let mut out = Rows::default();
+    let late_before = received_ms.saturating_sub(policy.late_after_ms());
+    let mut late = BTreeSet::new();
+    for (n, &(id, ts, v)) in rows.iter().enumerate() {
+        if rows.get(n + 1).is_none_or(|next| next.0 != id) {
+            out.latest.push((id, ts, v));
+        }
+        if ts < late_before {
+            late.insert((id, floor_to(ts, HOUR_MS)));
+        }
+    }
+    out.late_hours = late.into_iter().collect();
+    out.rows = rows;
+    out
+}
+
+/// Series ids of `keys` (in key order) the cache knows, and the indices of those it
+/// does not, sorted by key: concurrent writers create series in one order, so they
+/// cannot deadlock on each other's new rows.
+pub(crate) fn cached_ids(
+    tenant: &str,
+    keys: &[SeriesKey],
+    cache: Option<&IngestCache>,
+) -> (Vec<Option<i64>>, Vec<usize>) {
+    let mut ids = vec![None; keys.len()];
+    if let Some(cache) = cache {
+        cache.lookup(tenant, keys, &mut ids);
+    }
+    let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| ids[i].is_none()).collect();
+    missing.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    (ids, missing)
+}
+
+/// Fills the ids found in the database into the cached ones.
+pub(crate) fn complete(
+    mut ids: Vec<Option<i64>>,
+    missing: &[usize],
+    found: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    for (&i, id) in missing.iter().zip(found) {
+        ids[i] = Some(*id);
+    }
+    ids.into_iter()
+        .map(|id| id.ok_or_else(|| sqlx::Error::Protocol("a series id was not resolved".into())))
+        .collect()
+}
+
+/// After commit: the ids resolved are safe to reuse.
+pub(crate) fn remember(cache: Option<&IngestCache>, tenant: &str, keys: &[SeriesKey], ids: &[i64]) {
+    if let Some(cache) = cache {
+        cache.remember(tenant, keys, ids);
+    }
+}
+
+/// The engine-specific statements of the sample write path.
+pub(crate) trait SampleWrite {
+    /// Creates missing series and returns the ids of `keys`, in order.
+    fn resolve_series(
+        &mut self,
+        tenant: &str,
+        keys: &[&SeriesKey],
+    ) -> impl std::future::Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
+    /// Inserts sample rows, skipping any already stored; returns how many were new.
+    fn insert_samples(
+        &mut self,
+        rows: &[(i64, i64, f64)],
+    ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send;
+    /// Moves each series' latest value forward (never back in time).
+    fn update_latest(
+        &mut self,
+        tenant: &str,
+        latest: &[(i64, i64, f64)],
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Marks (series, hour) pairs for rollup recomputation.
+    fn mark_late(
+        &mut self,
+        tenant: &str,
+        marks: &[(i64, i64)],
+        generation: i64,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Moves devices' last-seen time forward.
+    fn touch_devices(
+        &mut self,
+        tenant: &str,
+        seen: &BTreeMap<&str, i64>,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Binary `COPY` rows of (int8, int8, float8).
+fn copy_binary(rows: &[(i64, i64, f64)]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(19 + rows.len() * 38 + 2);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for &(id, ts, v) in rows {
+        buf.extend_from_slice(&3i16.to_be_bytes());
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&id.to_be_bytes());
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&ts.to_be_bytes());
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    buf
+}
+
+/// Runs a `COPY … FROM STDIN` with `data`; returns the rows copied.
+async fn copy_in(
+    conn: &mut PgConnection,
+    statement: &str,
+    data: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(data).await {
+        let _ = copy.abort("sending the batch failed").await;
+        return Err(e);
+    }
+    copy.finish().await
+}
+
+/// The per-connection staging table: created once per connection, emptied at every
+/// commit, never logged.
+const PG_STAGING: &str = "DO $$ BEGIN \
+     IF to_regclass('pg_temp.ingest_samples') IS NULL THEN \
+       CREATE TEMP TABLE ingest_samples (series_id BIGINT NOT NULL, ts_ms BIGINT NOT NULL, \
+         value DOUBLE PRECISION NOT NULL) ON COMMIT DELETE ROWS; \
+     END IF; END $$";
+
+impl SampleWrite for PgConnection {
+    async fn resolve_series(
+        &mut self,
+        tenant: &str,
+        keys: &[&SeriesKey],
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let kinds: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let entities: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let metrics: Vec<&str> = keys.iter().map(|k| k.2).collect();
+        // Insert what is missing (a concurrent writer creating the same series makes this
+        // wait for it), then read every id: a new statement sees both.
+        sqlx::query(
+            "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) \
+             SELECT $1, k.kind, k.eid, k.metric FROM unnest($2::text[], $3::text[], $4::text[]) AS k(kind, eid, metric) \
+             ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&kinds)
+        .bind(&entities)
+        .bind(&metrics)
+        .execute(&mut *self)
+        .await?;
+        let found: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT k.ord, s.id FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(kind, eid, metric, ord) \
+             JOIN series s ON s.tenant_id = $1 AND s.entity_kind = k.kind AND s.entity_id = k.eid AND s.metric = k.metric",
+        )
+        .bind(tenant)
+        .bind(&kinds)
+        .bind(&entities)
+        .bind(&metrics)
+        .fetch_all(&mut *self)
+        .await?;
+        let mut ids = vec![None; keys.len()];
+        for (ord, id) in found {
+            if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| ids.get_mut(i)) {
+                *slot = Some(id);
+            }
+        }
+        ids.into_iter()
+            .map(|id| id.ok_or_else(|| sqlx::Error::RowNotFound))
+            .collect()
+    }
+
+    async fn insert_samples(&mut self, rows: &[(i64, i64, f64)]) -> Result<u64, sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let data = copy_binary(rows);
+        // Fast path: straight into `samples`. A sample stored before makes the COPY fail
+        // on the primary key; the savepoint undoes it and the staging path below skips
+        // what exists. Replays are rare (a repeated batch is caught by its claim), so
+        // nearly every batch costs one COPY.
+        self.execute("SAVEPOINT ingest_copy").await?;
+        match copy_in(
+            self,
+            "COPY samples (series_id, ts_ms, value) FROM STDIN (FORMAT binary)",
+            &data,
+        )
+        .await
+        {
+            Ok(n) => {
+                self.execute("RELEASE SAVEPOINT ingest_copy").await?;
+                return Ok(n);
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                self.execute("ROLLBACK TO SAVEPOINT ingest_copy; RELEASE SAVEPOINT ingest_copy")
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        sqlx::query(PG_STAGING).execute(&mut *self).await?;
+        copy_in(
+            self,
+            "COPY ingest_samples (series_id, ts_ms, value) FROM STDIN (FORMAT binary)",
+            &data,
+        )
+        .await?;
+        Ok(sqlx::query(
+            "INSERT INTO samples (series_id, ts_ms, value) SELECT series_id, ts_ms, value FROM ingest_samples \
+             ON CONFLICT DO NOTHING",
+        )
+        .execute(&mut *self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn update_latest(
+        &mut self,
+        tenant: &str,
+        latest: &[(i64, i64, f64)],
+    ) -> Result<(), sqlx::Error> {
+        if latest.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = latest.iter().map(|r| r.0).collect();
+        let ts: Vec<i64> = latest.iter().map(|r| r.1).collect();
+        let values: Vec<f64> = latest.iter().map(|r| r.2).collect();
+        // Knowing the array's length, the planner prefers hashing every series of the
+        // tenant to probing the primary key once per row: the former grows with the
+        // tenant, the latter only with the batch. For the rest of this transaction
+        // (the statements after this one are keyed lookups too) it gets no choice.
+        self.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            .await?;
+        sqlx::query(
+            "UPDATE series AS s SET last_ts_ms = v.ts, last_value = v.val \
+             FROM unnest($2::int8[], $3::int8[], $4::float8[]) AS v(id, ts, val) \
+             WHERE s.id = v.id AND s.tenant_id = $1 AND (s.last_ts_ms IS NULL OR s.last_ts_ms < v.ts)",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&ts)
+        .bind(&values)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_late(
+        &mut self,
+        tenant: &str,
+        marks: &[(i64, i64)],
+        generation: i64,
+    ) -> Result<(), sqlx::Error> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = marks.iter().map(|m| m.0).collect();
+        let hours: Vec<i64> = marks.iter().map(|m| m.1).collect();
+        sqlx::query(
+            "INSERT INTO rollup_dirty (tenant_id, series_id, hour_ms, gen) \
+             SELECT $1, d.sid, d.h, $4 FROM unnest($2::int8[], $3::int8[]) AS d(sid, h) \
+             ON CONFLICT (tenant_id, series_id, hour_ms) DO UPDATE SET gen = excluded.gen",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&hours)
+        .bind(generation)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_devices(
+        &mut self,
+        tenant: &str,
+        seen: &BTreeMap<&str, i64>,
+    ) -> Result<(), sqlx::Error> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = seen.keys().copied().collect();
+        let ts: Vec<i64> = seen.values().copied().collect();
+        sqlx::query(
+            "UPDATE devices AS d SET last_seen_ms = v.ts FROM unnest($2::text[], $3::int8[]) AS v(id, ts) \
+             WHERE d.tenant_id = $1 AND d.id = v.id AND d.last_seen_ms < v.ts",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&ts)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Rows per multi-row `INSERT` on SQLite: 3 variables each, far below its limit of
+/// 32,766 variables per statement, large enough to amortise the statement.
+const SQLITE_CHUNK: usize = 500;
+
+impl SampleWrite for SqliteConnection {
+    async fn resolve_series(
+        &mut self,
+        tenant: &str,
+        keys: &[&SeriesKey],
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(key.0)
+            .bind(&key.1)
+            .bind(key.2)
+            .execute(&mut *self)
+            .await?;
+            let id: i64 = sqlx::query_scalar(
+                "SELECT id FROM series WHERE tenant_id = $1 AND entity_kind = $2 AND entity_id = $3 AND metric = $4",
+            )
+            .bind(tenant)
+            .bind(key.0)
+            .bind(&key.1)
+            .bind(key.2)
+            .fetch_one(&mut *self)
+            .await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn insert_samples(&mut self, rows: &[(i64, i64, f64)]) -> Result<u64, sqlx::Error> {
+        let mut stored = 0;
+        for chunk in rows.chunks(SQLITE_CHUNK) {
+            let mut sql = String::from("INSERT INTO samples (series_id, ts_ms, value) VALUES ");
+            for n in 0..chunk.len() {
+                sql.push_str(if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+            }
+            sql.push_str(" ON CONFLICT (series_id, ts_ms) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for &(id, ts, v) in chunk {
+                q = q.bind(id).bind(ts).bind(v);
+            }
+            stored += q.execute(&mut *self).await?.rows_affected();
+        }
+        Ok(stored)
+    }
+
+    async fn update_latest(
+        &mut self,
+        tenant: &str,
+        latest: &[(i64, i64, f64)],
+    ) -> Result<(), sqlx::Error> {
+        for &(id, ts, v) in latest {
+            sqlx::query(
+                "UPDATE series SET last_ts_ms = $1, last_value = $2 \
+                 WHERE id = $3 AND tenant_id = $4 AND (last_ts_ms IS NULL OR last_ts_ms < $1)",
+            )
+            .bind(ts)
+            .bind(v)
+            .bind(id)
+            .bind(tenant)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn mark_late(
+        &mut self,
+        tenant: &str,
+        marks: &[(i64, i64)],
+        generation: i64,
+    ) -> Result<(), sqlx::Error> {
+        for &(id, hour) in marks {
+            sqlx::query(
+                "INSERT INTO rollup_dirty (tenant_id, series_id, hour_ms, gen) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, series_id, hour_ms) DO UPDATE SET gen = excluded.gen",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(hour)
+            .bind(generation)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn touch_devices(
+        &mut self,
+        tenant: &str,
+        seen: &BTreeMap<&str, i64>,
+    ) -> Result<(), sqlx::Error> {
+        for (device, ts) in seen {
+            sqlx::query(
+                "UPDATE devices SET last_seen_ms = $3 WHERE tenant_id = $1 AND id = $2 AND last_seen_ms < $3",
+            )
+            .bind(tenant)
+            .bind(*device)
+            .bind(*ts)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ispvm_proto::{EntityKey, MetricName};
+
+    fn sample(device: &str, metric: MetricName, ts_ms: i64, value: f64) -> MetricSample {
+        MetricSample {
+            entity: EntityKey::Device(device.into()),
+            metric,
+            ts_ms,
+            value,
+        }
+    }
+
+    #[test]
+    fn shaping_orders_keys_and_drops_the_far_future() {
+        let policy = TimeseriesPolicy::default();
+        let samples = vec![
+            sample("b", MetricName::DeviceUp, 1_000, 1.0),
+            sample("a", MetricName::DeviceUp, 2_000, 1.0),
+            sample("b", MetricName::DeviceUp, 3_000, 0.0),
+            sample(
+                "a",
+                MetricName::DeviceUp,
+                10_000 + policy.max_future_ms + 1,
+                1.0,
+            ),
+        ];
+        let s = shape(&samples, 10_000, &policy);
+        assert_eq!(s.future, 1);
+        assert_eq!(
+            s.keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(
+            s.samples,
+            vec![(0, 1_000, 1.0), (1, 2_000, 1.0), (0, 3_000, 0.0)]
+        );
+        let (_, missing) = cached_ids("t", &s.keys, None);
+        assert_eq!(missing, [1, 0], "created in key order");
+        assert_eq!(s.device_seen.get("b"), Some(&3_000));
+
+        let r = rows(&s, &[3, 7], policy.late_after_ms() + 2_500, &policy);
+        assert_eq!(
+            r.rows,
+            vec![(3, 1_000, 1.0), (3, 3_000, 0.0), (7, 2_000, 1.0)]
+        );
+        assert_eq!(r.latest, vec![(3, 3_000, 0.0), (7, 2_000, 1.0)]);
+        // Received long after 1 000 and 2 000 (not 3 000): their hour is marked.
+        assert_eq!(r.late_hours, vec![(3, 0), (7, 0)]);
+    }
+
+    #[test]
+    fn duplicates_within_a_batch_keep_the_first() {
+        let policy = TimeseriesPolicy::default();
+        let samples = vec![
+            sample("a", MetricName::DeviceUp, 1_000, 1.0),
+            sample("a", MetricName::DeviceUp, 1_000, 0.0),
+        ];
+        let s = shape(&samples, 1_000, &policy);
+        let r = rows(&s, &[5], 1_000, &policy);
+        assert_eq!(r.rows, vec![(5, 1_000, 1.0)]);
+    }
+
+    #[test]
+    fn binary_copy_layout() {
+        let b = copy_binary(&[(1, 2, 0.5)]);
+        assert_eq!(&b[..11], b"PGCOPY\n\xff\r\n\0");
+        assert_eq!(b.len(), 19 + 38 + 2);
+        assert_eq!(&b[b.len() - 2..], &[0xff, 0xff]);
+    }
+}
