@@ -240,6 +240,7 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
         tree: start(&store, &clock).await,
         seq: 10,
     };
+    feed.send(vec![running("ether1", t0 - 10 * S, true)]).await;
     feed.send(vec![running("ether1", t0, false)]).await;
     feed.tree
         .evaluate_now("acme", Schedule::Fast)

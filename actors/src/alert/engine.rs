@@ -30,6 +30,9 @@ struct Entity {
     attrs: EntityAttrs,
     parent: Option<EntityIdx>,
     last_heard_ms: i64,
+    /// Interfaces: seen running at least once. A port that never ran (unused, nothing
+    /// plugged in) is not "down"; only uplinks are watched from the start.
+    seen_running: bool,
 }
 
 struct CompiledRule {
@@ -230,8 +233,11 @@ impl Engine {
             value,
             vantage: v,
         });
-        let heard = &mut self.entities[e as usize].last_heard_ms;
-        *heard = (*heard).max(ts_ms);
+        let entity = &mut self.entities[e as usize];
+        entity.last_heard_ms = entity.last_heard_ms.max(ts_ms);
+        if metric == MetricName::InterfaceRunning && value >= 0.5 {
+            entity.seen_running = true;
+        }
         if let Some(p) = self.entities[e as usize].parent {
             let heard = &mut self.entities[p as usize].last_heard_ms;
             *heard = (*heard).max(ts_ms);
@@ -371,6 +377,7 @@ impl Engine {
             attrs: EntityAttrs::default(),
             parent,
             last_heard_ms: i64::MIN,
+            seen_running: false,
         });
         self.index.insert(key.clone(), i);
         self.targets_dirty = true;
@@ -452,6 +459,10 @@ impl Engine {
                 let attrs = &self.entities[e as usize].attrs;
                 if attrs.disabled {
                     return Some(clear("interface is administratively disabled"));
+                }
+                if !attrs.uplink && !self.entities[e as usize].seen_running {
+                    // Never seen running: an unused port, unknown rather than down.
+                    return None;
                 }
                 let level = rule.severity.unwrap_or(if attrs.uplink {
                     Level::Critical
