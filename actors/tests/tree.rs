@@ -161,6 +161,7 @@ async fn batches_reach_routers_and_links() {
         TreeOptions {
             timers: false,
             notify: None,
+            on_cycle: None,
         },
     )
     .await
@@ -209,6 +210,7 @@ async fn a_crashed_router_actor_restarts_from_stored_state() {
         TreeOptions {
             timers: false,
             notify: None,
+            on_cycle: None,
         },
     )
     .await
@@ -244,6 +246,7 @@ async fn an_engine_restart_keeps_alerts_without_notifying_again() {
         TreeOptions {
             timers: false,
             notify: Some(tx),
+            on_cycle: None,
         },
     )
     .await

@@ -5,7 +5,7 @@ use crate::domain::StoreDomain;
 use crate::http::{AppState, AuthSetupError};
 use crate::ingest::Ingestor;
 use crate::store::{Store, StoreError};
-use crate::telemetry::ServerMetrics;
+use crate::telemetry::{AlertCycle, AlertNotified, ServerMetrics};
 use ispvm_actors::StatusPolicy;
 use ispvm_actors::tree::{MonitorTree, SystemClock, TreeOptions};
 use ispvm_cluster::quic::{ALPN_INGEST, EndpointError, server_endpoint};
@@ -49,6 +49,8 @@ pub struct RunningServer {
     pub metrics: Arc<ServerMetrics>,
     /// The actor tree: live state per entity and the alert engines.
     pub tree: MonitorTree,
+    /// Counts and logs persisted notifications; ends when the tree stops.
+    notifications: JoinHandle<()>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -86,6 +88,8 @@ pub async fn start_with(
         config.tenant_defaults,
     )?;
     // The actor tree starts a supervisor (and alert engine) per stored tenant.
+    let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
+    let cycle_metrics = metrics.clone();
     let tree = MonitorTree::start(
         Arc::new(StoreDomain {
             store: store.clone(),
@@ -93,10 +97,24 @@ pub async fn start_with(
         Arc::new(SystemClock),
         TreeOptions {
             timers: true,
-            notify: None,
+            notify: Some(notify_tx),
+            on_cycle: Some(Arc::new(move |report| {
+                AlertCycle { report }.emit(&cycle_metrics)
+            })),
         },
     )
     .await?;
+    let notified_metrics = metrics.clone();
+    // Delivery to people is the notifier's (a later piece); here notifications are
+    // counted and logged once they are persisted.
+    let notifications = tokio::spawn(async move {
+        while let Some(notification) = notify_rx.recv().await {
+            AlertNotified {
+                notification: &notification,
+            }
+            .emit(&notified_metrics);
+        }
+    });
     let api_state = api_state.with_tree(tree.clone());
     let (stop, stopped) = watch::channel(false);
     let endpoint = server_endpoint(config.quic.listen, &tls, ALPN_INGEST)?;
@@ -180,6 +198,7 @@ pub async fn start_with(
         store,
         metrics,
         tree,
+        notifications,
         stop,
         tasks,
     })
@@ -193,6 +212,7 @@ impl RunningServer {
             let _ = t.await;
         }
         self.tree.stop().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.notifications).await;
         self.store.close().await;
         tracing::info!("server stopped");
     }

@@ -20,6 +20,17 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ScheduleLabel {
+    pub schedule: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct NotificationLabel {
+    pub kind: &'static str,
+    pub level: &'static str,
+}
+
 /// Every metric the server exports on `/metrics`.
 pub struct ServerMetrics {
     registry: Registry,
@@ -29,6 +40,11 @@ pub struct ServerMetrics {
     seq_gaps: Counter,
     ingest_seconds: Histogram,
     connections: Family<ConnectionLabel, Counter>,
+    alert_cycles: Family<ScheduleLabel, Counter>,
+    alert_evaluations: Family<ScheduleLabel, Counter>,
+    alert_cycle_seconds: Family<ScheduleLabel, Histogram>,
+    alert_unsaved: prometheus_client::metrics::gauge::Gauge,
+    alert_notifications: Family<NotificationLabel, Counter>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -50,6 +66,13 @@ impl ServerMetrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
             connections: Family::default(),
+            alert_cycles: Family::default(),
+            alert_evaluations: Family::default(),
+            alert_cycle_seconds: Family::new_with_constructor(|| {
+                Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+            }),
+            alert_unsaved: Default::default(),
+            alert_notifications: Family::default(),
         };
         registry.register(
             "ingest_batches",
@@ -80,6 +103,31 @@ impl ServerMetrics {
             "ingest_connections",
             "Agent connections (QUIC, HTTPS), by transport and outcome",
             m.connections.clone(),
+        );
+        registry.register(
+            "alert_cycles",
+            "Alert evaluation cycles, by schedule",
+            m.alert_cycles.clone(),
+        );
+        registry.register(
+            "alert_evaluations",
+            "Rule-entity evaluations, by schedule",
+            m.alert_evaluations.clone(),
+        );
+        registry.register(
+            "alert_cycle_duration_seconds",
+            "Time of one evaluation cycle including persistence, by schedule",
+            m.alert_cycle_seconds.clone(),
+        );
+        registry.register(
+            "alert_changes_unsaved",
+            "Alert state changes waiting to be persisted (the store failed)",
+            m.alert_unsaved.clone(),
+        );
+        registry.register(
+            "alert_notifications",
+            "Alert notifications recorded, by kind and level",
+            m.alert_notifications.clone(),
         );
         Arc::new(ServerMetrics { registry, ..m })
     }
@@ -201,5 +249,57 @@ impl PeerConnection<'_> {
                 tracing::warn!(transport = self.transport, remote = %self.remote, reason = %reason, "agent connection refused")
             }
         }
+    }
+}
+
+/// An alert evaluation cycle ended.
+pub struct AlertCycle<'a> {
+    pub report: &'a ispvm_actors::tree::CycleReport,
+}
+
+impl AlertCycle<'_> {
+    pub fn emit(&self, m: &ServerMetrics) {
+        let r = self.report;
+        let label = ScheduleLabel {
+            schedule: r.schedule.as_str(),
+        };
+        m.alert_cycles.get_or_create(&label).inc();
+        m.alert_evaluations
+            .get_or_create(&label)
+            .inc_by(r.stats.evaluations as u64);
+        m.alert_cycle_seconds
+            .get_or_create(&label)
+            .observe(r.took.as_secs_f64());
+        m.alert_unsaved.set(i64::try_from(r.unsaved).unwrap_or(i64::MAX));
+        if r.unsaved > 0 {
+            tracing::warn!(tenant = %r.tenant, schedule = r.schedule.as_str(), unsaved = r.unsaved, "alert changes not yet persisted");
+        } else {
+            tracing::debug!(tenant = %r.tenant, schedule = r.schedule.as_str(), evaluations = r.stats.evaluations, changes = r.stats.changes, took_ms = r.took.as_millis() as u64, "alert cycle");
+        }
+    }
+}
+
+/// An alert notification was recorded (persisted with its state).
+pub struct AlertNotified<'a> {
+    pub notification: &'a ispvm_actors::alert::Notification,
+}
+
+impl AlertNotified<'_> {
+    pub fn emit(&self, m: &ServerMetrics) {
+        let n = self.notification;
+        m.alert_notifications
+            .get_or_create(&NotificationLabel {
+                kind: n.kind.as_str(),
+                level: n.level.as_str(),
+            })
+            .inc();
+        tracing::info!(
+            rule = %n.rule_id,
+            entity = %n.entity,
+            kind = n.kind.as_str(),
+            level = n.level.as_str(),
+            why = %n.explanation.summary,
+            "alert notification"
+        );
     }
 }

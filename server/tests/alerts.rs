@@ -50,6 +50,7 @@ async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
         TreeOptions {
             timers: false,
             notify: None,
+            on_cycle: None,
         },
     )
     .await

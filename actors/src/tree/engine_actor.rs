@@ -33,6 +33,20 @@ pub enum EngineMsg {
     Crash,
 }
 
+/// What one evaluation cycle did, for telemetry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    pub tenant: String,
+    pub schedule: Schedule,
+    pub stats: CycleStats,
+    pub took: Duration,
+    /// Changes still waiting to be persisted after the cycle (the store failed).
+    pub unsaved: usize,
+}
+
+/// Called after every cycle (the server counts and times cycles with it).
+pub type CycleHook = Arc<dyn Fn(&CycleReport) + Send + Sync>;
+
 pub struct EngineArgs<S, C> {
     pub tenant: String,
     pub store: Arc<S>,
@@ -41,6 +55,7 @@ pub struct EngineArgs<S, C> {
     pub timers: bool,
     /// Where notifications go once persisted (the notifier).
     pub notify: Option<UnboundedSender<Notification>>,
+    pub on_cycle: Option<CycleHook>,
 }
 
 pub struct EngineActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -74,6 +89,21 @@ impl<S: DomainStore, C: Clock> EngineState<S, C> {
     }
 
     async fn cycle(&mut self, schedule: Schedule) -> CycleStats {
+        let started = std::time::Instant::now();
+        let stats = self.evaluate_and_persist(schedule).await;
+        if let Some(hook) = &self.args.on_cycle {
+            hook(&CycleReport {
+                tenant: self.args.tenant.clone(),
+                schedule,
+                stats,
+                took: started.elapsed(),
+                unsaved: self.unsaved.len(),
+            });
+        }
+        stats
+    }
+
+    async fn evaluate_and_persist(&mut self, schedule: Schedule) -> CycleStats {
         let now = self.args.clock.now_ms();
         let (changes, stats) = self.engine.evaluate(schedule, now);
         self.unsaved.extend(changes);
@@ -89,7 +119,7 @@ impl<S: DomainStore, C: Clock> EngineState<S, C> {
             Ok(()) => {
                 for change in self.unsaved.drain(..) {
                     for n in change.notifications {
-                        tracing::info!(
+                        tracing::debug!(
                             tenant = %self.args.tenant,
                             rule = %n.rule_id,
                             entity = %n.entity,

@@ -12,7 +12,7 @@ pub mod root;
 pub mod router;
 pub mod tenant;
 
-pub use engine_actor::AlertView;
+pub use engine_actor::{AlertView, CycleHook, CycleReport};
 pub use link::{LinkStatus, LinkView};
 pub use ports::{Clock, DomainStore, LinkSpec, PortError, StoredPoint, SystemClock};
 pub use probe::ProbeView;
@@ -59,6 +59,8 @@ pub struct TreeOptions {
     /// Evaluate alerts on the 10 s / 60 s / 5 min timers (tests drive cycles instead).
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
+    /// Called after every evaluation cycle (telemetry).
+    pub on_cycle: Option<CycleHook>,
 }
 
 impl MonitorTree {
@@ -73,6 +75,7 @@ impl MonitorTree {
             clock,
             timers: options.timers,
             notify: options.notify,
+            on_cycle: options.on_cycle,
         };
         let (root, _) = Actor::spawn(None, RootActor::<S, C>::default(), args)
             .await

@@ -1,6 +1,7 @@
 //! The root of the server's actor tree: one [`TenantSupervisor`] per tenant, started
 //! for every stored tenant and on the first batch of a new one, restarted if it fails.
 
+use super::engine_actor::CycleHook;
 use super::ports::{Clock, DomainStore};
 use super::tenant::{TenantArgs, TenantMsg, TenantSupervisor};
 use crate::alert::Notification;
@@ -24,6 +25,7 @@ pub struct RootArgs<S, C> {
     pub clock: Arc<C>,
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
+    pub on_cycle: Option<CycleHook>,
 }
 
 pub struct RootActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -55,6 +57,7 @@ impl<S: DomainStore, C: Clock> RootState<S, C> {
             clock: Arc::clone(&self.args.clock),
             timers: self.args.timers,
             notify: self.args.notify.clone(),
+            on_cycle: self.args.on_cycle.clone(),
         };
         let (t, _) = Actor::spawn_linked(
             None,

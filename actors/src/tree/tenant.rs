@@ -3,7 +3,7 @@
 //! actors it concerns and restarts a child that fails, which then rebuilds itself from
 //! the store.
 
-use super::engine_actor::{AlertView, EngineActor, EngineArgs, EngineMsg};
+use super::engine_actor::{AlertView, CycleHook, EngineActor, EngineArgs, EngineMsg};
 use super::link::{LinkActor, LinkMsg, LinkView};
 use super::ports::{Clock, DomainStore};
 use super::probe::{ProbeMsg, ProbeTargetActor, ProbeView};
@@ -53,6 +53,7 @@ pub struct TenantArgs<S, C> {
     pub clock: Arc<C>,
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
+    pub on_cycle: Option<CycleHook>,
 }
 
 impl<S, C> Clone for TenantArgs<S, C> {
@@ -63,6 +64,7 @@ impl<S, C> Clone for TenantArgs<S, C> {
             clock: Arc::clone(&self.clock),
             timers: self.timers,
             notify: self.notify.clone(),
+            on_cycle: self.on_cycle.clone(),
         }
     }
 }
@@ -99,6 +101,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     clock: Arc::clone(&a.clock),
                     timers: a.timers,
                     notify: a.notify.clone(),
+                    on_cycle: a.on_cycle.clone(),
                 };
                 let (r, _) =
                     Actor::spawn_linked(None, EngineActor::<S, C>::default(), args, myself.clone())
