@@ -127,6 +127,21 @@ where
     panic!("timed out waiting for {what}");
 }
 
+async fn start(
+    store: Arc<MemStore>,
+    clock: Arc<FakeClock>,
+    notify: Option<mpsc::UnboundedSender<Notification>>,
+) -> MonitorTree {
+    let options = TreeOptions {
+        timers: false,
+        notify,
+        on_cycle: None,
+    };
+    MonitorTree::start(store, clock, options)
+        .await
+        .expect("tree")
+}
+
 fn store() -> Arc<MemStore> {
     Arc::new(MemStore {
         rules: vec![
@@ -155,17 +170,7 @@ fn store() -> Arc<MemStore> {
 async fn batches_reach_routers_and_links() {
     let store = store();
     let clock = Arc::new(FakeClock(AtomicI64::new(1_000)));
-    let tree = MonitorTree::start(
-        Arc::clone(&store),
-        clock,
-        TreeOptions {
-            timers: false,
-            notify: None,
-            on_cycle: None,
-        },
-    )
-    .await
-    .expect("tree");
+    let tree = start(Arc::clone(&store), clock, None).await;
     let b = batch(
         1,
         vec![
@@ -204,17 +209,7 @@ async fn batches_reach_routers_and_links() {
 async fn a_crashed_router_actor_restarts_from_stored_state() {
     let store = store();
     let clock = Arc::new(FakeClock(AtomicI64::new(1_000)));
-    let tree = MonitorTree::start(
-        Arc::clone(&store),
-        clock,
-        TreeOptions {
-            timers: false,
-            notify: None,
-            on_cycle: None,
-        },
-    )
-    .await
-    .expect("tree");
+    let tree = start(Arc::clone(&store), clock, None).await;
     let b = batch(1, vec![running("r1", "ether2", 1_000, false)]);
     store.record(&b);
     tree.ingest("t1", b);
@@ -240,17 +235,7 @@ async fn an_engine_restart_keeps_alerts_without_notifying_again() {
     let store = store();
     let clock = Arc::new(FakeClock(AtomicI64::new(10_000)));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let tree = MonitorTree::start(
-        Arc::clone(&store),
-        Arc::clone(&clock),
-        TreeOptions {
-            timers: false,
-            notify: Some(tx),
-            on_cycle: None,
-        },
-    )
-    .await
-    .expect("tree");
+    let tree = start(Arc::clone(&store), Arc::clone(&clock), Some(tx)).await;
     let b = batch(1, vec![running("r1", "sfp1", 10_000, false)]);
     store.record(&b);
     tree.ingest("t1", b);

@@ -64,6 +64,21 @@ struct Feed {
 }
 
 impl Feed {
+    async fn start(store: &Store, clock: &Arc<FakeClock>, seq: u64) -> Feed {
+        Feed {
+            store: store.clone(),
+            tree: start(store, clock).await,
+            seq,
+        }
+    }
+
+    /// At `now`: stores the samples, hands them to the tree and runs one cycle.
+    async fn step(&mut self, clock: &FakeClock, now: i64, samples: Vec<MetricSample>, s: Schedule) {
+        clock.0.store(now, Ordering::SeqCst);
+        self.send(samples).await;
+        self.tree.evaluate_now("acme", s).await.expect("cycle");
+    }
+
     /// Stores one batch and hands it to the tree, as ingest does.
     async fn send(&mut self, samples: Vec<MetricSample>) {
         self.seq += 1;
@@ -128,26 +143,22 @@ async fn fires_holds_recovers_and_survives_a_restart(store: Store) {
     .await;
     let t0 = ispvm_proto::time::now_ms();
     let clock = Arc::new(FakeClock(AtomicI64::new(t0)));
-    let mut feed = Feed {
-        store: store.clone(),
-        tree: start(&store, &clock).await,
-        seq: 0,
-    };
+    let mut feed = Feed::start(&store, &clock, 0).await;
     // Pending for 20 s, then firing.
     for i in 0..3 {
         let now = t0 + i * 10 * S;
-        clock.0.store(now, Ordering::SeqCst);
-        feed.send(vec![rtt(now, 80.0)]).await;
-        feed.tree
-            .evaluate_now("acme", Schedule::Medium)
-            .await
-            .expect("cycle");
+        feed.step(&clock, now, vec![rtt(now, 80.0)], Schedule::Medium)
+            .await;
         if i < 2 {
             assert!(notified(&store).await.is_empty(), "pending at {i}");
         }
     }
     assert_eq!(notified(&store).await, [n("t1", "firing", "warning")]);
-    let stored = store.tenant("acme").alert_notifications(0, 10).await.expect("rows");
+    let stored = store
+        .tenant("acme")
+        .alert_notifications(0, 10)
+        .await
+        .expect("rows");
     let why = &stored[0].details;
     assert_eq!(why["func"], "avg");
     assert_eq!(why["window_s"], 30);
@@ -159,49 +170,51 @@ async fn fires_holds_recovers_and_survives_a_restart(store: Store) {
     );
     let alerts = store.tenant("acme").alerts().await.expect("alerts");
     assert_eq!(alerts.len(), 1);
-    assert_eq!((alerts[0].phase.as_str(), alerts[0].level.as_deref()), ("firing", Some("warning")));
+    assert_eq!(
+        (alerts[0].phase.as_str(), alerts[0].level.as_deref()),
+        ("firing", Some("warning"))
+    );
 
     // Restart: a new tree reads the state back and does not notify again.
     feed.tree.stop().await;
     feed.tree = start(&store, &clock).await;
     for i in 3..5 {
         let now = t0 + i * 10 * S;
-        clock.0.store(now, Ordering::SeqCst);
-        feed.send(vec![rtt(now, 80.0)]).await;
-        feed.tree
-            .evaluate_now("acme", Schedule::Medium)
-            .await
-            .expect("cycle");
+        feed.step(&clock, now, vec![rtt(now, 80.0)], Schedule::Medium)
+            .await;
     }
-    assert_eq!(notified(&store).await.len(), 1, "no second notification after the restart");
+    assert_eq!(
+        notified(&store).await.len(),
+        1,
+        "no second notification after the restart"
+    );
 
     // Hysteresis: 40 is under the threshold but over the recover point.
     for i in 5..10 {
         let now = t0 + i * 10 * S;
-        clock.0.store(now, Ordering::SeqCst);
-        feed.send(vec![rtt(now, 40.0)]).await;
-        feed.tree
-            .evaluate_now("acme", Schedule::Medium)
-            .await
-            .expect("cycle");
+        feed.step(&clock, now, vec![rtt(now, 40.0)], Schedule::Medium)
+            .await;
     }
     let alerts = store.tenant("acme").alerts().await.expect("alerts");
     assert_eq!(alerts[0].phase, "firing", "held by hysteresis");
     // Under the recover point: recovering, then resolved after the 30 s cool-down.
     for i in 10..20 {
         let now = t0 + i * 10 * S;
-        clock.0.store(now, Ordering::SeqCst);
-        feed.send(vec![rtt(now, 10.0)]).await;
-        feed.tree
-            .evaluate_now("acme", Schedule::Medium)
-            .await
-            .expect("cycle");
+        feed.step(&clock, now, vec![rtt(now, 10.0)], Schedule::Medium)
+            .await;
     }
     assert_eq!(
         notified(&store).await,
         [n("t1", "firing", "warning"), n("t1", "resolved", "warning")]
     );
-    assert!(store.tenant("acme").alerts().await.expect("alerts").is_empty());
+    assert!(
+        store
+            .tenant("acme")
+            .alerts()
+            .await
+            .expect("alerts")
+            .is_empty()
+    );
     feed.tree.stop().await;
 }
 on_both_engines!(lifecycle, fires_holds_recovers_and_survives_a_restart);
@@ -211,8 +224,10 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
     import(
         &store,
         "acme",
-        &[r#"{"id":"if-down","name":"Interface down","type":"interface_down",
-             "for_s":0,"cooldown_s":0,"flap":{"transitions":4,"window_s":600}}"#],
+        &[
+            r#"{"id":"if-down","name":"Interface down","type":"interface_down",
+             "for_s":0,"cooldown_s":0,"flap":{"transitions":4,"window_s":600}}"#,
+        ],
     )
     .await;
     let ts = store.tenant("acme");
@@ -236,43 +251,48 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
     .await
     .expect("maintenance window");
     let clock = Arc::new(FakeClock(AtomicI64::new(t0)));
-    let mut feed = Feed {
-        store: store.clone(),
-        tree: start(&store, &clock).await,
-        seq: 10,
-    };
+    let mut feed = Feed::start(&store, &clock, 10).await;
     feed.send(vec![running("ether1", t0 - 10 * S, true)]).await;
-    feed.send(vec![running("ether1", t0, false)]).await;
-    feed.tree
-        .evaluate_now("acme", Schedule::Fast)
-        .await
-        .expect("cycle");
+    feed.step(
+        &clock,
+        t0,
+        vec![running("ether1", t0, false)],
+        Schedule::Fast,
+    )
+    .await;
     assert!(notified(&store).await.is_empty(), "muted by the window");
     let alerts = ts.alerts().await.expect("alerts");
     assert_eq!(alerts[0].phase, "suppressed");
-    assert!(alerts[0].state["suppressed_by"]
-        .as_str()
-        .is_some_and(|s| s.contains("mw-1")));
+    assert!(
+        alerts[0].state["suppressed_by"]
+            .as_str()
+            .is_some_and(|s| s.contains("mw-1"))
+    );
 
     // The window ends with the interface still down: now it fires.
     let after = t0 + 70 * S;
-    clock.0.store(after, Ordering::SeqCst);
-    feed.send(vec![running("ether1", after, false)]).await;
-    feed.tree
-        .evaluate_now("acme", Schedule::Fast)
-        .await
-        .expect("cycle");
-    assert_eq!(notified(&store).await, [n("r1/ether1", "firing", "warning")]);
+    feed.step(
+        &clock,
+        after,
+        vec![running("ether1", after, false)],
+        Schedule::Fast,
+    )
+    .await;
+    assert_eq!(
+        notified(&store).await,
+        [n("r1/ether1", "firing", "warning")]
+    );
 
     // An interface that flaps: one "flapping" notification, not a storm.
     for i in 0..12i64 {
         let now = after + (i + 1) * 10 * S;
-        clock.0.store(now, Ordering::SeqCst);
-        feed.send(vec![running("ether2", now, i % 2 == 1)]).await;
-        feed.tree
-            .evaluate_now("acme", Schedule::Fast)
-            .await
-            .expect("cycle");
+        feed.step(
+            &clock,
+            now,
+            vec![running("ether2", now, i % 2 == 1)],
+            Schedule::Fast,
+        )
+        .await;
     }
     let ether2: Vec<_> = notified(&store)
         .await
@@ -288,13 +308,31 @@ on_both_engines!(maintenance, maintenance_mutes_and_flapping_is_reported_once);
 
 async fn new_tenants_get_the_starter_pack(store: Store) {
     store.ensure_tenant("acme", "Acme").await.expect("tenant");
-    let added = store.tenant("acme").seed_starter_rules().await.expect("seed");
+    let added = store
+        .tenant("acme")
+        .seed_starter_rules()
+        .await
+        .expect("seed");
     assert!(added >= 10);
-    assert_eq!(store.tenant("acme").seed_starter_rules().await.expect("again"), 0);
+    assert_eq!(
+        store
+            .tenant("acme")
+            .seed_starter_rules()
+            .await
+            .expect("again"),
+        0
+    );
     let rules = store.tenant("acme").alert_rules().await.expect("rules");
     assert!(rules.iter().any(|r| r.id == "device-down"));
     // Another tenant's rules are its own.
     store.ensure_tenant("other", "Other").await.expect("tenant");
-    assert!(store.tenant("other").alert_rules().await.expect("rules").is_empty());
+    assert!(
+        store
+            .tenant("other")
+            .alert_rules()
+            .await
+            .expect("rules")
+            .is_empty()
+    );
 }
 on_both_engines!(starter_pack, new_tenants_get_the_starter_pack);

@@ -202,9 +202,15 @@ fn uplinks_fire_at_once_and_disabled_interfaces_never() {
         name: name.into(),
     };
     // ether2 ran before it went down; ether3 never ran (an unused port).
-    e.observe(&sample(itf("ether2"), MetricName::InterfaceRunning, -10_000, 1.0), "a");
+    e.observe(
+        &sample(itf("ether2"), MetricName::InterfaceRunning, -10_000, 1.0),
+        "a",
+    );
     for name in ["sfp1", "ether2", "ether3", "ether9"] {
-        e.observe(&sample(itf(name), MetricName::InterfaceRunning, 0, 0.0), "a");
+        e.observe(
+            &sample(itf(name), MetricName::InterfaceRunning, 0, 0.0),
+            "a",
+        );
     }
     let c = e.evaluate(Schedule::Fast, 0).0;
     assert_eq!(

@@ -312,72 +312,35 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
                     let _ = e.cast(EngineMsg::Reload);
                 }
             }
-            TenantMsg::Alerts(reply) => match &state.engine {
-                Some(e) => {
-                    let e = e.clone();
-                    // Answer from a task so a slow engine never blocks ingest routing.
-                    tokio::spawn(async move {
-                        let alerts = ractor::call!(e, EngineMsg::Alerts).unwrap_or_default();
-                        let _ = reply.send(alerts);
-                    });
-                }
-                None => {
-                    let _ = reply.send(Vec::new());
-                }
-            },
-            TenantMsg::EvaluateNow(s, reply) => match &state.engine {
-                Some(e) => {
-                    let e = e.clone();
-                    tokio::spawn(async move {
-                        let stats = ractor::call!(e, EngineMsg::EvaluateNow, s).unwrap_or_default();
-                        let _ = reply.send(stats);
-                    });
-                }
-                None => {
-                    let _ = reply.send(CycleStats::default());
-                }
-            },
-            TenantMsg::EngineFootprint(reply) => match &state.engine {
-                Some(e) => {
-                    let e = e.clone();
-                    tokio::spawn(async move {
-                        let f = ractor::call!(e, EngineMsg::Footprint).unwrap_or_default();
-                        let _ = reply.send(f);
-                    });
-                }
-                None => {
-                    let _ = reply.send((0, 0));
-                }
-            },
-            TenantMsg::Router(d, reply) => {
-                let r = state.routers.get(&d).cloned();
-                tokio::spawn(async move {
-                    let view = match r {
-                        Some(r) => ractor::call!(r, RouterMsg::View).ok(),
-                        None => None,
-                    };
-                    let _ = reply.send(view);
-                });
-            }
+            TenantMsg::Alerts(reply) => relay(
+                state.engine.clone(),
+                EngineMsg::Alerts,
+                reply,
+                Option::unwrap_or_default,
+            ),
+            TenantMsg::EvaluateNow(s, reply) => relay(
+                state.engine.clone(),
+                move |p| EngineMsg::EvaluateNow(s, p),
+                reply,
+                Option::unwrap_or_default,
+            ),
+            TenantMsg::EngineFootprint(reply) => relay(
+                state.engine.clone(),
+                EngineMsg::Footprint,
+                reply,
+                Option::unwrap_or_default,
+            ),
+            TenantMsg::Router(d, reply) => relay(
+                state.routers.get(&d).cloned(),
+                RouterMsg::View,
+                reply,
+                |v| v,
+            ),
             TenantMsg::Probe(t, reply) => {
-                let p = state.probes.get(&t).cloned();
-                tokio::spawn(async move {
-                    let view = match p {
-                        Some(p) => ractor::call!(p, ProbeMsg::View).ok(),
-                        None => None,
-                    };
-                    let _ = reply.send(view);
-                });
+                relay(state.probes.get(&t).cloned(), ProbeMsg::View, reply, |v| v)
             }
             TenantMsg::Link(id, reply) => {
-                let l = state.links.get(&id).cloned();
-                tokio::spawn(async move {
-                    let view = match l {
-                        Some(l) => ractor::call!(l, LinkMsg::View).ok(),
-                        None => None,
-                    };
-                    let _ = reply.send(view);
-                });
+                relay(state.links.get(&id).cloned(), LinkMsg::View, reply, |v| v)
             }
             TenantMsg::Children(reply) => {
                 let mut keys: Vec<ChildKey> = state.by_id.values().cloned().collect();
@@ -434,6 +397,34 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
         schedule_respawn(&myself, state, key);
         Ok(())
     }
+}
+
+/// How long a relayed question may wait for the child.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks `child` from a task and sends `answer(its reply)` back, `None` when there is no
+/// such child or it does not answer in time. The supervisor never waits on a child, so a
+/// slow engine or router cannot hold up the routing of ingest.
+fn relay<M, T, U>(
+    child: Option<ActorRef<M>>,
+    ask: impl FnOnce(RpcReplyPort<T>) -> M + Send + 'static,
+    reply: RpcReplyPort<U>,
+    answer: impl FnOnce(Option<T>) -> U + Send + 'static,
+) where
+    M: ractor::Message,
+    T: Send + 'static,
+    U: Send + 'static,
+{
+    tokio::spawn(async move {
+        let got = match child {
+            Some(c) => match c.call(ask, Some(RELAY_TIMEOUT)).await {
+                Ok(ractor::rpc::CallResult::Success(v)) => Some(v),
+                _ => None,
+            },
+            None => None,
+        };
+        let _ = reply.send(answer(got));
+    });
 }
 
 fn schedule_respawn<S, C>(
