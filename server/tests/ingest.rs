@@ -579,3 +579,66 @@ mod https {
         f.server.shutdown().await;
     }
 }
+
+/// End to end: a batch stored over QUIC reaches the tenant's alert engine, whose fast
+/// schedule (10 s) fires the alert without anyone asking for an evaluation.
+#[tokio::test]
+async fn a_stored_batch_reaches_the_alert_engine_on_its_schedule() {
+    let f = fixture().await;
+    let rule = ispvm_actors::alert::Rule::from_json(
+        r#"{"id":"device-down","name":"Device down","type":"reachability","for_s":0}"#,
+    )
+    .expect("rule");
+    let doc = serde_json::to_value(&rule).expect("json");
+    f.server
+        .store
+        .tenant("acme")
+        .import_alert_rules(
+            &ispvm_server::store::Actor::system(),
+            &[(rule, doc)],
+            ispvm_server::store::catalog::ImportMode::Replace,
+        )
+        .await
+        .expect("rules");
+    f.server.tree.reload("acme");
+    let mut b = batch("agent-a", "acme", 1, "edge9");
+    let now = ispvm_proto::time::now_ms();
+    for s in &mut b.samples {
+        s.ts_ms = now;
+        if s.metric == ispvm_proto::MetricName::DeviceUp {
+            s.value = 0.0;
+        }
+    }
+    b.events.clear();
+    let mut up = f.uplink(&f.pki, "agent-a");
+    up.send(&b).await.expect("ack");
+    let mut fired = None;
+    for _ in 0..150 {
+        let alerts = f
+            .server
+            .store
+            .tenant("acme")
+            .alerts()
+            .await
+            .expect("alerts");
+        if let Some(a) = alerts.into_iter().find(|a| a.entity_id == "edge9") {
+            fired = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = fired.expect("the fast schedule fired the alert within 15 s");
+    assert_eq!(
+        (a.phase.as_str(), a.level.as_deref()),
+        ("firing", Some("critical"))
+    );
+    assert!(a.summary.contains("no ping probe"), "{}", a.summary);
+    let metrics = f.server.metrics.encode();
+    assert!(
+        metrics.contains(
+            "ispvm_server_alert_notifications_total{kind=\"firing\",level=\"critical\"} 1"
+        ),
+        "{metrics}"
+    );
+    f.server.shutdown().await;
+}
