@@ -40,8 +40,9 @@ CREATE INDEX samples_by_time ON samples USING BRIN (ts_ms);
 ALTER TABLE series SET (fillfactor = 70);
 
 -- Rollups: one row per series and bucket (1 minute, 1 hour). The average is
--- value_sum / sample_count, so buckets can be combined; p95 is percentile_cont(0.95)
--- of the raw values in the bucket. The primary key serves the UI's range reads.
+-- value_sum / sample_count, so buckets can be combined. p95 is percentile_cont(0.95) of
+-- the raw values of a minute, and of the minute averages of an hour (see
+-- server/src/store/rollup.rs). The primary key serves the UI's range reads.
 CREATE TABLE samples_1m (
     series_id     BIGINT NOT NULL,
     bucket_ms     BIGINT NOT NULL,
@@ -64,8 +65,11 @@ CREATE TABLE samples_1h (
     PRIMARY KEY (series_id, bucket_ms)
 );
 
+-- Hour buckets are built from a time range of minute buckets across series.
+CREATE INDEX samples_1m_by_time ON samples_1m USING BRIN (bucket_ms);
+
 -- How far each tenant's rollups are complete: buckets before the watermark have been
--- computed (the last few minutes are recomputed on every run to take late samples).
+-- computed (a bucket is computed once it ended the rollup lateness ago).
 CREATE TABLE rollup_state (
     tenant_id     TEXT NOT NULL REFERENCES tenants(id),
     level         TEXT NOT NULL,

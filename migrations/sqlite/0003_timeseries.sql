@@ -37,6 +37,8 @@ CREATE TABLE samples_1h (
     PRIMARY KEY (series_id, bucket_ms)
 ) WITHOUT ROWID;
 
+CREATE INDEX samples_1m_by_time ON samples_1m (bucket_ms);
+
 CREATE TABLE rollup_state (
     tenant_id     TEXT NOT NULL REFERENCES tenants(id),
     level         TEXT NOT NULL,

@@ -2,7 +2,9 @@
 //! this adapter answers from the database.
 
 use crate::store::{Store, StoreError};
-use ispvm_actors::alert::{AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule};
+use ispvm_actors::alert::{
+    AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
+};
 use ispvm_actors::tree::{DomainStore, LinkSpec, PortError, StoredPoint};
 
 /// The server's store behind the domain's port.
@@ -22,25 +24,64 @@ impl DomainStore for StoreDomain {
     async fn rules(&self, tenant: &str) -> Result<Vec<Rule>, PortError> {
         self.store.tenant(tenant).alert_rules().await.map_err(port)
     }
-    async fn alert_states(&self, tenant: &str) -> Result<Vec<(String, EntityRef, AlertState)>, PortError> {
+    async fn alert_states(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(String, EntityRef, AlertState)>, PortError> {
         self.store.tenant(tenant).alert_states().await.map_err(port)
     }
-    async fn save_alert_changes(&self, tenant: &str, changes: &[AlertChange]) -> Result<(), PortError> {
-        self.store.tenant(tenant).save_alert_changes(changes).await.map_err(port)
+    async fn save_alert_changes(
+        &self,
+        tenant: &str,
+        changes: &[AlertChange],
+    ) -> Result<(), PortError> {
+        self.store
+            .tenant(tenant)
+            .save_alert_changes(changes)
+            .await
+            .map_err(port)
     }
     async fn entities(&self, tenant: &str) -> Result<Vec<(EntityRef, EntityAttrs)>, PortError> {
-        self.store.tenant(tenant).alert_entities().await.map_err(port)
+        self.store
+            .tenant(tenant)
+            .alert_entities()
+            .await
+            .map_err(port)
     }
     async fn maintenance_windows(&self, tenant: &str) -> Result<Vec<MaintenanceWindow>, PortError> {
-        self.store.tenant(tenant).alert_maintenance().await.map_err(port)
+        self.store
+            .tenant(tenant)
+            .alert_maintenance()
+            .await
+            .map_err(port)
     }
     async fn links(&self, tenant: &str) -> Result<Vec<LinkSpec>, PortError> {
-        self.store.tenant(tenant).links_for_engine().await.map_err(port)
+        self.store
+            .tenant(tenant)
+            .links_for_engine()
+            .await
+            .map_err(port)
     }
-    async fn recent_points(&self, tenant: &str, since_ms: i64) -> Result<Vec<StoredPoint>, PortError> {
-        self.store.tenant(tenant).recent_points(since_ms).await.map_err(port)
+    async fn recent_points(
+        &self,
+        tenant: &str,
+        since_ms: i64,
+    ) -> Result<Vec<StoredPoint>, PortError> {
+        self.store
+            .tenant(tenant)
+            .recent_points(since_ms)
+            .await
+            .map_err(port)
     }
-    async fn device_latest(&self, tenant: &str, device: &str) -> Result<Vec<StoredPoint>, PortError> {
-        self.store.tenant(tenant).device_latest(device).await.map_err(port)
+    async fn device_latest(
+        &self,
+        tenant: &str,
+        device: &str,
+    ) -> Result<Vec<StoredPoint>, PortError> {
+        self.store
+            .tenant(tenant)
+            .device_latest(device)
+            .await
+            .map_err(port)
     }
 }

@@ -26,8 +26,8 @@ use crate::store::{MasterKey, Store, TenantSettings};
 use crate::telemetry::ServerMetrics;
 use axum::Router;
 use ispvm_actors::StatusPolicy;
-use std::net::SocketAddr;
 use ispvm_actors::tree::MonitorTree;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 

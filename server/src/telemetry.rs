@@ -270,7 +270,8 @@ impl AlertCycle<'_> {
         m.alert_cycle_seconds
             .get_or_create(&label)
             .observe(r.took.as_secs_f64());
-        m.alert_unsaved.set(i64::try_from(r.unsaved).unwrap_or(i64::MAX));
+        m.alert_unsaved
+            .set(i64::try_from(r.unsaved).unwrap_or(i64::MAX));
         if r.unsaved > 0 {
             tracing::warn!(tenant = %r.tenant, schedule = r.schedule.as_str(), unsaved = r.unsaved, "alert changes not yet persisted");
         } else {

@@ -235,8 +235,10 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
         .await
         .expect("inventory");
     let t0 = ispvm_proto::time::now_ms();
-    let mut scope = Scope::default();
-    scope.devices = vec!["r1".into()];
+    let scope = Scope {
+        devices: vec!["r1".into()],
+        ..Scope::default()
+    };
     ts.create_maintenance(
         &Actor::system(),
         "mw-1",
@@ -281,6 +283,26 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
     assert_eq!(
         notified(&store).await,
         [n("r1/ether1", "firing", "warning")]
+    );
+
+    // A crashed RouterActor comes back with the newest stored values.
+    feed.tree
+        .crash_child("acme", ispvm_actors::tree::ChildKey::Router("r1".into()));
+    let mut restored = None;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Ok(Some(v)) = feed.tree.router("acme", "r1").await {
+            restored = Some(v);
+            break;
+        }
+    }
+    let view = restored.expect("r1 restarted");
+    assert_eq!(view.interfaces_running.get("ether1"), Some(&false));
+    assert_eq!(
+        view.latest
+            .get(&("r1".to_owned(), MetricName::DeviceCpuPct))
+            .map(|v| v.1),
+        Some(17.0)
     );
 
     // An interface that flaps: one "flapping" notification, not a storm.

@@ -694,8 +694,16 @@ mod timeseries {
         all.push(99.0);
         let h = hours.points[0];
         assert_eq!((h.ts_ms, h.count, h.min, h.max), (H0, 25, -4.0, 99.0));
-        assert_eq!(h.p95, p95(&all));
         assert!((h.avg - all.iter().sum::<f64>() / 25.0).abs() < 1e-9);
+        // An hour's p95 is the p95 of its minute averages, read back from the minutes.
+        let averages: Vec<f64> = read(H0, H0 + HOUR_MS, Resolution::Minute)
+            .await
+            .points
+            .iter()
+            .map(|m| m.avg)
+            .collect();
+        assert_eq!(averages.len(), 3);
+        assert_eq!(h.p95, p95(&averages));
         // The mark was handled once.
         assert_eq!(
             ts.roll_up(H0 + 3 * HOUR_MS + 2 * MINUTE_MS, &policy)

@@ -40,7 +40,7 @@ fn series_key(s: u64) -> (EntityKey, MetricName) {
         device: format!("dev{}", s / 100),
         name: format!("ether{}", k / 2),
     };
-    let metric = if k % 2 == 0 {
+    let metric = if k.is_multiple_of(2) {
         MetricName::InterfaceRxBps
     } else {
         MetricName::InterfaceTxBps

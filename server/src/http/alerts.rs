@@ -30,7 +30,11 @@ pub(super) async fn list_alerts(
         .await?
         .into_iter()
         .filter(|a| phase.as_deref().is_none_or(|x| a.phase == x))
-        .filter(|a| level.as_deref().is_none_or(|x| a.level.as_deref() == Some(x)))
+        .filter(|a| {
+            level
+                .as_deref()
+                .is_none_or(|x| a.level.as_deref() == Some(x))
+        })
         .collect();
     Ok(Json(json!({ "items": alerts, "next_cursor": null })).into_response())
 }

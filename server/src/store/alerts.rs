@@ -43,7 +43,16 @@ pub struct AlertRow {
     pub state: serde_json::Value,
 }
 
-type AlertTuple = (String, String, String, String, Option<String>, i64, String, String);
+type AlertTuple = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+    String,
+);
 type PointTuple = (String, String, String, i64, f64);
 type LinkEnds = (String, String, String, String, Option<i64>);
 
@@ -161,22 +170,42 @@ impl TenantStore<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(rule_id, entity_kind, entity_id, phase, level, since_ms, summary, state)| AlertRow {
-                rule_id,
-                entity_kind,
-                entity_id,
-                phase,
-                level,
-                since_ms,
-                summary,
-                state: serde_json::from_str(&state).unwrap_or(serde_json::Value::Null),
-            })
+            .map(
+                |(rule_id, entity_kind, entity_id, phase, level, since_ms, summary, state)| {
+                    AlertRow {
+                        rule_id,
+                        entity_kind,
+                        entity_id,
+                        phase,
+                        level,
+                        since_ms,
+                        summary,
+                        state: serde_json::from_str(&state).unwrap_or(serde_json::Value::Null),
+                    }
+                },
+            )
             .collect())
     }
 
     /// Notifications after `after_id`, oldest first.
-    pub async fn alert_notifications(&self, after_id: i64, limit: i64) -> Result<Vec<NotificationRow>, StoreError> {
-        type Row = (i64, i64, String, String, String, String, String, String, String, String, Option<i64>);
+    pub async fn alert_notifications(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+        );
         let rows: Vec<Row> = on_pool!(self.store, pool => {
             sqlx::query_as(
                 "SELECT id, ts_ms, rule_id, rule_name, entity_kind, entity_id, kind, level, summary, details, delivered_ms \
@@ -187,8 +216,8 @@ impl TenantStore<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, ts_ms, rule_id, rule_name, entity_kind, entity_id, kind, level, summary, details, delivered_ms)| {
-                NotificationRow {
+            .map(
+                |(
                     id,
                     ts_ms,
                     rule_id,
@@ -198,10 +227,24 @@ impl TenantStore<'_> {
                     kind,
                     level,
                     summary,
-                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                    details,
                     delivered_ms,
-                }
-            })
+                )| {
+                    NotificationRow {
+                        id,
+                        ts_ms,
+                        rule_id,
+                        rule_name,
+                        entity_kind,
+                        entity_id,
+                        kind,
+                        level,
+                        summary,
+                        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                        delivered_ms,
+                    }
+                },
+            )
             .collect())
     }
 
@@ -286,7 +329,11 @@ impl TenantStore<'_> {
             let list = |k: &str| -> Vec<String> {
                 v.get(k)
                     .and_then(|x| x.as_array())
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             let mut scopes = Vec::new();
@@ -295,14 +342,23 @@ impl TenantStore<'_> {
             }
             let sites = list("sites");
             if !sites.is_empty() {
-                scopes.push(Scope { sites, ..Scope::default() });
+                scopes.push(Scope {
+                    sites,
+                    ..Scope::default()
+                });
             }
             let roles = list("roles");
             if !roles.is_empty() {
-                scopes.push(Scope { roles, ..Scope::default() });
+                scopes.push(Scope {
+                    roles,
+                    ..Scope::default()
+                });
             }
             for tag in list("tags") {
-                scopes.push(Scope { tags: vec![tag], ..Scope::default() });
+                scopes.push(Scope {
+                    tags: vec![tag],
+                    ..Scope::default()
+                });
             }
             let mut ids = list("devices");
             for l in list("links") {
@@ -312,7 +368,10 @@ impl TenantStore<'_> {
                 }
             }
             if !ids.is_empty() {
-                scopes.push(Scope { ids, ..Scope::default() });
+                scopes.push(Scope {
+                    ids,
+                    ..Scope::default()
+                });
             }
             for scope in scopes {
                 out.push(MaintenanceWindow {
@@ -365,7 +424,7 @@ impl TenantStore<'_> {
                 "SELECT entity_kind, entity_id, metric, last_ts_ms, last_value FROM series \
                  WHERE tenant_id = $1 AND last_ts_ms IS NOT NULL AND last_value IS NOT NULL \
                  AND ((entity_kind = 'device' AND entity_id = $2) \
-                   OR (entity_kind IN ('interface', 'peer') AND substr(entity_id, 1, $3) = $4))",
+                   OR (entity_kind IN ('interface', 'peer') AND substr(entity_id, 1, CAST($3 AS INTEGER)) = $4))",
             )
             .bind(self.tenant).bind(device).bind(prefix.len() as i64).bind(&prefix)
             .fetch_all(pool).await?

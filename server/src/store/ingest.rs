@@ -281,7 +281,7 @@ impl TenantStore<'_> {
                 let ids = if missing.is_empty() {
                     samples::complete(ids, &[], &[])?
                 } else {
-                    let wanted: Vec<&samples::SeriesKey> = missing.iter().map(|&i| &shaped.keys[i]).collect();
+                    let wanted: Vec<&samples::SeriesKey> = missing.iter().map(|m| &m.1).collect();
                     let found = (*tx).resolve_series(t, &wanted).await?;
                     samples::complete(ids, &missing, &found)?
                 };

@@ -17,8 +17,8 @@ mod retention;
 mod rollup;
 mod samples;
 mod settings;
-mod timeseries;
 pub mod tenants;
+mod timeseries;
 pub mod users;
 
 pub use alerts::{AlertRow, NotificationRow};
@@ -26,17 +26,16 @@ pub use audit::{Actor, AuditEntry, AuditFilter};
 pub use catalog::{CatalogError, Page, PageRequest};
 pub use crypto::MasterKey;
 pub use ingest::IngestOutcome;
+pub use inventory::{
+    AddressRow, AgentRow, DeviceRow, EventRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
+};
 pub use partitions::PartitionInfo;
 pub use retention::{MaintenanceReport, RetentionReport, retention_cutoff};
 pub use rollup::RollupReport;
 pub use samples::IngestCache;
 pub use settings::{QuotaExceeded, QuotaKind, TenantOverrides, TenantSettings};
 pub use timeseries::{
-    DAY_MS, HOUR_MS, MAX_POINTS, MINUTE_MS, Resolution, SeriesPoint, SeriesRange,
-    TimeseriesPolicy,
-};
-pub use inventory::{
-    AddressRow, AgentRow, DeviceRow, EventRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
+    DAY_MS, HOUR_MS, MAX_POINTS, MINUTE_MS, Resolution, SeriesPoint, SeriesRange, TimeseriesPolicy,
 };
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -1,15 +1,21 @@
 //! 1-minute and 1-hour rollups, maintained incrementally by the server.
 //!
+//! A minute bucket holds the count, sum (so the average), min, max and p95 of the raw
+//! samples of that minute. An hour bucket is built from its 60 minute buckets: count,
+//! sum, min and max are exact; its p95 is the 95th percentile of the hour's minute
+//! *averages* — the "95th percentile of short-interval averages" ISPs bill and plan
+//! capacity by, and computable without reading an hour of raw samples at once (at
+//! 50,000 samples/s an hour is 180 million rows).
+//!
 //! Each tenant has a watermark per level: buckets before it are computed. A run computes
-//! the buckets that ended more than `lateness` ago and are past the watermark, from raw
-//! samples (so a 1-hour p95 is exact, not a p95 of p95s), and moves the watermark: each
-//! raw sample is read once per level. Waiting `lateness` lets the samples agents deliver
-//! a little late (flush interval, retries) arrive first. Samples later than that (an
-//! agent replaying its buffer) were marked by ingest in `rollup_dirty` per (series,
-//! hour); a run recomputes those hours and removes the marks it handled. Recomputing is
-//! an upsert, so running twice changes nothing. The UI reads raw samples for recent,
-//! short ranges (see `Resolution::Auto`), so buckets younger than `lateness` are not
-//! missed there.
+//! the buckets that ended more than `lateness` ago and are past the watermark, then moves
+//! the watermark, so each raw sample is read once. Waiting `lateness` lets the samples
+//! agents deliver a little late (flush interval, retries) arrive first. Samples later
+//! than that (an agent replaying its buffer) were marked by ingest in `rollup_dirty` per
+//! (series, hour); a run recomputes those minutes and that hour and removes the marks it
+//! handled. Recomputing is an upsert that leaves equal rows alone, so running twice
+//! changes nothing. The UI reads raw samples for recent, short ranges (see
+//! `Resolution::Auto`), so buckets younger than `lateness` are not missed there.
 //!
 //! p95 is `percentile_cont(0.95)`: PostgreSQL computes it in SQL; SQLite has no such
 //! function, so its buckets are aggregated in Rust with the same interpolation
@@ -122,10 +128,44 @@ pub(crate) fn aggregate(rows: &[(i64, i64, f64)], width: i64) -> Vec<Bucket> {
     out
 }
 
+/// Hour buckets of minute buckets (sorted by series then time): sums of counts and sums,
+/// min of mins, max of maxes, p95 of the minute averages.
+pub(crate) fn aggregate_minutes(minutes: &[Bucket]) -> Vec<Bucket> {
+    let mut out = Vec::new();
+    let mut averages = Vec::new();
+    let mut start = 0;
+    while start < minutes.len() {
+        let first = minutes[start];
+        let hour = floor_to(first.bucket_ms, HOUR_MS);
+        let end = minutes[start..]
+            .iter()
+            .position(|m| m.series_id != first.series_id || floor_to(m.bucket_ms, HOUR_MS) != hour)
+            .map_or(minutes.len(), |n| start + n);
+        let group = &minutes[start..end];
+        averages.clear();
+        averages.extend(group.iter().map(|m| m.sum / m.count as f64));
+        out.push(Bucket {
+            series_id: first.series_id,
+            bucket_ms: hour,
+            count: group.iter().map(|m| m.count).sum(),
+            sum: group.iter().map(|m| m.sum).sum(),
+            min: group.iter().map(|m| m.min).fold(f64::INFINITY, f64::min),
+            max: group
+                .iter()
+                .map(|m| m.max)
+                .fold(f64::NEG_INFINITY, f64::max),
+            p95: p95(&mut averages),
+        });
+        start = end;
+    }
+    out
+}
+
 /// Computing buckets, per engine.
 pub(crate) trait RollupWrite {
-    /// Recomputes the `level` buckets of the tenant's samples in `[from, to)` (both
-    /// aligned to the level), limited to `series` when given; returns buckets written.
+    /// Recomputes the `level` buckets of the tenant in `[from, to)` (both aligned to the
+    /// level) — minutes from raw samples, hours from minutes — limited to `series` when
+    /// given; returns buckets written.
     fn roll(
         &mut self,
         tenant: &str,
@@ -146,19 +186,31 @@ impl RollupWrite for PgConnection {
         series: Option<&[i64]>,
     ) -> Result<u64, sqlx::Error> {
         let table = level.table();
-        let width = level.width();
         let filter = if series.is_some() {
             "AND s.series_id = ANY($4::int8[])"
         } else {
             ""
         };
+        let select = match level {
+            Level::Minute => format!(
+                "SELECT s.series_id, s.ts_ms - (s.ts_ms % {MINUTE_MS}) AS bucket, COUNT(*), SUM(s.value), \
+                   MIN(s.value), MAX(s.value), percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value) \
+                 FROM samples s JOIN series r ON r.id = s.series_id \
+                 WHERE r.tenant_id = $1 AND s.ts_ms >= $2 AND s.ts_ms < $3 {filter} \
+                 GROUP BY s.series_id, bucket"
+            ),
+            Level::Hour => format!(
+                "SELECT s.series_id, s.bucket_ms - (s.bucket_ms % {HOUR_MS}) AS bucket, SUM(s.sample_count), \
+                   SUM(s.value_sum), MIN(s.value_min), MAX(s.value_max), \
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value_sum / s.sample_count) \
+                 FROM samples_1m s JOIN series r ON r.id = s.series_id \
+                 WHERE r.tenant_id = $1 AND s.bucket_ms >= $2 AND s.bucket_ms < $3 {filter} \
+                 GROUP BY s.series_id, bucket"
+            ),
+        };
         let sql = format!(
             "INSERT INTO {table} AS b (series_id, bucket_ms, sample_count, value_sum, value_min, value_max, value_p95) \
-             SELECT s.series_id, s.ts_ms - (s.ts_ms % {width}) AS bucket, COUNT(*), SUM(s.value), MIN(s.value), \
-                    MAX(s.value), percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value) \
-             FROM samples s JOIN series r ON r.id = s.series_id \
-             WHERE r.tenant_id = $1 AND s.ts_ms >= $2 AND s.ts_ms < $3 {filter} \
-             GROUP BY s.series_id, bucket \
+             {select} \
              ON CONFLICT (series_id, bucket_ms) DO UPDATE SET sample_count = excluded.sample_count, \
                value_sum = excluded.value_sum, value_min = excluded.value_min, \
                value_max = excluded.value_max, value_p95 = excluded.value_p95 \
@@ -213,6 +265,56 @@ async fn sqlite_rows(
     Ok(rows)
 }
 
+/// Minute buckets of the tenant in `[from, to)`, sorted by series then time.
+async fn sqlite_minutes(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    from: i64,
+    to: i64,
+    series: Option<&[i64]>,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    const BASE: &str = "SELECT s.series_id, s.bucket_ms, s.sample_count, s.value_sum, s.value_min, s.value_max, \
+         s.value_p95 FROM samples_1m s JOIN series r ON r.id = s.series_id \
+         WHERE r.tenant_id = ? AND s.bucket_ms >= ? AND s.bucket_ms < ?";
+    type Row = (i64, i64, i64, f64, f64, f64, f64);
+    let mut rows: Vec<Row> = Vec::new();
+    match series {
+        None => {
+            rows = sqlx::query_as(&format!("{BASE} ORDER BY s.series_id, s.bucket_ms"))
+                .bind(tenant)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *conn)
+                .await?;
+        }
+        Some(series) => {
+            for chunk in series.chunks(SQLITE_IDS) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("{BASE} AND s.series_id IN ({marks})");
+                let mut q = sqlx::query_as(&sql).bind(tenant).bind(from).bind(to);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                let part: Vec<Row> = q.fetch_all(&mut *conn).await?;
+                rows.extend(part);
+            }
+            rows.sort_by_key(|r| (r.0, r.1));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(series_id, bucket_ms, count, sum, min, max, p95)| Bucket {
+            series_id,
+            bucket_ms,
+            count,
+            sum,
+            min,
+            max,
+            p95,
+        })
+        .collect())
+}
+
 impl RollupWrite for SqliteConnection {
     async fn roll(
         &mut self,
@@ -222,8 +324,16 @@ impl RollupWrite for SqliteConnection {
         to: i64,
         series: Option<&[i64]>,
     ) -> Result<u64, sqlx::Error> {
-        let rows = sqlite_rows(self, tenant, from, to, series).await?;
-        let buckets = aggregate(&rows, level.width());
+        let buckets = match level {
+            Level::Minute => {
+                let rows = sqlite_rows(self, tenant, from, to, series).await?;
+                aggregate(&rows, MINUTE_MS)
+            }
+            Level::Hour => {
+                let minutes = sqlite_minutes(self, tenant, from, to, series).await?;
+                aggregate_minutes(&minutes)
+            }
+        };
         let table = level.table();
         let mut written = 0;
         for chunk in buckets.chunks(SQLITE_BUCKETS) {
@@ -312,18 +422,32 @@ impl TenantStore<'_> {
         };
 
         // Each level: from its watermark (or the first sample) to the last bucket that
-        // ended `lateness` ago, at most `catchup` at a time.
+        // ended `lateness` ago, at most `catchup` at a time; hours only as far as their
+        // minutes are done.
+        let mut minutes_done = minute_mark;
         for (level, mark) in [(Level::Minute, minute_mark), (Level::Hour, hour_mark)] {
             let width = level.width();
             let Some(from) = mark.or(earliest.map(|e| floor_to(e, width))) else {
                 continue;
             };
-            let to =
+            let mut to =
                 floor_to(now_ms - lateness, width).min(floor_to(from + catchup.max(width), width));
-            if to > from {
+            if level == Level::Hour {
+                to = to.min(floor_to(minutes_done.unwrap_or(i64::MIN), HOUR_MS));
+            }
+            if to <= from {
+                if mark.is_none() {
+                    // Remember where this tenant's data starts, so later runs need not
+                    // look for its first sample again.
+                    self.roll_range(level, from, from).await?;
+                }
+            } else {
                 let written = self.roll_range(level, from, to).await?;
                 match level {
-                    Level::Minute => report.minute_buckets = written,
+                    Level::Minute => {
+                        report.minute_buckets = written;
+                        minutes_done = Some(to);
+                    }
                     Level::Hour => report.hour_buckets = written,
                 }
             }
@@ -383,6 +507,35 @@ mod tests {
         assert!((p95(&mut v) - 19.05).abs() < 1e-12);
         // 0.95 × 4 = 3.8: 4 + 0.8 × (100 − 4)
         assert!((p95(&mut [1.0, 100.0, 2.0, 3.0, 4.0]) - 80.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hours_combine_minutes() {
+        let m = |series_id, bucket_ms, count, sum, min, max| Bucket {
+            series_id,
+            bucket_ms,
+            count,
+            sum,
+            min,
+            max,
+            p95: f64::NAN,
+        };
+        let minutes = [
+            m(1, 0, 2, 4.0, 1.0, 3.0),
+            m(1, MINUTE_MS, 1, 10.0, 10.0, 10.0),
+            m(1, HOUR_MS, 1, 7.0, 7.0, 7.0),
+            m(2, 0, 4, 4.0, 0.0, 2.0),
+        ];
+        let h = aggregate_minutes(&minutes);
+        assert_eq!(h.len(), 3);
+        assert_eq!(
+            (h[0].count, h[0].sum, h[0].min, h[0].max),
+            (3, 14.0, 1.0, 10.0)
+        );
+        // Minute averages 2 and 10: 2 + 0.95 × 8.
+        assert!((h[0].p95 - 9.6).abs() < 1e-12);
+        assert_eq!((h[1].bucket_ms, h[1].count), (HOUR_MS, 1));
+        assert_eq!((h[2].series_id, h[2].p95), (2, 1.0));
     }
 
     #[test]

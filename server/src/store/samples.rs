@@ -9,13 +9,24 @@
 //! SQLite, in-process, takes multi-row `INSERT`s chunked below its variable limit.
 
 use super::timeseries::{HOUR_MS, TimeseriesPolicy, floor_to};
-use ispvm_proto::MetricSample;
+use ispvm_proto::{EntityKey, MetricName, MetricSample};
 use sqlx::{Executor, PgConnection, SqliteConnection};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-/// A series as ingest names it: entity kind, entity id, metric.
+/// A series as it is stored: entity kind, entity id, metric.
 pub(crate) type SeriesKey = (&'static str, String, &'static str);
+
+/// A series as a batch names it (borrowed from the batch: no allocation per sample).
+pub(crate) type BatchSeries<'b> = (&'b EntityKey, MetricName);
+
+/// A tenant's known series ids, by metric then entity (so a lookup borrows the batch's
+/// entity instead of building a key).
+#[derive(Debug, Default)]
+struct TenantIds {
+    by_metric: HashMap<MetricName, HashMap<EntityKey, i64>>,
+    len: usize,
+}
 
 /// Series ids and partition days already known, shared by the writers of one store.
 ///
@@ -25,7 +36,7 @@ pub(crate) type SeriesKey = (&'static str, String, &'static str);
 /// the cap starts afresh.
 #[derive(Debug)]
 pub struct IngestCache {
-    series: Mutex<HashMap<String, HashMap<SeriesKey, i64>>>,
+    series: Mutex<HashMap<String, TenantIds>>,
     days: Mutex<BTreeSet<i64>>,
     cap: usize,
 }
@@ -46,23 +57,30 @@ impl IngestCache {
         }
     }
 
-    fn lookup(&self, tenant: &str, keys: &[SeriesKey], ids: &mut [Option<i64>]) {
+    fn lookup(&self, tenant: &str, keys: &[BatchSeries<'_>], ids: &mut [Option<i64>]) {
         let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(map) = series.get(tenant) {
-            for (key, id) in keys.iter().zip(ids.iter_mut()) {
-                *id = map.get(key).copied();
+        if let Some(known) = series.get(tenant) {
+            for ((entity, metric), id) in keys.iter().zip(ids.iter_mut()) {
+                *id = known
+                    .by_metric
+                    .get(metric)
+                    .and_then(|m| m.get(*entity))
+                    .copied();
             }
         }
     }
 
-    fn remember(&self, tenant: &str, keys: &[SeriesKey], ids: &[i64]) {
+    fn remember(&self, tenant: &str, keys: &[BatchSeries<'_>], ids: &[i64]) {
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let map = series.entry(tenant.to_owned()).or_default();
-        if map.len() + keys.len() > self.cap {
-            map.clear();
+        let known = series.entry(tenant.to_owned()).or_default();
+        if known.len + keys.len() > self.cap {
+            *known = TenantIds::default();
         }
-        for (key, id) in keys.iter().zip(ids) {
-            map.insert(key.clone(), *id);
+        for ((entity, metric), id) in keys.iter().zip(ids) {
+            let by_entity = known.by_metric.entry(*metric).or_default();
+            if by_entity.insert((*entity).clone(), *id).is_none() {
+                known.len += 1;
+            }
         }
     }
 
@@ -85,7 +103,7 @@ impl IngestCache {
 #[derive(Debug, Default)]
 pub(crate) struct Shaped<'b> {
     /// Distinct series of the batch, in order of first appearance.
-    pub keys: Vec<SeriesKey>,
+    pub keys: Vec<BatchSeries<'b>>,
     /// (index into `keys`, ts, value) of every sample kept.
     pub samples: Vec<(usize, i64, f64)>,
     /// Samples dropped for being too far in the future.
@@ -102,7 +120,7 @@ pub(crate) fn shape<'b>(
     policy: &TimeseriesPolicy,
 ) -> Shaped<'b> {
     let newest_allowed = received_ms.saturating_add(policy.max_future_ms);
-    let mut index: HashMap<SeriesKey, usize> = HashMap::with_capacity(samples.len());
+    let mut index: HashMap<BatchSeries<'b>, usize> = HashMap::with_capacity(samples.len());
     let mut out = Shaped {
         samples: Vec::with_capacity(samples.len()),
         ..Shaped::default()
@@ -112,17 +130,11 @@ pub(crate) fn shape<'b>(
             out.future = out.future.saturating_add(1);
             continue;
         }
-        let (kind, id) = s.entity.storage_parts();
-        let key = (kind, id, s.metric.as_str());
-        let i = match index.get(&key) {
-            Some(i) => *i,
-            None => {
-                let i = out.keys.len();
-                out.keys.push(key.clone());
-                index.insert(key, i);
-                i
-            }
-        };
+        let next = out.keys.len();
+        let i = *index.entry((&s.entity, s.metric)).or_insert(next);
+        if i == next {
+            out.keys.push((&s.entity, s.metric));
+        }
         out.samples.push((i, s.ts_ms, s.value));
         if let Some(d) = s.entity.device() {
             let t = out.device_seen.entry(d).or_insert(s.ts_ms);
@@ -174,31 +186,38 @@ pub(crate) fn rows(
     out
 }
 
-/// Series ids of `keys` (in key order) the cache knows, and the indices of those it
-/// does not, sorted by key: concurrent writers create series in one order, so they
-/// cannot deadlock on each other's new rows.
+/// Series ids of `keys` (in key order) the cache knows, and the stored names of those it
+/// does not with their indices, sorted by name: concurrent writers create series in one
+/// order, so they cannot deadlock on each other's new rows.
 pub(crate) fn cached_ids(
     tenant: &str,
-    keys: &[SeriesKey],
+    keys: &[BatchSeries<'_>],
     cache: Option<&IngestCache>,
-) -> (Vec<Option<i64>>, Vec<usize>) {
+) -> (Vec<Option<i64>>, Vec<(usize, SeriesKey)>) {
     let mut ids = vec![None; keys.len()];
     if let Some(cache) = cache {
         cache.lookup(tenant, keys, &mut ids);
     }
-    let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| ids[i].is_none()).collect();
-    missing.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut missing: Vec<(usize, SeriesKey)> = (0..keys.len())
+        .filter(|&i| ids[i].is_none())
+        .map(|i| {
+            let (entity, metric) = keys[i];
+            let (kind, id) = entity.storage_parts();
+            (i, (kind, id, metric.as_str()))
+        })
+        .collect();
+    missing.sort_by(|a, b| a.1.cmp(&b.1));
     (ids, missing)
 }
 
 /// Fills the ids found in the database into the cached ones.
 pub(crate) fn complete(
     mut ids: Vec<Option<i64>>,
-    missing: &[usize],
+    missing: &[(usize, SeriesKey)],
     found: &[i64],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    for (&i, id) in missing.iter().zip(found) {
-        ids[i] = Some(*id);
+    for ((i, _), id) in missing.iter().zip(found) {
+        ids[*i] = Some(*id);
     }
     ids.into_iter()
         .map(|id| id.ok_or_else(|| sqlx::Error::Protocol("a series id was not resolved".into())))
@@ -206,7 +225,12 @@ pub(crate) fn complete(
 }
 
 /// After commit: the ids resolved are safe to reuse.
-pub(crate) fn remember(cache: Option<&IngestCache>, tenant: &str, keys: &[SeriesKey], ids: &[i64]) {
+pub(crate) fn remember(
+    cache: Option<&IngestCache>,
+    tenant: &str,
+    keys: &[BatchSeries<'_>],
+    ids: &[i64],
+) {
     if let Some(cache) = cache {
         cache.remember(tenant, keys, ids);
     }
@@ -279,6 +303,12 @@ async fn copy_in(
     copy.finish().await
 }
 
+/// Knowing an array's length, the planner prefers hashing every series of the tenant
+/// to probing an index once per array element: the former grows with the tenant, the
+/// latter only with the batch. For the rest of the batch transaction (whose statements
+/// are all keyed by series or device) it gets no choice.
+const PG_KEYED_JOINS: &str = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+
 /// The per-connection staging table: created once per connection, emptied at every
 /// commit, never logged.
 const PG_STAGING: &str = "DO $$ BEGIN \
@@ -296,6 +326,8 @@ impl SampleWrite for PgConnection {
         let kinds: Vec<&str> = keys.iter().map(|k| k.0).collect();
         let entities: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         let metrics: Vec<&str> = keys.iter().map(|k| k.2).collect();
+        // Keyed probes, not a hash of every series of the tenant (see `update_latest`).
+        self.execute(PG_KEYED_JOINS).await?;
         // Insert what is missing (a concurrent writer creating the same series makes this
         // wait for it), then read every id: a new statement sees both.
         sqlx::query(
@@ -384,12 +416,7 @@ impl SampleWrite for PgConnection {
         let ids: Vec<i64> = latest.iter().map(|r| r.0).collect();
         let ts: Vec<i64> = latest.iter().map(|r| r.1).collect();
         let values: Vec<f64> = latest.iter().map(|r| r.2).collect();
-        // Knowing the array's length, the planner prefers hashing every series of the
-        // tenant to probing the primary key once per row: the former grows with the
-        // tenant, the latter only with the batch. For the rest of this transaction
-        // (the statements after this one are keyed lookups too) it gets no choice.
-        self.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-            .await?;
+        self.execute(PG_KEYED_JOINS).await?;
         sqlx::query(
             "UPDATE series AS s SET last_ts_ms = v.ts, last_value = v.val \
              FROM unnest($2::int8[], $3::int8[], $4::float8[]) AS v(id, ts, val) \
@@ -568,7 +595,6 @@ impl SampleWrite for SqliteConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ispvm_proto::{EntityKey, MetricName};
 
     fn sample(device: &str, metric: MetricName, ts_ms: i64, value: f64) -> MetricSample {
         MetricSample {
@@ -596,7 +622,10 @@ mod tests {
         let s = shape(&samples, 10_000, &policy);
         assert_eq!(s.future, 1);
         assert_eq!(
-            s.keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+            s.keys
+                .iter()
+                .map(|k| k.0.storage_parts().1)
+                .collect::<Vec<_>>(),
             ["b", "a"]
         );
         assert_eq!(
@@ -604,7 +633,19 @@ mod tests {
             vec![(0, 1_000, 1.0), (1, 2_000, 1.0), (0, 3_000, 0.0)]
         );
         let (_, missing) = cached_ids("t", &s.keys, None);
-        assert_eq!(missing, [1, 0], "created in key order");
+        assert_eq!(
+            missing.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [1, 0],
+            "created in key order"
+        );
+        let cache = IngestCache::default();
+        cache.remember("t", &s.keys, &[3, 7]);
+        let (ids, missing) = cached_ids("t", &s.keys, Some(&cache));
+        assert_eq!((ids, missing.len()), (vec![Some(3), Some(7)], 0));
+        assert!(
+            cached_ids("u", &s.keys, Some(&cache)).1.len() == 2,
+            "per tenant"
+        );
         assert_eq!(s.device_seen.get("b"), Some(&3_000));
 
         let r = rows(&s, &[3, 7], policy.late_after_ms() + 2_500, &policy);

@@ -33,13 +33,20 @@ impl PgDb {
         let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
             .await
             .expect("admin connection");
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
+        // FORCE cannot end an autovacuum worker that happens to be analysing the test's
+        // tables (it runs as no role the test role may signal): wait for it instead.
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        for attempt in 1.. {
+            match sqlx::query(&sql).execute(&mut admin).await {
+                Ok(_) => break,
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("42501") && attempt < 50 =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("drop database: {e}"),
+            }
+        }
     }
 }
 
