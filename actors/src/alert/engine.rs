@@ -12,7 +12,7 @@ use super::state::{AlertState, Explanation, Level, NotificationKind, Phase, Timi
 use super::window::{Aggregate, Point, SeriesWindow, level_breached};
 use ispvm_proto::{Event, EventKind, MetricName, MetricSample};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Samples older than this are not kept for evaluation whatever the rules say.
@@ -94,6 +94,8 @@ pub struct Engine {
     device_probes: HashMap<EntityIdx, Vec<EntityIdx>>,
     events: HashMap<EntityIdx, VecDeque<(i64, EventKind)>>,
     horizon_ms: i64,
+    /// Metrics some loaded rule reads: only their points are kept.
+    needed: HashSet<MetricName>,
 }
 
 impl Engine {
@@ -115,6 +117,7 @@ impl Engine {
         }
         self.rules.clear();
         self.rule_index.clear();
+        self.needed.clear();
         let mut horizon = 600_000i64;
         for rule in rules.into_iter().filter(|r| r.enabled) {
             let idx = self.rules.len() as RuleIdx;
@@ -131,6 +134,7 @@ impl Engine {
                 flap_transitions: rule.flap.transitions,
                 flap_window_ms: ms(rule.flap.window_s),
             };
+            self.needed.extend(metrics_read(&rule.kind));
             self.rule_index.insert(rule.id.clone(), idx);
             self.rules.push(CompiledRule {
                 rule: Arc::new(rule),
@@ -218,6 +222,18 @@ impl Engine {
         vantage: &str,
     ) {
         let e = self.entity(entity);
+        let entity = &mut self.entities[e as usize];
+        entity.last_heard_ms = entity.last_heard_ms.max(ts_ms);
+        if metric == MetricName::InterfaceRunning && value >= 0.5 {
+            entity.seen_running = true;
+        }
+        if let Some(p) = entity.parent {
+            let heard = &mut self.entities[p as usize].last_heard_ms;
+            *heard = (*heard).max(ts_ms);
+        }
+        if !self.needed.contains(&metric) {
+            return;
+        }
         let v = self.vantage(vantage);
         let series = match self.series.get(&(e, metric)) {
             Some(&s) => s,
@@ -233,15 +249,6 @@ impl Engine {
             value,
             vantage: v,
         });
-        let entity = &mut self.entities[e as usize];
-        entity.last_heard_ms = entity.last_heard_ms.max(ts_ms);
-        if metric == MetricName::InterfaceRunning && value >= 0.5 {
-            entity.seen_running = true;
-        }
-        if let Some(p) = self.entities[e as usize].parent {
-            let heard = &mut self.entities[p as usize].last_heard_ms;
-            *heard = (*heard).max(ts_ms);
-        }
     }
 
     /// How far back the loaded rules look, ms: what a restart must reload.
@@ -673,6 +680,15 @@ impl Engine {
             last_heard_ms: (last_heard != i64::MIN).then_some(last_heard),
         };
         reachability::judge(&signals, rule.severity.unwrap_or(Level::Critical), now_ms)
+    }
+}
+
+/// The metrics a rule of this kind reads.
+fn metrics_read(kind: &RuleKind) -> Vec<MetricName> {
+    match kind {
+        RuleKind::Reachability => vec![MetricName::DeviceUp, MetricName::PingLossPct],
+        RuleKind::Utilisation => vec![MetricName::InterfaceRxBps, MetricName::InterfaceTxBps],
+        other => other.metric().into_iter().collect(),
     }
 }
 

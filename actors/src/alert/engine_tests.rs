@@ -463,3 +463,20 @@ fn scope_selects_entities() {
         [("t2".into(), NotificationKind::Firing, Level::Warning)]
     );
 }
+
+#[test]
+fn only_metrics_some_rule_reads_are_kept() {
+    let mut e = Engine::new();
+    e.set_rules(vec![rtt_rule()]);
+    e.observe(&sample(target("t1"), MetricName::PingRttMs, 0, 10.0), "a");
+    e.observe(
+        &sample(
+            EntityKey::Device("r1".into()),
+            MetricName::DeviceUptimeS,
+            0,
+            1.0,
+        ),
+        "a",
+    );
+    assert_eq!(e.footprint(), (1, 1), "uptime is read by no rule");
+}
