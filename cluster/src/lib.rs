@@ -8,6 +8,7 @@
 //! certificate verification.
 
 pub mod identity;
+pub mod node_state;
 pub mod ownership;
 pub mod quic;
 pub mod tls;
