@@ -576,6 +576,21 @@ pub fn route_specs() -> Vec<RouteSpec> {
     table().into_iter().map(|r| r.spec).collect()
 }
 
+/// Whether changes to a route's resource are read by the actor tree (rules, inventory,
+/// maintenance), so a successful write must make the tenant's actors reload.
+fn feeds_the_domain(tag: &str) -> bool {
+    matches!(
+        tag,
+        "alert-rules"
+            | "devices"
+            | "interfaces"
+            | "links"
+            | "maintenance-windows"
+            | "sites"
+            | "tenants"
+    )
+}
+
 /// The router: each route behind the auth layer with its access rule and body limit.
 pub(super) fn build(state: AppState) -> Router {
     let mut paths: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
@@ -584,7 +599,7 @@ pub(super) fn build(state: AppState) -> Router {
             .handler
             .route_layer(DefaultBodyLimit::max(r.spec.body_limit))
             .route_layer(middleware::from_fn_with_state(
-                (state.clone(), r.spec.access),
+                (state.clone(), r.spec.access, feeds_the_domain(r.spec.tag)),
                 auth::authorize,
             ));
         match paths.iter_mut().find(|(p, _)| *p == r.spec.path) {

@@ -122,7 +122,7 @@ async fn ingest(
         }
     };
     match from_json::<Batch>(&bytes, ingestor.limits()) {
-        Ok(batch) => ack_response(ingestor.handle(&peer, &batch).await),
+        Ok(batch) => ack_response(ingestor.handle(&peer, batch).await),
         Err(e) => ack_response(ingestor.reject_now(&peer, e.reject_code(), e.to_string())),
     }
 }

@@ -144,13 +144,15 @@ impl Ingestor {
     /// Decodes, checks and stores a bincode batch from `peer`.
     pub async fn handle_bincode(&self, peer: &PeerIdentity, bytes: &[u8]) -> Ack {
         match from_bincode::<Batch>(bytes, &self.limits) {
-            Ok(batch) => self.handle(peer, &batch).await,
+            Ok(batch) => self.handle(peer, batch).await,
             Err(e) => self.reject(peer, 0, e.reject_code(), e.to_string()),
         }
     }
 
     /// Checks identity and stores a decoded, bounds-checked batch.
-    pub async fn handle(&self, peer: &PeerIdentity, batch: &Batch) -> Ack {
+    pub async fn handle(&self, peer: &PeerIdentity, batch: Batch) -> Ack {
+        // Shared, not copied, with the actor tree once stored.
+        let batch = Arc::new(batch);
         if batch.agent_id != peer.common_name {
             return self.reject(
                 peer,
@@ -200,7 +202,7 @@ impl Ingestor {
         match self
             .store
             .tenant(&batch.tenant_id)
-            .ingest_with(batch, now_ms(), &self.policy, Some(&self.cache))
+            .ingest_with(&batch, now_ms(), &self.policy, Some(&self.cache))
             .await
         {
             Ok(outcome) => {
@@ -224,7 +226,7 @@ impl Ingestor {
                 if !outcome.duplicate_batch
                     && let Some(tree) = &self.tree
                 {
-                    tree.ingest(&batch.tenant_id, Arc::new(batch.clone()));
+                    tree.ingest(&batch.tenant_id, Arc::clone(&batch));
                 }
                 Ack {
                     seq: batch.seq,

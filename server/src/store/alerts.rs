@@ -10,8 +10,8 @@ use ispvm_proto::MetricName;
 use ispvm_proto::time::now_ms;
 use std::collections::HashMap;
 
-/// Most points one window refill reads; beyond it the oldest are skipped (the engine
-/// judges on what it has, and fresh samples fill the rest within a cycle).
+/// Most points one window refill reads; beyond it the oldest are left out (the engine
+/// judges on the newest it has, and fresh samples fill the rest within a cycle).
 const MAX_REFILL_POINTS: i64 = 2_000_000;
 
 /// A stored alert notification (the notifier's outbox and the alert history).
@@ -110,9 +110,19 @@ impl TenantStore<'_> {
         Ok(rows
             .into_iter()
             .filter_map(|(rule, kind, id, state)| {
-                let e = entity(&kind, id)?;
-                let st = serde_json::from_str::<AlertState>(&state).ok()?;
-                Some((rule, e, st))
+                let parsed = serde_json::from_str::<AlertState>(&state).map_err(|e| e.to_string());
+                match (entity(&kind, id.clone()), parsed) {
+                    (Some(e), Ok(st)) => Some((rule, e, st)),
+                    (e, st) => {
+                        // Skipped, not fatal: the alert restarts from OK and the log says why.
+                        tracing::error!(
+                            tenant = self.tenant, rule = %rule, entity_kind = %kind, entity = %id,
+                            known_kind = e.is_some(), error = ?st.err(),
+                            "stored alert state unreadable; skipped"
+                        );
+                        None
+                    }
+                }
             })
             .collect())
     }
@@ -408,12 +418,15 @@ impl TenantStore<'_> {
             sqlx::query_as(
                 "SELECT r.entity_kind, r.entity_id, r.metric, s.ts_ms, s.value FROM samples s \
                  JOIN series r ON r.id = s.series_id WHERE r.tenant_id = $1 AND s.ts_ms >= $2 \
-                 ORDER BY s.ts_ms LIMIT $3",
+                 ORDER BY s.ts_ms DESC LIMIT $3",
             )
             .bind(self.tenant).bind(since_ms).bind(MAX_REFILL_POINTS)
             .fetch_all(pool).await?
         });
-        Ok(points(rows))
+        // Newest first so a cut keeps the most recent points; the engine wants them in order.
+        let mut out = points(rows);
+        out.reverse();
+        Ok(out)
     }
 
     /// The newest value of every series of a device, its interfaces and its peers.
