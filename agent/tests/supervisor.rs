@@ -26,6 +26,7 @@ fn tls() -> TlsMaterial {
         ca: vec![der.clone()],
         chain: vec![der],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        crls: Vec::new(),
     }
 }
 

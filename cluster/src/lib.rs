@@ -7,10 +7,15 @@
 //! membership (chitchat) over the same transport grows here too. No code path disables
 //! certificate verification.
 
+pub mod assignment;
+pub mod gossip;
 pub mod identity;
 pub mod node_state;
 pub mod ownership;
+pub mod pki;
 pub mod quic;
+pub mod refusal;
+pub mod testing;
 pub mod tls;
 
 pub use identity::{IdentityError, PeerIdentity};

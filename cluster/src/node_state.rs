@@ -23,6 +23,11 @@ pub const KEY_LOAD: &str = "load";
 pub const KEY_HEALTH: &str = "health";
 /// Expiry of the agent's certificate, Unix seconds (operators see it on the cluster API).
 pub const KEY_CERT_EXPIRY: &str = "cert_expiry_s";
+/// `leaving` once the agent announced a graceful leave: peers stop giving it work at
+/// once instead of waiting for the failure detector.
+pub const KEY_STATUS: &str = "status";
+/// Value of [`KEY_STATUS`] for an agent on its way out.
+pub const STATUS_LEAVING: &str = "leaving";
 /// Prefix of reachability verdicts: `reach:<target>` → [`Reach::encode`].
 pub const REACH_PREFIX: &str = "reach:";
 
@@ -179,6 +184,11 @@ pub fn publish_local(state: &mut NodeState, info: &LocalInfo) -> Result<(), Sche
     Ok(())
 }
 
+/// Announces a graceful leave.
+pub fn publish_leaving(state: &mut NodeState) {
+    state.set(KEY_STATUS, STATUS_LEAVING);
+}
+
 pub fn publish_load(state: &mut NodeState, load: &Load) {
     state.set(KEY_LOAD, load.encode());
 }
@@ -233,6 +243,10 @@ impl<'a> NodeView<'a> {
 
     pub fn health(&self) -> Option<Health> {
         self.0.get(KEY_HEALTH).and_then(Health::decode)
+    }
+
+    pub fn leaving(&self) -> bool {
+        self.0.get(KEY_STATUS) == Some(STATUS_LEAVING)
     }
 
     pub fn cert_expiry_s(&self) -> Option<i64> {

@@ -1,7 +1,12 @@
 //! rustls configurations for mutual TLS, built from PEM files of the deployment PKI.
+//!
+//! Both directions verify the peer against the CA and its revocation list (`crl.pem`
+//! beside the CA bundle, when present), and count refused peers by reason.
 
+use crate::refusal::{CountingClientVerifier, CountingServerVerifier, RefusalCounters};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
@@ -24,6 +29,8 @@ pub struct TlsMaterial {
     pub ca: Vec<CertificateDer<'static>>,
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// Revocation lists of the CA; a peer whose certificate is listed is refused.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 impl Clone for TlsMaterial {
@@ -32,6 +39,7 @@ impl Clone for TlsMaterial {
             ca: self.ca.clone(),
             chain: self.chain.clone(),
             key: self.key.clone_key(),
+            crls: self.crls.clone(),
         }
     }
 }
@@ -56,17 +64,39 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    CertificateRevocationListDer::pem_file_iter(path)
+        .map_err(|e| TlsError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
 impl TlsMaterial {
-    /// Loads the CA bundle, the certificate chain and the private key from PEM files.
+    /// Loads the CA bundle, the certificate chain and the private key from PEM files, and
+    /// the CA's revocation list from `crl.pem` beside the CA bundle when it exists (the
+    /// place `ispvm pki revoke` writes it), so revocation needs no extra setting.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, TlsError> {
         let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
             path: key.to_owned(),
             reason: e.to_string(),
         })?;
+        let crl = ca.with_file_name("crl.pem");
+        let crls = if crl.exists() {
+            read_crls(&crl)?
+        } else {
+            Vec::new()
+        };
         Ok(TlsMaterial {
             ca: read_certs(ca)?,
             chain: read_certs(cert)?,
             key: key_der,
+            crls,
         })
     }
 
@@ -92,11 +122,25 @@ impl TlsMaterial {
 
     /// A server configuration that requires a client certificate issued by the CA.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
+        self.server_config_counting(alpn, &Arc::default())
+    }
+
+    /// [`TlsMaterial::server_config`], counting refused clients into `refusals`.
+    pub fn server_config_counting(
+        &self,
+        alpn: &[&[u8]],
+        refusals: &Arc<RefusalCounters>,
+    ) -> Result<ServerConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
+        let inner =
             WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider.clone())
+                .with_crls(self.crls.iter().cloned())
                 .build()
                 .map_err(|e| TlsError::Config(e.to_string()))?;
+        let verifier = Arc::new(CountingClientVerifier {
+            inner,
+            counters: refusals.clone(),
+        });
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError::Config(e.to_string()))?
@@ -109,11 +153,32 @@ impl TlsMaterial {
 
     /// A client configuration that trusts only the CA and presents our certificate.
     pub fn client_config(&self, alpn: &[&[u8]]) -> Result<ClientConfig, TlsError> {
+        self.client_config_counting(alpn, &Arc::default())
+    }
+
+    /// [`TlsMaterial::client_config`], counting refused servers into `refusals`.
+    pub fn client_config_counting(
+        &self,
+        alpn: &[&[u8]],
+        refusals: &Arc<RefusalCounters>,
+    ) -> Result<ClientConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider.clone())
+                .with_crls(self.crls.iter().cloned())
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+        let verifier = Arc::new(CountingServerVerifier {
+            inner,
+            counters: refusals.clone(),
+        });
+        // `dangerous()` is rustls's door to a custom verifier; ours still runs the full
+        // WebPKI verification (CA, validity, CRL, server name) and only adds counting.
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_root_certificates(self.roots()?)
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Config(e.to_string()))?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

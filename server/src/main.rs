@@ -98,7 +98,7 @@ enum PkiCommand {
         dir: PathBuf,
         /// server (QUIC/HTTPS endpoint) or agent (mutual-TLS client and gossip peer).
         #[arg(long, value_enum)]
-        kind: CertKind,
+        kind: KindArg,
         /// Agent id or server name; the certificate's common name.
         #[arg(long)]
         name: String,
@@ -115,6 +115,32 @@ enum PkiCommand {
         #[arg(long, default_value_t = 825)]
         days: u32,
     },
+    /// Revoke the certificate NAME: adds it to DIR/crl.pem, which servers and agents
+    /// loading DIR enforce from their next start.
+    Revoke {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `--kind` of `ispvm pki issue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KindArg {
+    /// The server: serves QUIC ingest and HTTPS.
+    Server,
+    /// An agent: client of the server, and both ends of gossip with other agents.
+    Agent,
+}
+
+impl From<KindArg> for CertKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Server => CertKind::Server,
+            KindArg::Agent => CertKind::Agent,
+        }
+    }
 }
 
 fn init_logging(json: bool) {
@@ -233,16 +259,21 @@ async fn main() -> anyhow::Result<()> {
                 ip,
                 days,
             } => {
-                if kind == CertKind::Agent && tenant.is_none() {
+                if kind == KindArg::Agent && tenant.is_none() {
                     anyhow::bail!("an agent certificate needs --tenant");
                 }
                 let issued =
-                    Pki::new(&dir).issue(kind, &name, tenant.as_deref(), &dns, &ip, days)?;
+                    Pki::new(&dir).issue(kind.into(), &name, tenant.as_deref(), &dns, &ip, days)?;
                 println!(
                     "issued {} and {}",
                     issued.cert.display(),
                     issued.key.display()
                 );
+            }
+            PkiCommand::Revoke { dir, name } => {
+                let pki = Pki::new(&dir);
+                pki.revoke(&name)?;
+                println!("revoked {name}: {}", pki.crl_path().display());
             }
         },
     }

@@ -1,0 +1,13 @@
+//! The agents' gossip cluster: chitchat over QUIC with mutual TLS.
+//!
+//! [`transport`] carries chitchat's messages; [`node`] runs one agent's membership (its
+//! published keys, who is alive, the failure detector's view) and [`members`] is the
+//! typed snapshot the rest of the agent reads.
+
+pub mod members;
+pub mod node;
+pub mod transport;
+
+pub use members::{Member, Membership};
+pub use node::{GossipConfig, GossipError, GossipNode};
+pub use transport::{LinkCuts, QuicTransport, TransportSnapshot, TransportStats};
