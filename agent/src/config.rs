@@ -37,6 +37,10 @@ pub struct AgentConfig {
     /// The syslog receiver (off unless `enabled = true`); see docs/syslog.md.
     #[serde(default)]
     pub syslog: crate::syslog::SyslogConfig,
+    /// Gossip with the tenant's other agents and router ownership with failover (off
+    /// unless `enabled = true`); see docs/cluster.md.
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterConfig,
     #[serde(default)]
     pub routers: Vec<RouterConfig>,
 }
@@ -437,6 +441,7 @@ impl AgentConfig {
                 CollectorKind::RouterOs => {}
             }
         }
+        self.cluster.validate().map_err(ConfigError::Invalid)?;
         crate::probe::config::validate_targets(&self.probes.targets)
             .map_err(|e| ConfigError::Invalid(format!("probes: {e}")))?;
         for rule in &self.poll.assign {

@@ -1,5 +1,6 @@
-//! The agent's HTTP endpoint: `/healthz`, Prometheus `/metrics`, and `/v1/state` (the
-//! routers it polls and how their last polls went).
+//! The agent's HTTP endpoint: `/healthz`, Prometheus `/metrics`, `/v1/state` (the
+//! routers it polls and how their last polls went) and the cluster state under
+//! `/v1/cluster` (see [`crate::cluster::http`]).
 
 use crate::state::AgentState;
 use crate::telemetry::AgentMetrics;
@@ -20,6 +21,8 @@ pub struct HttpState {
     pub state: Arc<AgentState>,
     /// Asked for what only actors know (probe rounds).
     pub supervisor: Option<ractor::ActorRef<crate::actors::SupervisorMsg>>,
+    /// The agent's cluster membership, when clustering is on.
+    pub cluster: Option<Arc<crate::cluster::ClusterHandle>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -28,6 +31,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/state", get(agent_state))
         .route("/v1/traceroute/{target}", get(traceroute))
+        .merge(crate::cluster::http::routes())
         .with_state(state)
 }
 

@@ -8,6 +8,7 @@
 pub mod actors;
 pub mod breaker;
 pub mod buffer;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod normalise;
@@ -45,6 +46,8 @@ pub enum AgentError {
     Spawn(String),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error("cannot join the agent cluster: {0}")]
+    Cluster(#[from] ispvm_cluster::gossip::GossipError),
 }
 
 /// A started agent; stop it with [`RunningAgent::shutdown`].
@@ -54,6 +57,9 @@ pub struct RunningAgent {
     pub metrics: Arc<AgentMetrics>,
     /// Where `/healthz`, `/metrics` and `/v1/state` answer.
     pub http_addr: SocketAddr,
+    /// Membership of the agents' cluster, when `[cluster] enabled = true`.
+    pub cluster: Option<Arc<cluster::ClusterHandle>>,
+    site: String,
     supervisor: ActorRef<SupervisorMsg>,
     supervisor_task: JoinHandle<()>,
     http_stop: oneshot::Sender<()>,
@@ -74,9 +80,11 @@ pub async fn start_with_tls(
     config.validate()?;
     let syslog_metrics = syslog::SyslogMetrics::new();
     let probe_metrics = probe::ProbeMetrics::new();
+    let cluster_metrics = cluster::ClusterMetrics::new();
     let metrics = AgentMetrics::new_with(|registry| {
         syslog_metrics.register(registry);
         probe_metrics.register(registry);
+        cluster_metrics.register(registry);
     });
     let state = Arc::new(AgentState::default());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -98,8 +106,19 @@ pub async fn start_with_tls(
         metrics: metrics.clone(),
         state: state.clone(),
         supervisor: None,
+        cluster: None,
     };
     let agent_id = config.agent_id.clone();
+    let site = config.site.clone();
+    // In a cluster the supervisor starts with no routers: ownership hands them out.
+    let mut config = config;
+    let clustered = config.cluster.enabled.then(|| {
+        (
+            config.clone(),
+            std::mem::take(&mut config.routers),
+            tls.clone(),
+        )
+    });
     let agent_metrics = metrics.clone();
     let (supervisor, handle) = Actor::spawn(
         None,
@@ -118,8 +137,29 @@ pub async fn start_with_tls(
     let supervisor_task = tokio::spawn(async move {
         let _ = handle.await;
     });
+    let cluster = match clustered {
+        Some((agent_config, routers, tls)) => {
+            let joined = cluster::ClusterHandle::start(
+                &agent_config,
+                routers,
+                tls,
+                supervisor.clone(),
+                cluster_metrics,
+            )
+            .await;
+            match joined {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    supervisor.stop(None);
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
     let app = http::router(http::HttpState {
         supervisor: Some(supervisor.clone()),
+        cluster: cluster.clone(),
         ..http_state
     });
     let (http_stop, stopped) = oneshot::channel::<()>();
@@ -136,6 +176,8 @@ pub async fn start_with_tls(
         agent_id,
         metrics: agent_metrics,
         http_addr,
+        cluster,
+        site,
         supervisor,
         supervisor_task,
         http_stop,
@@ -154,18 +196,22 @@ impl RunningAgent {
         ractor::call_t!(syslog, actors::syslog::SyslogMsg::Addrs, 5_000).ok()
     }
 
-    /// Replaces the set of routers this agent polls, live.
+    /// Replaces the set of routers this agent polls (in a cluster: may poll, as
+    /// ownership decides), live.
     pub fn set_routers(&self, routers: Vec<RouterConfig>) {
-        let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));
+        match &self.cluster {
+            Some(c) => c.set_routers(&self.site, routers),
+            None => {
+                let _ = self.supervisor.cast(SupervisorMsg::SetRouters(routers));
+            }
+        }
     }
 
     /// Applies a reloaded configuration: routers and probe targets change live (pollers
     /// and probers start and stop); other settings need a restart and are reported.
     pub fn reload(&self, config: AgentConfig) -> Result<(), AgentError> {
         config.validate()?;
-        let _ = self
-            .supervisor
-            .cast(SupervisorMsg::SetRouters(config.routers));
+        self.set_routers(config.routers);
         let _ = self
             .supervisor
             .cast(SupervisorMsg::SetTargets(config.probes.targets));
@@ -179,8 +225,13 @@ impl RunningAgent {
         let _ = (&mut self.supervisor_task).await;
     }
 
-    /// Stops polling, delivers what is queued (bounded wait), and stops.
+    /// Stops polling, delivers what is queued (bounded wait), and stops. In a cluster the
+    /// agent first announces its leave so its routers move without waiting for the
+    /// failure detector.
     pub async fn shutdown(self) {
+        if let Some(c) = &self.cluster {
+            c.leave().await;
+        }
         let stopped = ractor::call_t!(self.supervisor, SupervisorMsg::Shutdown, 15_000);
         if let Err(e) = stopped {
             tracing::warn!(error = %e, "agent supervisor did not stop cleanly");

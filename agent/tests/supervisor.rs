@@ -78,6 +78,7 @@ async fn start(
         buffer: Default::default(),
         syslog: Default::default(),
         probes: Default::default(),
+        cluster: Default::default(),
         routers,
     };
     let _ = isp;
@@ -262,6 +263,7 @@ async fn probe_targets_change_live_and_show_in_the_state_endpoint() {
         uplink: Default::default(),
         buffer: Default::default(),
         probes: Default::default(),
+        cluster: Default::default(),
         syslog: Default::default(),
         routers: vec![router(&isp, "lis1-rr1")],
     };

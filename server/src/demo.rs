@@ -212,6 +212,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             buffer: Default::default(),
             syslog: Default::default(),
             probes: Default::default(),
+            cluster: Default::default(),
             routers,
         };
         agents.push(

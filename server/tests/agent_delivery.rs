@@ -87,6 +87,7 @@ fn agent_config(
         buffer: Default::default(),
         syslog: Default::default(),
         probes: Default::default(),
+        cluster: Default::default(),
         routers,
     }
 }

@@ -8,6 +8,6 @@ pub mod members;
 pub mod node;
 pub mod transport;
 
-pub use members::{Member, Membership};
+pub use members::{Member, MemberJson, Membership};
 pub use node::{GossipConfig, GossipError, GossipNode};
 pub use transport::{LinkCuts, QuicTransport, TransportSnapshot, TransportStats};

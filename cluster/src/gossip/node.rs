@@ -220,7 +220,7 @@ impl GossipNode {
     }
 
     /// Announces a graceful leave, gives gossip `rounds` rounds to carry it, then stops.
-    pub async fn leave(self, rounds: u32) {
+    pub async fn leave(&self, rounds: u32) {
         self.handle
             .with_chitchat(|c| node_state::publish_leaving(c.self_node_state()))
             .await;

@@ -1,0 +1,12 @@
+//! The agent in the agents' gossip cluster: configuration ([`config`]), the service that
+//! keeps router ownership and pollers in step with the membership ([`service`]), its
+//! metrics, and the cluster-state API ([`http`]).
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod service;
+
+pub use config::ClusterConfig;
+pub use metrics::ClusterMetrics;
+pub use service::ClusterHandle;
