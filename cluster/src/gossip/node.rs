@@ -134,6 +134,8 @@ impl GossipNode {
             capabilities: config.capabilities,
             cert_expiry_s,
         };
+        // A scratch state, only to run the schema's bounded writers before joining
+        // (chitchat has no other public constructor); its keys seed our real state.
         let mut initial = chitchat::NodeState::for_test();
         node_state::publish_local(&mut initial, &info)?;
         node_state::publish_health(&mut initial, &Health::Ok)?;
