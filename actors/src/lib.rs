@@ -5,6 +5,7 @@
 //! router / probe-target / link actors, the alert engine and the correlator).
 
 pub mod alert;
+pub mod reach;
 pub mod status;
 pub mod tree;
 

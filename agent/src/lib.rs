@@ -120,6 +120,7 @@ pub async fn start_with_tls(
         )
     });
     let agent_metrics = metrics.clone();
+    let agent_state = state.clone();
     let (supervisor, handle) = Actor::spawn(
         None,
         AgentSupervisor,
@@ -144,6 +145,7 @@ pub async fn start_with_tls(
                 routers,
                 tls,
                 supervisor.clone(),
+                agent_state,
                 cluster_metrics,
             )
             .await;

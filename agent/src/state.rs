@@ -4,7 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// The latest poll outcome of one router.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -24,6 +24,7 @@ pub struct RouterStatus {
 pub struct AgentState {
     routers: Mutex<BTreeMap<String, RouterStatus>>,
     uplink_queued: AtomicUsize,
+    buffer_bytes: AtomicU64,
     last_ack_ms: AtomicI64,
 }
 
@@ -32,6 +33,8 @@ pub struct AgentState {
 pub struct StateSnapshot {
     pub routers: BTreeMap<String, RouterStatus>,
     pub uplink_queued_batches: usize,
+    /// Bytes of undelivered batches in the disk buffer.
+    pub buffer_bytes: u64,
     pub last_ack_ms: Option<i64>,
 }
 
@@ -56,12 +59,22 @@ impl AgentState {
         }
     }
 
+    pub fn set_buffer_bytes(&self, bytes: u64) {
+        self.buffer_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of undelivered batches in the disk buffer (gossiped as load).
+    pub fn buffer_bytes(&self) -> u64 {
+        self.buffer_bytes.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> StateSnapshot {
         let routers = self.routers.lock().map(|m| m.clone()).unwrap_or_default();
         let ack = self.last_ack_ms.load(Ordering::Relaxed);
         StateSnapshot {
             routers,
             uplink_queued_batches: self.uplink_queued.load(Ordering::Relaxed),
+            buffer_bytes: self.buffer_bytes(),
             last_ack_ms: (ack > 0).then_some(ack),
         }
     }

@@ -50,7 +50,7 @@ impl Actor for Sink {
             UplinkMsg::Drain(reply) => {
                 let _ = reply.send(0);
             }
-            UplinkMsg::Flush => {}
+            UplinkMsg::Flush | UplinkMsg::Cluster(_) => {}
         }
         Ok(())
     }

@@ -49,7 +49,7 @@ impl Actor for FakeUplink {
             UplinkMsg::Drain(reply) => {
                 let _ = reply.send(0);
             }
-            UplinkMsg::Collected(_) | UplinkMsg::Flush => {}
+            UplinkMsg::Collected(_) | UplinkMsg::Flush | UplinkMsg::Cluster(_) => {}
         }
         Ok(())
     }

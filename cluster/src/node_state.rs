@@ -57,7 +57,8 @@ pub enum Health {
 }
 
 impl Health {
-    fn encode(&self) -> String {
+    /// `ok` or `degraded: <reason>`: what is gossiped and what the server shows.
+    pub fn encode(&self) -> String {
         match self {
             Health::Ok => "ok".into(),
             Health::Degraded(why) => format!("degraded: {why}"),

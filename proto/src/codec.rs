@@ -7,7 +7,11 @@
 //! make it reserve, and the decoded batch is then checked field by field. Every failure is
 //! a typed [`DecodeError`]; none panics.
 
-use crate::envelope::{Ack, AckStatus, Batch, EntityKey, FORMAT_VERSION, RejectCode};
+use crate::cluster_report::ClusterReport;
+use crate::envelope::{
+    Ack, AckStatus, Batch, EntityKey, Event, FORMAT_VERSION, InventoryPatch, MetricSample,
+    OLDEST_FORMAT_VERSION, RejectCode,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,6 +39,10 @@ pub struct Limits {
     pub max_text_len: usize,
     /// Most attributes on one event.
     pub max_event_attrs: usize,
+    /// Most members in one cluster report (a tenant's gossip cluster).
+    pub max_cluster_members: usize,
+    /// Most reachability verdicts in one cluster report.
+    pub max_reach_cells: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +55,8 @@ impl Default for Limits {
             max_id_len: 128,
             max_text_len: 4096,
             max_event_attrs: 32,
+            max_cluster_members: 4096,
+            max_reach_cells: 20_000,
         }
     }
 }
@@ -89,8 +99,15 @@ impl DecodeError {
 pub struct EncodeError(String);
 
 /// A message whose decoded form must be checked against limits.
-pub trait Bounded {
+pub trait Bounded: Sized {
     fn check(&self, limits: &Limits) -> Result<(), DecodeError>;
+
+    /// Decodes an older bincode layout of the message, when `bytes` are one; `None`
+    /// means "the current layout". bincode is not self-describing, so a message that
+    /// grew a field needs this to keep reading what was encoded before.
+    fn legacy_bincode(_bytes: &[u8]) -> Option<Result<(Self, usize), DecodeError>> {
+        None
+    }
 }
 
 /// Encodes a message as bincode.
@@ -109,8 +126,11 @@ pub fn from_bincode<T: DeserializeOwned + Bounded>(
     limits: &Limits,
 ) -> Result<T, DecodeError> {
     check_size(bytes, limits)?;
-    let (message, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (message, used): (T, usize) = match T::legacy_bincode(bytes) {
+        Some(decoded) => decoded?,
+        None => bincode::serde::decode_from_slice(bytes, bincode_config())
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?,
+    };
     if used != bytes.len() {
         return Err(DecodeError::Malformed(format!(
             "{} trailing bytes after the message",
@@ -234,9 +254,51 @@ fn check_ts(field: &str, ts_ms: i64) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// The batch layout of format version 1: everything but `cluster`.
+#[derive(serde::Deserialize)]
+struct BatchV1 {
+    format_version: u16,
+    agent_id: String,
+    tenant_id: String,
+    sent_at_ms: i64,
+    seq: u64,
+    samples: Vec<MetricSample>,
+    events: Vec<Event>,
+    inventory: InventoryPatch,
+}
+
+impl From<BatchV1> for Batch {
+    fn from(v1: BatchV1) -> Self {
+        Batch {
+            format_version: v1.format_version,
+            agent_id: v1.agent_id,
+            tenant_id: v1.tenant_id,
+            sent_at_ms: v1.sent_at_ms,
+            seq: v1.seq,
+            samples: v1.samples,
+            events: v1.events,
+            inventory: v1.inventory,
+            cluster: None,
+        }
+    }
+}
+
 impl Bounded for Batch {
+    /// The version is the first field, and bincode's varint writes a `u16` below 251 as
+    /// that one byte.
+    fn legacy_bincode(bytes: &[u8]) -> Option<Result<(Self, usize), DecodeError>> {
+        if bytes.first() != Some(&1) {
+            return None;
+        }
+        Some(
+            bincode::serde::decode_from_slice::<BatchV1, _>(bytes, bincode_config())
+                .map(|(v1, used)| (Batch::from(v1), used))
+                .map_err(|e| DecodeError::Malformed(e.to_string())),
+        )
+    }
+
     fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
-        if self.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
             return Err(DecodeError::UnsupportedVersion {
                 found: self.format_version,
                 supported: FORMAT_VERSION,
@@ -301,8 +363,78 @@ impl Bounded for Batch {
                 limits,
             )?;
         }
+        if let Some(report) = &self.cluster {
+            check_cluster(report, limits)?;
+        }
         Ok(())
     }
+}
+
+fn check_fraction(field: &str, value: f32, max: f32) -> Result<(), DecodeError> {
+    if !value.is_finite() || !(0.0..=max).contains(&value) {
+        return Err(invalid(field, format!("{value} is not within 0..={max}")));
+    }
+    Ok(())
+}
+
+fn check_cluster(r: &ClusterReport, limits: &Limits) -> Result<(), DecodeError> {
+    count(
+        "cluster members",
+        r.members.len(),
+        limits.max_cluster_members,
+    )?;
+    count(
+        "reachability verdicts",
+        r.reach.len(),
+        limits.max_reach_cells,
+    )?;
+    count("owned routers", r.owned.len(), limits.max_inventory_items)?;
+    check_ts("cluster.at_ms", r.at_ms)?;
+    check_id("cluster.site", &r.site, limits)?;
+    if r.gossip_interval_ms == 0 || r.gossip_interval_ms > 60_000 {
+        return Err(invalid(
+            "cluster.gossip_interval_ms",
+            "must be within 1..=60000",
+        ));
+    }
+    check_fraction("cluster.phi_threshold", r.phi_threshold, 1_000.0)?;
+    if !(1..=2).contains(&r.replication) {
+        return Err(invalid("cluster.replication", "must be 1 or 2"));
+    }
+    for (i, m) in r.members.iter().enumerate() {
+        check_id(&format!("cluster.members[{i}].agent"), &m.agent, limits)?;
+        if !m.site.is_empty() {
+            check_id(&format!("cluster.members[{i}].site"), &m.site, limits)?;
+        }
+        check_text(&format!("cluster.members[{i}].version"), &m.version, limits)?;
+        check_text(&format!("cluster.members[{i}].health"), &m.health, limits)?;
+        count("member capabilities", m.capabilities.len(), 16)?;
+        for c in &m.capabilities {
+            check_name(&format!("cluster.members[{i}].capabilities"), c, limits)?;
+        }
+        if let Some(phi) = m.phi {
+            check_fraction(&format!("cluster.members[{i}].phi"), phi, f32::MAX)?;
+        }
+        if let Some(at) = m.cert_expiry_s {
+            check_ts(
+                &format!("cluster.members[{i}].cert_expiry_s"),
+                at.saturating_mul(1000),
+            )?;
+        }
+    }
+    for (i, router) in r.owned.iter().enumerate() {
+        check_id(&format!("cluster.owned[{i}]"), router, limits)?;
+    }
+    for (i, c) in r.reach.iter().enumerate() {
+        check_id(&format!("cluster.reach[{i}].vantage"), &c.vantage, limits)?;
+        check_id(&format!("cluster.reach[{i}].target"), &c.target, limits)?;
+        check_fraction(&format!("cluster.reach[{i}].loss_pct"), c.loss_pct, 100.0)?;
+        check_ts(
+            &format!("cluster.reach[{i}].at_s"),
+            c.at_s.saturating_mul(1000),
+        )?;
+    }
+    Ok(())
 }
 
 impl Bounded for Ack {

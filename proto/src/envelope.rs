@@ -6,14 +6,22 @@
 //! series (tenant, entity, metric) and timestamp. The layout is versioned by
 //! [`FORMAT_VERSION`] and the serde attributes stay within what bincode can encode
 //! (no `skip_serializing_if`, no internally tagged enums).
+//!
+//! Version 2 added [`Batch::cluster`] and [`EventKind::OwnershipChange`]. A server still
+//! reads version 1 (what an agent buffered before its upgrade), so an upgrade of the
+//! server first, then of the agents, loses nothing.
 
+use crate::cluster_report::ClusterReport;
 use crate::metric::MetricName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Version of the batch layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+
+/// Oldest version a server still reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 
 /// What an agent sends: samples, events and inventory changes since its last batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +41,10 @@ pub struct Batch {
     pub events: Vec<Event>,
     #[serde(default)]
     pub inventory: InventoryPatch,
+    /// The agent's view of the gossip cluster, when clustering is on and a report is
+    /// due (every few seconds, not in every batch).
+    #[serde(default)]
+    pub cluster: Option<ClusterReport>,
 }
 
 impl Batch {
@@ -47,12 +59,16 @@ impl Batch {
             samples: Vec::new(),
             events: Vec::new(),
             inventory: InventoryPatch::default(),
+            cluster: None,
         }
     }
 
     /// Number of items the batch carries, the figure the server's item limits count.
     pub fn item_count(&self) -> usize {
-        self.samples.len() + self.events.len() + self.inventory.len()
+        self.samples.len()
+            + self.events.len()
+            + self.inventory.len()
+            + self.cluster.as_ref().map_or(0, ClusterReport::item_count)
     }
 
     /// True when there is nothing to send.
@@ -161,6 +177,9 @@ pub enum EventKind {
     MonitoringRestored,
     /// The hash of a device's configuration changed (daily tier).
     ConfigChanged,
+    /// An agent started or stopped polling a router because cluster ownership moved
+    /// (failover, a join, a leave, a heal). Format version 2.
+    OwnershipChange,
 }
 
 impl EventKind {
@@ -180,6 +199,7 @@ impl EventKind {
             EventKind::Syslog => "syslog",
             EventKind::MonitoringRestored => "monitoring_restored",
             EventKind::ConfigChanged => "config_changed",
+            EventKind::OwnershipChange => "ownership_change",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! RouterOS API sentence codec lives here too because both the agent's client and the
 //! simulator speak it. This crate does no I/O.
 
+pub mod cluster_report;
 pub mod codec;
 pub mod envelope;
 pub mod metric;
@@ -13,10 +14,11 @@ pub mod routeros;
 pub mod settings;
 pub mod time;
 
+pub use cluster_report::{ClusterReport, MemberState, MemberView, ReachCell};
 pub use codec::{DecodeError, EncodeError, Limits};
 pub use envelope::{
     Ack, AckStatus, AddressInfo, Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind,
-    FORMAT_VERSION, InterfaceInfo, InventoryPatch, MetricSample, NeighborInfo, RejectCode,
-    Severity,
+    FORMAT_VERSION, InterfaceInfo, InventoryPatch, MetricSample, NeighborInfo,
+    OLDEST_FORMAT_VERSION, RejectCode, Severity,
 };
 pub use metric::MetricName;

@@ -128,7 +128,8 @@ pub async fn start_with(
     let ingestor = Arc::new(
         Ingestor::new(store.clone(), config.limits, config.rate, metrics.clone())
             .with_policy(policy)
-            .with_tree(tree.clone()),
+            .with_tree(tree.clone())
+            .with_cluster(api_state.cluster.clone()),
     );
     let mut tasks = Vec::new();
     if config.timeseries.maintenance_interval_s > 0 {

@@ -9,6 +9,7 @@
 mod admin;
 mod alerts;
 pub mod auth;
+mod cluster;
 mod common;
 mod devices;
 mod inventory;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// The actor tree, told to reload a tenant after any change through the API so
     /// rules, inventory and maintenance windows take effect at once.
     pub tree: Option<MonitorTree>,
+    /// The tenants' agent clusters, merged from the agents' reports.
+    pub cluster: crate::cluster_view::ClusterViews,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
         tenant_defaults: TenantSettings,
     ) -> Result<Self, AuthSetupError> {
         Ok(AppState {
+            cluster: crate::cluster_view::ClusterViews::new(store.clone()),
             store,
             metrics,
             status,

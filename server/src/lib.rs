@@ -3,6 +3,7 @@
 //! PKI, and (with the default `sim` feature) the demo of a virtual ISP.
 
 pub mod app;
+pub mod cluster_view;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;

@@ -1258,3 +1258,178 @@ async fn sessions_expire(store: Store) {
     api.shutdown().await;
 }
 on_both_engines!(expiry, sessions_expire);
+
+/// One agent's cluster report as the agent would build it: its view of `members`
+/// (agent, live?), the routers it polls, and one verdict of its own on `dns`.
+fn cluster_report(
+    agent: &str,
+    at_ms: i64,
+    members: &[(&str, bool)],
+    owned: &[&str],
+    dns_loss: f32,
+) -> ispvm_proto::ClusterReport {
+    use ispvm_proto::{ClusterReport, MemberState, MemberView, ReachCell};
+    ClusterReport {
+        at_ms,
+        generation: 1,
+        site: "pop1".into(),
+        gossip_interval_ms: 250,
+        phi_threshold: 8.0,
+        replication: 1,
+        members: members
+            .iter()
+            .map(|(m, live)| MemberView {
+                agent: (*m).into(),
+                generation: 1,
+                site: "pop1".into(),
+                version: "0.1.0".into(),
+                capabilities: vec!["routeros".into(), "icmp".into()],
+                state: if *live {
+                    MemberState::Live
+                } else {
+                    MemberState::Dead
+                },
+                heartbeat: 10,
+                phi: Some(0.3),
+                live_for_ms: 5_000,
+                cert_expiry_s: Some(at_ms / 1000 + 86_400),
+                routers: 1,
+                probes: 1,
+                buffer_bytes: 0,
+                health: "ok".into(),
+            })
+            .collect(),
+        owned: owned.iter().map(|o| (*o).to_owned()).collect(),
+        reach: vec![ReachCell {
+            vantage: agent.into(),
+            target: "dns".into(),
+            loss_pct: dns_loss,
+            rtt_us: (dns_loss < 100.0).then_some(800),
+            at_s: at_ms / 1000,
+        }],
+    }
+}
+
+/// Reports ingested with batches become the tenant's merged cluster view: members with
+/// a dead one, ownership with its gaps, the reachability matrix; an older report
+/// replayed from a buffer changes nothing, and other tenants see none of it.
+async fn cluster_state_is_merged_from_agent_reports(store: Store) {
+    let w = world(store.clone()).await;
+    let api = &w.api;
+    let acme = store.tenant("acme");
+    let now = ispvm_proto::time::now_ms();
+    // a1 and a2 are live and see a3 dead; a3's last report is what it said before it
+    // died (it still owned r3).
+    let mut seq = 1;
+    for (agent, device, report) in [
+        (
+            "a3",
+            "r3",
+            cluster_report(
+                "a3",
+                now - 60_000,
+                &[("a1", true), ("a2", true), ("a3", true)],
+                &["r3"],
+                0.0,
+            ),
+        ),
+        (
+            "a1",
+            "r1",
+            cluster_report(
+                "a1",
+                now,
+                &[("a1", true), ("a2", true), ("a3", false)],
+                &["r1", "r3"],
+                0.0,
+            ),
+        ),
+        (
+            "a2",
+            "r2",
+            cluster_report(
+                "a2",
+                now,
+                &[("a1", true), ("a2", true), ("a3", false)],
+                &["r2"],
+                100.0,
+            ),
+        ),
+    ] {
+        let mut b = batch(agent, "acme", seq, device);
+        b.cluster = Some(report);
+        seq += 1;
+        let received = if agent == "a3" { now - 60_000 } else { now };
+        let out = acme.ingest(&b, received).await.expect("ingest");
+        assert!(out.cluster_report_kept, "{agent}");
+    }
+    // A device of a clustered agent that nobody polls.
+    let b = batch("a1", "acme", seq, "r4");
+    acme.ingest(&b, now).await.expect("ingest");
+    // An older report of a1 replayed from its disk buffer is not kept.
+    let mut old = batch("a1", "acme", seq + 1, "r1");
+    old.cluster = Some(cluster_report(
+        "a1",
+        now - 10_000,
+        &[("a1", true)],
+        &[],
+        0.0,
+    ));
+    assert!(
+        !acme
+            .ingest(&old, now)
+            .await
+            .expect("ingest")
+            .cluster_report_kept
+    );
+
+    let members = api.get("/api/v1/cluster/members", &w.ro).await;
+    assert_eq!(members.status, 200, "{:?}", members.body);
+    let items = members.body["items"].as_array().expect("items");
+    let state = |a: &str| {
+        items
+            .iter()
+            .find(|m| m["agent"] == a)
+            .map(|m| m["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(state("a1").as_deref(), Some("live"));
+    assert_eq!(state("a3").as_deref(), Some("dead"));
+    let a3 = items.iter().find(|m| m["agent"] == "a3").expect("a3");
+    assert_eq!(a3["report"]["fresh"], false);
+    assert_eq!(a3["seen_dead_by"], 2);
+
+    let own = api.get("/api/v1/cluster/ownership", &w.ro).await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    assert_eq!(own.body["owners"]["r3"], json!(["a1"]));
+    assert_eq!(own.body["unowned"], json!(["r4"]));
+    assert_eq!(own.body["stale_reporters"], json!(["a3"]));
+
+    let reach = api.get("/api/v1/cluster/reachability", &w.ro).await;
+    assert_eq!(reach.status, 200, "{:?}", reach.body);
+    assert_eq!(reach.body["target_views"]["dns"], "partial");
+    assert_eq!(reach.body["cells"].as_array().map(Vec::len), Some(3));
+
+    let conv = api.get("/api/v1/cluster/convergence", &w.ro).await;
+    assert_eq!(conv.status, 200, "{:?}", conv.body);
+    assert_eq!(conv.body["views_agree"], true);
+    assert_eq!(conv.body["reporters_fresh"], 2);
+    assert_eq!(conv.body["members_dead"], 1);
+    assert_eq!(conv.body["expected_detection_ms"], 2000.0);
+    assert_eq!(conv.body["ownership_settled"], false, "r4 is unowned");
+
+    let summary = api.get("/api/v1/cluster", &w.ro).await;
+    assert_eq!(summary.body["members"].as_array().map(Vec::len), Some(3));
+    assert_eq!(api.get("/api/v1/cluster?x=1", &w.ro).await.status, 400);
+
+    // Another tenant sees an empty cluster.
+    let other = api.get("/api/v1/cluster/members", &w.globex).await;
+    assert_eq!(other.body["items"], json!([]));
+
+    // The matrix the correlator reads, rebuilt from the store by a fresh view.
+    let views = ispvm_server::cluster_view::ClusterViews::new(store.clone());
+    let matrix = views.reachability("acme").await.expect("matrix");
+    assert_eq!(matrix.len(), 3);
+    assert!(matrix.get("a2", "dns").is_some_and(|v| !v.reachable()));
+    w.api.shutdown().await;
+}
+on_both_engines!(cluster, cluster_state_is_merged_from_agent_reports);

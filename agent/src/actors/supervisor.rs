@@ -55,6 +55,9 @@ pub enum SupervisorMsg {
     Shutdown(RpcReplyPort<()>),
     /// The running children, for observability and tests.
     Children(RpcReplyPort<Vec<(ChildKey, ActorCell)>>),
+    /// Hands a message to the uplink, whichever incarnation runs (dropped while it
+    /// restarts: callers send state that is sent again).
+    ToUplink(UplinkMsg),
 }
 
 pub struct SupervisorArgs {
@@ -499,6 +502,11 @@ impl Actor for AgentSupervisor {
                         state.try_start_poller(&myself, &k).await;
                     }
                     _ => {}
+                }
+            }
+            SupervisorMsg::ToUplink(msg) => {
+                if let Some(uplink) = &state.uplink {
+                    let _ = uplink.cast(msg);
                 }
             }
             SupervisorMsg::Children(reply) => {

@@ -18,7 +18,7 @@ use crate::telemetry::{
 use crate::uplink::{HttpsUplink, QuicUplink, UplinkError};
 use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::time::now_ms;
-use ispvm_proto::{AckStatus, Batch, EntityKey, Event, EventKind, Severity};
+use ispvm_proto::{AckStatus, Batch, ClusterReport, EntityKey, Event, EventKind, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ pub enum UplinkMsg {
     Collected(PollOutput),
     /// An event from the agent itself (restarts, degradation).
     Event(Event),
+    /// The agent's newest view of the cluster: rides with the next batch, replacing any
+    /// report not sent yet (it is state, only the newest matters).
+    Cluster(Box<ClusterReport>),
     /// Periodic: cut a batch and try to deliver.
     Flush,
     /// Deliver everything now, ignoring backoff; answers with the batches still buffered.
@@ -62,6 +65,7 @@ pub struct UplinkArgs {
 pub struct UplinkState {
     args: UplinkArgs,
     pending: PollOutput,
+    pending_cluster: Option<Box<ClusterReport>>,
     /// `None` only while a blocking buffer operation runs.
     buffer: Option<DiskBuffer>,
     next_seq: u64,
@@ -153,12 +157,20 @@ impl UplinkState {
         self.args
             .state
             .set_uplink(usize::try_from(records).unwrap_or(usize::MAX), None);
+        self.args
+            .state
+            .set_buffer_bytes(self.buffer.as_ref().map_or(0, DiskBuffer::bytes));
     }
 
     /// Cuts pending data into batches and appends them to the buffer.
     async fn cut(&mut self) -> Result<(), ActorProcessingErr> {
         let pending = std::mem::take(&mut self.pending);
-        if pending.samples.is_empty() && pending.events.is_empty() && pending.inventory.is_empty() {
+        let mut cluster = self.pending_cluster.take();
+        if pending.samples.is_empty()
+            && pending.events.is_empty()
+            && pending.inventory.is_empty()
+            && cluster.is_none()
+        {
             return Ok(());
         }
         let max = self.args.config.max_batch_samples.max(1);
@@ -171,6 +183,7 @@ impl UplinkState {
             if let Some((events, inventory)) = first.take() {
                 batch.events = events;
                 batch.inventory = inventory;
+                batch.cluster = cluster.take().map(|c| *c);
             }
             self.next_seq += 1;
             records.push((
@@ -353,6 +366,7 @@ impl Actor for Uplink {
         let state = UplinkState {
             args,
             pending: PollOutput::default(),
+            pending_cluster: None,
             buffer: Some(buffer),
             next_seq,
             backoff: BACKOFF_MIN,
@@ -378,6 +392,7 @@ impl Actor for Uplink {
                 state.pending.inventory.extend(out.inventory);
             }
             UplinkMsg::Event(e) => state.pending.events.push(e),
+            UplinkMsg::Cluster(report) => state.pending_cluster = Some(report),
             UplinkMsg::Flush => {
                 state.cut().await?;
                 if state.buffer.as_ref().is_some_and(DiskBuffer::needs_sync) {

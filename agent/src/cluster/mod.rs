@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod report;
 pub mod service;
 
 pub use config::ClusterConfig;

@@ -1,16 +1,23 @@
 //! The agent's side of the cluster: joins gossip, keeps the router assignment current,
-//! starts and stops pollers as ownership moves, and publishes its load and probe
-//! verdicts for the other agents.
+//! starts and stops pollers as ownership moves (each handover also goes to the server as
+//! an `ownership_change` event), publishes its load and probe verdicts for the other
+//! agents, and hands the uplink a cluster report every few seconds.
 
 use super::config::ClusterConfig;
 use super::metrics::ClusterMetrics;
+use super::report::{self, REPORT_EVERY, ReportSettings};
 use crate::actors::SupervisorMsg;
+use crate::actors::uplink::UplinkMsg;
 use crate::config::{AgentConfig, CollectorKind, RouterConfig};
+use crate::state::AgentState;
 use ispvm_cluster::TlsMaterial;
-use ispvm_cluster::assignment::{self, Assignment, Handover, RouterSpec, SharedAssignment};
+use ispvm_cluster::assignment::{
+    self, Assignment, Handover, HandoverKind, RouterSpec, SharedAssignment,
+};
 use ispvm_cluster::gossip::{GossipConfig, GossipError, GossipNode, Membership};
 use ispvm_cluster::node_state::{Load, Reach};
 use ispvm_cluster::ownership::{Capabilities, Capability};
+use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ractor::ActorRef;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -98,6 +105,7 @@ impl ClusterHandle {
         routers: Vec<RouterConfig>,
         tls: TlsMaterial,
         supervisor: ActorRef<SupervisorMsg>,
+        state: Arc<AgentState>,
         metrics: Arc<ClusterMetrics>,
     ) -> Result<Self, GossipError> {
         let config = agent.cluster.clone();
@@ -134,6 +142,7 @@ impl ClusterHandle {
                 events_tx,
             )),
             tokio::spawn(apply_handovers(
+                agent.agent_id.clone(),
                 events_rx,
                 configured.clone(),
                 assignment.clone(),
@@ -145,6 +154,19 @@ impl ClusterHandle {
                 node.clone(),
                 assignment.clone(),
                 metrics.clone(),
+                supervisor.clone(),
+                state,
+            )),
+            tokio::spawn(send_reports(
+                node.clone(),
+                assignment.clone(),
+                ReportSettings {
+                    site: agent.site.clone(),
+                    gossip_interval_ms: u32::try_from(config.gossip_interval_ms)
+                        .unwrap_or(u32::MAX),
+                    phi_threshold: config.phi_threshold as f32,
+                    replication: u8::try_from(config.replication).unwrap_or(2),
+                },
                 supervisor.clone(),
             )),
         ];
@@ -201,8 +223,30 @@ impl ClusterHandle {
     }
 }
 
+/// The `ownership_change` event of one handover, stored by the server per router.
+fn handover_event(agent: &str, h: &Handover) -> Event {
+    let (change, verb) = match h.kind {
+        HandoverKind::Acquired => ("acquired", "started"),
+        HandoverKind::Released => ("released", "stopped"),
+    };
+    let mut e = Event::new(
+        EntityKey::Device(h.router.clone()),
+        EventKind::OwnershipChange,
+        Severity::Info,
+        format!(
+            "agent {agent} {verb} polling {} (owners now: {})",
+            h.router,
+            h.owners.join(", ")
+        ),
+    );
+    e.attrs.insert("change".into(), change.into());
+    e.attrs.insert("owners".into(), h.owners.join(","));
+    e
+}
+
 /// Tells the supervisor which routers to poll whenever ownership moves.
 async fn apply_handovers(
+    agent: String,
     mut events: mpsc::UnboundedReceiver<Handover>,
     configured: Arc<Mutex<Vec<RouterConfig>>>,
     assignment: SharedAssignment,
@@ -229,6 +273,11 @@ async fn apply_handovers(
                 });
             }
         }
+        for h in &batch {
+            let _ = supervisor.cast(SupervisorMsg::ToUplink(UplinkMsg::Event(handover_event(
+                &agent, h,
+            ))));
+        }
         let owned = owned_configs(&configured, &assignment);
         if supervisor.cast(SupervisorMsg::SetRouters(owned)).is_err() {
             return;
@@ -242,6 +291,7 @@ async fn publish(
     assignment: SharedAssignment,
     metrics: Arc<ClusterMetrics>,
     supervisor: ActorRef<SupervisorMsg>,
+    state: Arc<AgentState>,
 ) {
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -253,7 +303,7 @@ async fn publish(
         node.set_load(Load {
             routers: owned as u32,
             probes: rounds.len() as u32,
-            buffer_bytes: 0,
+            buffer_bytes: state.buffer_bytes(),
         })
         .await;
         for (target, round) in rounds {
@@ -273,5 +323,32 @@ async fn publish(
             owned,
             &node.transport_stats().snapshot(),
         );
+    }
+}
+
+/// Hands the uplink this agent's cluster report every [`REPORT_EVERY`].
+async fn send_reports(
+    node: Arc<GossipNode>,
+    assignment: SharedAssignment,
+    settings: ReportSettings,
+    supervisor: ActorRef<SupervisorMsg>,
+) {
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let owned = assignment
+            .lock()
+            .map(|a| a.owned().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let report = report::build(now_ms(), &node.membership(), owned, &settings);
+        if supervisor
+            .cast(SupervisorMsg::ToUplink(UplinkMsg::Cluster(Box::new(
+                report,
+            ))))
+            .is_err()
+        {
+            return;
+        }
     }
 }

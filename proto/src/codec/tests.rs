@@ -147,8 +147,9 @@ fn forged_length_prefix_does_not_allocate() {
     b.events.clear();
     b.inventory = InventoryPatch::default();
     let mut bin = to_bincode(&b).expect("encode");
-    // The last byte is the length of the last vector (inventory neighbours, empty):
-    // replace it with a claim of 2^60 items.
+    // The last two bytes are the length of the last vector (inventory neighbours,
+    // empty) and the `cluster` option (none): replace them with a claim of 2^60 items.
+    bin.pop();
     bin.pop();
     bin.push(0xfd); // varint marker for u64
     bin.extend_from_slice(&(1u64 << 60).to_le_bytes());
@@ -291,4 +292,142 @@ proptest! {
         let _ = from_bincode::<Batch>(&bytes, &limits);
         let _ = from_json::<Batch>(&bytes, &limits);
     }
+}
+
+fn sample_report() -> crate::cluster_report::ClusterReport {
+    use crate::cluster_report::*;
+    ClusterReport {
+        at_ms: TS,
+        generation: 3,
+        site: "pop1".into(),
+        gossip_interval_ms: 250,
+        phi_threshold: 8.0,
+        replication: 1,
+        members: vec![MemberView {
+            agent: "agent-pop1".into(),
+            generation: 3,
+            site: "pop1".into(),
+            version: "0.1.0".into(),
+            capabilities: vec!["routeros".into(), "icmp".into()],
+            state: MemberState::Live,
+            heartbeat: 120,
+            phi: Some(0.4),
+            live_for_ms: 30_000,
+            cert_expiry_s: Some(TS / 1000 + 86_400),
+            routers: 4,
+            probes: 2,
+            buffer_bytes: 0,
+            health: "ok".into(),
+        }],
+        owned: vec!["core1".into()],
+        reach: vec![ReachCell {
+            vantage: "agent-pop1".into(),
+            target: "dns1".into(),
+            loss_pct: 0.0,
+            rtt_us: Some(1_200),
+            at_s: TS / 1000,
+        }],
+    }
+}
+
+#[test]
+fn cluster_report_round_trips_and_counts_as_items() {
+    let mut b = sample_batch();
+    b.cluster = Some(sample_report());
+    let limits = Limits::default();
+    let bin = to_bincode(&b).expect("encode");
+    assert_eq!(from_bincode::<Batch>(&bin, &limits), Ok(b.clone()));
+    let json = to_json(&b).expect("encode");
+    assert_eq!(from_json::<Batch>(&json, &limits), Ok(b.clone()));
+    assert_eq!(b.item_count(), 2 + 1 + 1 + 3);
+}
+
+#[test]
+fn cluster_report_field_checks() {
+    use crate::cluster_report::ClusterReport;
+    let limits = Limits::default();
+    type Mutation = Box<dyn Fn(&mut ClusterReport)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        ("replication 3", Box::new(|r| r.replication = 3)),
+        ("interval 0", Box::new(|r| r.gossip_interval_ms = 0)),
+        ("negative phi", Box::new(|r| r.members[0].phi = Some(-1.0))),
+        ("loss over 100", Box::new(|r| r.reach[0].loss_pct = 101.0)),
+        (
+            "slash in target",
+            Box::new(|r| r.reach[0].target = "a/b".into()),
+        ),
+        ("empty owned", Box::new(|r| r.owned[0].clear())),
+        ("old verdict", Box::new(|r| r.reach[0].at_s = 10)),
+        ("empty site", Box::new(|r| r.site.clear())),
+        (
+            "too many verdicts",
+            Box::new(|r| {
+                let cell = r.reach[0].clone();
+                r.reach = vec![cell; 20_001];
+            }),
+        ),
+    ];
+    for (name, mutate) in cases {
+        let mut report = sample_report();
+        mutate(&mut report);
+        let mut b = sample_batch();
+        b.cluster = Some(report);
+        let bin = to_bincode(&b).expect("encode");
+        assert!(
+            from_bincode::<Batch>(&bin, &limits).is_err(),
+            "{name} accepted"
+        );
+    }
+}
+
+/// What a version-1 agent encoded (the layout before `cluster`), field for field.
+#[derive(serde::Serialize)]
+struct BatchV1Out<'a> {
+    format_version: u16,
+    agent_id: &'a str,
+    tenant_id: &'a str,
+    sent_at_ms: i64,
+    seq: u64,
+    samples: &'a [MetricSample],
+    events: &'a [Event],
+    inventory: &'a InventoryPatch,
+}
+
+#[test]
+fn version_1_batches_buffered_before_an_upgrade_still_decode() {
+    let b = sample_batch();
+    let v1 = BatchV1Out {
+        format_version: 1,
+        agent_id: &b.agent_id,
+        tenant_id: &b.tenant_id,
+        sent_at_ms: b.sent_at_ms,
+        seq: b.seq,
+        samples: &b.samples,
+        events: &b.events,
+        inventory: &b.inventory,
+    };
+    let bin = to_bincode(&v1).expect("encode");
+    let decoded = from_bincode::<Batch>(&bin, &Limits::default()).expect("v1 decodes");
+    assert_eq!(decoded.format_version, 1);
+    assert_eq!(decoded.cluster, None);
+    assert_eq!(decoded.samples, b.samples);
+    assert_eq!(decoded.events, b.events);
+    // JSON of version 1 has no `cluster` field either.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&to_json(&b).expect("encode")).expect("json");
+    json["format_version"] = 1.into();
+    json.as_object_mut().expect("object").remove("cluster");
+    let bytes = serde_json::to_vec(&json).expect("encode");
+    assert_eq!(
+        from_json::<Batch>(&bytes, &Limits::default()).map(|d| d.format_version),
+        Ok(1)
+    );
+    // A version-2 layout claiming version 1 is refused, not misread.
+    let mut wrong = b.clone();
+    wrong.format_version = 1;
+    let bin = to_bincode(&wrong).expect("encode");
+    assert!(matches!(
+        from_bincode::<Batch>(&bin, &Limits::default()),
+        Err(DecodeError::Malformed(_))
+    ));
 }

@@ -337,6 +337,7 @@ fn schemas() -> Map<String, Value> {
         } }),
     );
     list(&mut m, "Event", "Event");
+    cluster_schemas(&mut m);
     m.insert(
         "Alert".into(),
         json!({ "type": "object", "properties": {
@@ -571,4 +572,86 @@ pub fn document() -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         },
     })
+}
+
+fn num(description: &str) -> Value {
+    json!({ "type": "number", "description": description })
+}
+
+fn nullable_num(description: &str) -> Value {
+    json!({ "type": ["number", "null"], "description": description })
+}
+
+/// The documents of `/api/v1/cluster/…` (server/src/cluster_view/summary.rs).
+fn cluster_schemas(m: &mut Map<String, Value>) {
+    m.insert(
+        "ClusterMember".into(),
+        json!({ "type": "object", "properties": {
+            "agent": s("Agent id"), "site": s("PoP"), "version": s(""), "capabilities": strings("routeros, snmp, syslog, icmp"),
+            "generation": int("Changes when the agent restarts"),
+            "state": one_of(&["live", "leaving", "dead", "unknown"], "live if any agent with a fresh report sees it live; unknown without fresh views"),
+            "split_view": { "type": "boolean", "description": "Fresh reporters disagree on whether it is live (partition or detection in progress)" },
+            "seen_live_by": int(""), "seen_leaving_by": int(""), "seen_dead_by": int(""),
+            "phi_max": nullable_num("Highest failure-detector suspicion among fresh reporters"),
+            "heartbeat": int(""), "live_for_s": num(""), "cert_expiry_s": int("Unix s; null if unknown"),
+            "routers": int("Routers it polls"), "probes": int("Probe targets it probes"), "buffer_bytes": int("Undelivered data in its disk buffer"),
+            "health": s("ok or a reason"),
+            "report": { "type": ["object", "null"], "description": "The member's own newest report", "properties": {
+                "generated_ms": int("Agent clock, Unix ms"), "received_ms": int("Server clock, Unix ms"), "age_s": num(""), "fresh": { "type": "boolean" },
+            } },
+        } }),
+    );
+    m.insert(
+        "ClusterMemberList".into(),
+        json!({ "type": "object", "properties": { "items": { "type": "array", "items": reference("ClusterMember") } } }),
+    );
+    m.insert(
+        "ClusterOwnership".into(),
+        json!({ "type": "object", "properties": {
+            "replication": int("1 or 2"),
+            "owners": { "type": "object", "additionalProperties": strings(""), "description": "Router → agents that poll it (fresh reports)" },
+            "by_agent": { "type": "object", "additionalProperties": { "type": "integer" }, "description": "Agent → routers it polls" },
+            "unowned": strings("Routers of clustered agents that no fresh reporter polls"),
+            "over_replicated": strings("Routers polled by more agents than the replication factor"),
+            "stale_reporters": strings("Agents whose last report is stale; their routers are not counted"),
+            "recent_handovers": { "type": "array", "description": "ownership_change events, newest first", "items": { "type": "object", "properties": {
+                "ts_ms": int("Unix ms"), "router": s(""), "agent": s(""), "change": one_of(&["acquired", "released"], ""), "owners": strings("Owners after the change"),
+            } } },
+        } }),
+    );
+    m.insert(
+        "ClusterReachability".into(),
+        json!({ "type": "object", "properties": {
+            "vantages": strings("Agents with verdicts"), "targets": strings("Probe targets"),
+            "target_views": { "type": "object", "additionalProperties": one_of(&["reachable", "partial", "unreachable", "unknown"], ""), "description": "Per target, from the fresh verdicts of every vantage" },
+            "isolated_vantages": strings("Vantages that reach none of their targets: cut off themselves"),
+            "cells": { "type": "array", "items": { "type": "object", "properties": {
+                "vantage": s(""), "target": s(""), "loss_pct": num(""), "rtt_ms": nullable_num("null when nothing came back"),
+                "at_s": int("Unix s"), "age_s": int(""), "fresh": { "type": "boolean" }, "relayed_by": s("Agent whose report delivered it"),
+            } } },
+        } }),
+    );
+    m.insert(
+        "ClusterConvergence".into(),
+        json!({ "type": "object", "properties": {
+            "stale_after_s": int("A report older than this no longer counts"),
+            "reporters_fresh": int(""), "reporters_stale": int(""),
+            "members_live": int(""), "members_leaving": int(""), "members_dead": int(""), "members_unknown": int(""),
+            "views_agree": { "type": "boolean", "description": "Every fresh reporter sees the same live members" },
+            "disagreements": strings("Members some fresh reporters see live and others do not (at most 50)"),
+            "gossip_interval_ms": int(""), "phi_threshold": nullable_num(""),
+            "expected_detection_ms": nullable_num("interval × phi: about how long a death takes to be declared"),
+            "max_phi_of_live_members": nullable_num(""),
+            "routers_owned": int(""), "routers_unowned": int(""), "routers_over_replicated": int(""),
+            "ownership_settled": { "type": "boolean", "description": "No router unowned or over-replicated" },
+            "last_handover_ms": int("Unix ms"), "reach_cells": int(""),
+        } }),
+    );
+    m.insert(
+        "ClusterSummary".into(),
+        json!({ "type": "object", "properties": {
+            "convergence": reference("ClusterConvergence"),
+            "members": { "type": "array", "items": reference("ClusterMember") },
+        } }),
+    );
 }

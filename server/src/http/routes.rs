@@ -3,7 +3,7 @@
 //! routed any other way.
 
 use super::auth::{self, Access};
-use super::{AppState, admin, alerts, devices, inventory, openapi, rules, settings};
+use super::{AppState, admin, alerts, cluster, devices, inventory, openapi, rules, settings};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
@@ -428,6 +428,51 @@ fn table() -> Vec<Route> {
         )
         .query(inventory::EVENT_PARAMS)
         .returns("EventList"),
+        route(
+            "GET",
+            "/api/v1/cluster",
+            READ,
+            "cluster",
+            "The agent cluster: convergence figures and members, merged from every agent's report",
+            cluster::summary,
+        )
+        .returns("ClusterSummary"),
+        route(
+            "GET",
+            "/api/v1/cluster/members",
+            READ,
+            "cluster",
+            "Cluster members: state, failure-detector phi, heartbeat, version, certificate expiry",
+            cluster::members,
+        )
+        .returns("ClusterMemberList"),
+        route(
+            "GET",
+            "/api/v1/cluster/ownership",
+            READ,
+            "cluster",
+            "Which agents poll which router; unowned and over-replicated routers; recent handovers",
+            cluster::ownership,
+        )
+        .returns("ClusterOwnership"),
+        route(
+            "GET",
+            "/api/v1/cluster/reachability",
+            READ,
+            "cluster",
+            "The multi-vantage reachability matrix (vantage agent × probe target)",
+            cluster::reachability,
+        )
+        .returns("ClusterReachability"),
+        route(
+            "GET",
+            "/api/v1/cluster/convergence",
+            READ,
+            "cluster",
+            "Whether the agents' views agree, ownership settled, detection timing",
+            cluster::convergence,
+        )
+        .returns("ClusterConvergence"),
         route(
             "GET",
             "/api/v1/alerts",

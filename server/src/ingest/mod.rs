@@ -37,6 +37,8 @@ pub struct Ingestor {
     settings: Arc<Mutex<HashMap<String, (Instant, TenantSettings)>>>,
     /// The actor tree every newly stored batch is handed to (live state, alerts).
     tree: Option<ispvm_actors::tree::MonitorTree>,
+    /// Told of every cluster report kept, so the merged view is current at once.
+    cluster: Option<crate::cluster_view::ClusterViews>,
 }
 
 impl Ingestor {
@@ -56,6 +58,7 @@ impl Ingestor {
             sample_quota: Arc::new(rate::SampleQuota::default()),
             settings: Arc::new(Mutex::new(HashMap::new())),
             tree: None,
+            cluster: None,
         }
     }
 
@@ -69,6 +72,12 @@ impl Ingestor {
     /// Hands every newly stored batch to `tree` (replays are not handed twice).
     pub fn with_tree(mut self, tree: ispvm_actors::tree::MonitorTree) -> Self {
         self.tree = Some(tree);
+        self
+    }
+
+    /// Tells `views` of every cluster report kept.
+    pub fn with_cluster(mut self, views: crate::cluster_view::ClusterViews) -> Self {
+        self.cluster = Some(views);
         self
     }
 
@@ -199,10 +208,11 @@ impl Ingestor {
             return self.overloaded(peer, batch.seq, wait, reason);
         }
         let started = Instant::now();
+        let received_ms = now_ms();
         match self
             .store
             .tenant(&batch.tenant_id)
-            .ingest_with(&batch, now_ms(), &self.policy, Some(&self.cache))
+            .ingest_with(&batch, received_ms, &self.policy, Some(&self.cache))
             .await
         {
             Ok(outcome) => {
@@ -223,6 +233,11 @@ impl Ingestor {
                     took: started.elapsed(),
                 }
                 .emit(&self.metrics);
+                if outcome.cluster_report_kept
+                    && let (Some(views), Some(report)) = (&self.cluster, &batch.cluster)
+                {
+                    views.note_report(&batch.tenant_id, &batch.agent_id, report, received_ms);
+                }
                 if !outcome.duplicate_batch
                     && let Some(tree) = &self.tree
                 {

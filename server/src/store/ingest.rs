@@ -29,6 +29,9 @@ pub struct IngestOutcome {
     pub events_duplicate: u32,
     /// Sequence numbers skipped between the agent's previous batch and this one.
     pub seq_gap: u64,
+    /// The batch's cluster report became the agent's newest (a replayed or
+    /// out-of-order older one is not kept).
+    pub cluster_report_kept: bool,
 }
 
 fn count(n: usize) -> u32 {
@@ -313,6 +316,14 @@ impl TenantStore<'_> {
                 } else {
                     outcome.events_stored += 1;
                 }
+            }
+            if let Some(report) = &batch.cluster {
+                let json = serde_json::to_string(report)
+                    .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+                let kept = sqlx::query(super::cluster::UPSERT_REPORT)
+                    .bind(t).bind(agent).bind(report.at_ms).bind(received_ms).bind(json)
+                    .execute(&mut *tx).await?.rows_affected();
+                outcome.cluster_report_kept = kept > 0;
             }
             tx.commit().await?;
             resolved

@@ -8,6 +8,7 @@
 mod alerts;
 pub mod audit;
 pub mod catalog;
+mod cluster;
 pub mod crypto;
 mod ingest;
 mod inventory;
@@ -24,6 +25,7 @@ pub mod users;
 pub use alerts::{AlertRow, NotificationRow};
 pub use audit::{Actor, AuditEntry, AuditFilter};
 pub use catalog::{CatalogError, Page, PageRequest};
+pub use cluster::StoredReport;
 pub use crypto::MasterKey;
 pub use ingest::IngestOutcome;
 pub use inventory::{
