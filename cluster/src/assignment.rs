@@ -78,9 +78,15 @@ impl Assignment {
     /// Applies a new membership and router list; returns what changed, acquisitions
     /// first.
     pub fn update(&mut self, membership: &Membership, routers: &[RouterSpec]) -> Vec<Handover> {
-        let leaving = membership
-            .member(&self.self_agent)
-            .is_some_and(|m| m.leaving);
+        let me = membership.member(&self.self_agent);
+        let leaving = me.is_some_and(|m| m.leaving);
+        // Until this agent has been live for the settle time its view may still lack
+        // peers it has not heard from yet: it takes its own PoP's routers at once (no
+        // gap on a cold start) but takes over another PoP's only once its view has
+        // settled. Otherwise every agent of a cluster starting together would grab
+        // every router for a moment, and hand most of them back a round later.
+        let newcomer = me.is_none_or(|m| m.live_for < self.settle);
+        let own_site = me.and_then(|m| m.site.as_deref());
         let available: Vec<ownership::Member<'_>> = membership
             .available()
             .filter_map(|m| {
@@ -111,7 +117,8 @@ impl Assignment {
                 .collect();
             let mine = !leaving && chosen.contains(&self.self_agent);
             let have = self.owned.contains(&r.id);
-            if mine && !have {
+            let deferred = newcomer && own_site != Some(r.site.as_str());
+            if mine && !have && !deferred {
                 acquired.push(Handover {
                     router: r.id.clone(),
                     kind: HandoverKind::Acquired,
@@ -267,6 +274,36 @@ mod tests {
         assert!(events.iter().all(|e| e.kind == HandoverKind::Released));
         let mine_after: Vec<String> = a.owned().map(str::to_owned).collect();
         assert_eq!(mine_after, mine_before);
+    }
+
+    #[test]
+    fn a_newcomer_takes_its_own_pop_at_once_and_other_pops_only_once_settled() {
+        let mut rs = routers(6);
+        for r in &mut rs[3..] {
+            r.site = "evr".into();
+        }
+        let settle = Duration::from_secs(2);
+        let mut a = Assignment::new("a", OwnershipPolicy::default(), settle);
+        // Just started, alone in its view: lis routers now, evr routers (whose PoP has
+        // no agent it knows of) not yet.
+        let events = a.update(&view("a", vec![member("a", "lis", true, 0)]), &rs);
+        assert_eq!(events.len(), 3);
+        assert!(a.owned().all(|r| ["r0", "r1", "r2"].contains(&r)));
+        // The evr agent shows up before a settled: nothing to take over, no churn.
+        let both = |a_for| {
+            view(
+                "a",
+                vec![member("a", "lis", true, a_for), member("e", "evr", true, 1)],
+            )
+        };
+        assert!(a.update(&both(1), &rs).is_empty());
+        // Settled and the evr agent dies: a takes its PoP over.
+        let alone = view(
+            "a",
+            vec![member("a", "lis", true, 3), member("e", "evr", false, 0)],
+        );
+        assert_eq!(a.update(&alone, &rs).len(), 3);
+        assert_eq!(a.owned().count(), 6);
     }
 
     #[test]

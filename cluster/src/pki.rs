@@ -140,6 +140,22 @@ fn unreadable(path: &Path, reason: impl std::fmt::Display) -> PkiError {
     }
 }
 
+/// Whether the certificate at `path` lists `name` among its DNS subject alternative
+/// names.
+fn has_dns_name(path: &Path, name: &str) -> Result<bool, PkiError> {
+    let der = CertificateDer::from_pem_file(path).map_err(|e| unreadable(path, e))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| unreadable(path, e))?;
+    let sans = cert
+        .subject_alternative_name()
+        .map_err(|e| unreadable(path, e))?;
+    Ok(sans.is_some_and(|ext| {
+        ext.value
+            .general_names
+            .iter()
+            .any(|n| matches!(n, x509_parser::extensions::GeneralName::DNSName(d) if *d == name))
+    }))
+}
+
 fn unix_time(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
@@ -301,7 +317,9 @@ impl Pki {
     }
 
     /// Issues a certificate unless one with that name exists (used by the demo's first
-    /// start; a second start reuses what the first made).
+    /// start; a second start reuses what the first made). An agent certificate made
+    /// before agents gossiped (without [`GOSSIP_DNS_NAME`]) is replaced, key and all,
+    /// since gossip peers would refuse it.
     pub fn ensure(
         &self,
         kind: CertKind,
@@ -312,7 +330,16 @@ impl Pki {
     ) -> Result<Issued, PkiError> {
         let paths = self.paths(name);
         if paths.cert.exists() && paths.key.exists() {
-            return Ok(paths);
+            if kind != CertKind::Agent || has_dns_name(&paths.cert, GOSSIP_DNS_NAME)? {
+                return Ok(paths);
+            }
+            tracing::info!(
+                agent = name,
+                "agent certificate lacks the gossip name; issuing a new one"
+            );
+            for f in [&paths.cert, &paths.key] {
+                std::fs::remove_file(f).map_err(io_err(f))?;
+            }
         }
         self.issue(kind, name, tenant, dns, ips, 825)
     }
@@ -460,6 +487,31 @@ mod tests {
             ),
             Err(PkiError::BadValidity)
         ));
+    }
+
+    #[test]
+    fn ensure_reuses_agent_certificates_but_replaces_ones_without_the_gossip_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new(dir.path());
+        pki.init("test CA", 30).expect("init");
+        let ensure = || {
+            pki.ensure(CertKind::Agent, "a1", Some("acme"), &[], &[])
+                .expect("ensure")
+        };
+        let first = ensure();
+        assert!(has_dns_name(&first.cert, GOSSIP_DNS_NAME).expect("read"));
+        let pem = std::fs::read(&first.cert).expect("read");
+        assert_eq!(std::fs::read(&ensure().cert).expect("read"), pem, "reused");
+        // What an agent certificate looked like before gossip: no such name.
+        let old = pki
+            .issue(CertKind::Server, "old", None, &["a1".into()], &[], 10)
+            .expect("issue");
+        std::fs::copy(&old.cert, &first.cert).expect("copy");
+        std::fs::copy(&old.key, &first.key).expect("copy");
+        assert!(!has_dns_name(&first.cert, GOSSIP_DNS_NAME).expect("read"));
+        let again = ensure();
+        assert!(has_dns_name(&again.cert, GOSSIP_DNS_NAME).expect("read"));
+        TlsMaterial::load(&pki.ca_cert_path(), &again.cert, &again.key).expect("key matches");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! tree, polling its PoP's routers), and the server on the embedded SQLite store. Agents
 //! reach the server over QUIC with mutual TLS, with certificates the dev PKI makes in the
 //! data directory on first start; a second start reuses the directory.
+//!
+//! The agents form one gossip cluster: each is given every router and polls the ones
+//! of its own PoP (another PoP's agent takes them over if it dies), and each probes the
+//! RouterOS API of the core and edge routers over TCP, so `/api/v1/cluster/reachability`
+//! shows a matrix seen from three vantages.
 
 use crate::app::{RunningServer, start_with};
 use crate::config::ServerConfig;
@@ -12,10 +17,13 @@ use crate::pki::{CertKind, Pki};
 use crate::store::{MasterKey, Store};
 use anyhow::Context;
 use ispvm_agent::RunningAgent;
+use ispvm_agent::cluster::ClusterConfig;
 use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
 };
+use ispvm_agent::probe::{ProbeKind, ProbeTargetConfig, ProbesConfig};
 use ispvm_cluster::TlsMaterial;
+use ispvm_proto::DeviceRole;
 use ispvm_sim::{RunningRouter, Topology, VirtualIsp};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -88,6 +96,34 @@ pub fn router_config(r: &RunningRouter) -> RouterConfig {
         collector: Default::default(),
         snmp: None,
     }
+}
+
+/// The probe targets every demo agent watches: the RouterOS API port of each core and
+/// edge router (TCP, so no ICMP privilege is needed).
+fn demo_probe_targets(isp: &VirtualIsp) -> Vec<ProbeTargetConfig> {
+    isp.routers()
+        .iter()
+        .filter(|r| matches!(r.spec.role, DeviceRole::Core | DeviceRole::Edge))
+        .map(|r| ProbeTargetConfig {
+            key: format!("api-{}", r.spec.id),
+            address: r.addr.ip().to_string(),
+            kind: ProbeKind::Tcp {
+                port: r.addr.port(),
+            },
+            interval_ms: 5_000,
+            count: 3,
+            spacing_ms: 200,
+            timeout_ms: 1_000,
+            payload_size: 56,
+        })
+        .collect()
+}
+
+/// A free UDP port on loopback for an agent's gossip endpoint.
+fn free_gossip_addr() -> anyhow::Result<SocketAddr> {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("finding a free UDP port for gossip")?;
+    Ok(socket.local_addr()?)
 }
 
 /// Makes the CA, the server certificate and one agent certificate per site, unless the
@@ -177,14 +213,17 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         .await
         .context("starting the virtual ISP")?;
     let mut agents = Vec::new();
-    for (site, agent_id) in sites.iter().zip(&agent_ids) {
+    let gossip: Vec<SocketAddr> = agent_ids
+        .iter()
+        .map(|_| free_gossip_addr())
+        .collect::<anyhow::Result<_>>()?;
+    let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
+    let probes = ProbesConfig {
+        targets: demo_probe_targets(&isp),
+        ..ProbesConfig::default()
+    };
+    for ((site, agent_id), listen) in sites.iter().zip(&agent_ids).zip(&gossip) {
         let issued = pki.paths(agent_id);
-        let routers = isp
-            .routers()
-            .iter()
-            .filter(|r| &r.spec.site == site)
-            .map(router_config)
-            .collect();
         let agent_config = AgentConfig {
             agent_id: agent_id.clone(),
             tenant_id: DEMO_TENANT.into(),
@@ -211,9 +250,18 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             uplink: Default::default(),
             buffer: Default::default(),
             syslog: Default::default(),
-            probes: Default::default(),
-            cluster: Default::default(),
-            routers,
+            probes: probes.clone(),
+            cluster: ClusterConfig {
+                enabled: true,
+                listen: *listen,
+                seeds: gossip
+                    .iter()
+                    .filter(|a| *a != listen)
+                    .map(SocketAddr::to_string)
+                    .collect(),
+                ..ClusterConfig::default()
+            },
+            routers: routers.clone(),
         };
         agents.push(
             ispvm_agent::start(agent_config)
@@ -244,6 +292,7 @@ impl RunningDemo {
              \x20             -d \"{{\\\"tenant\\\":\\\"{DEMO_TENANT}\\\",\\\"username\\\":\\\"admin\\\",\\\"password\\\":\\\"{password}\\\"}}\" | jq -r .token)\n\
              \x20 devices   curl -s -H \"Authorization: Bearer $TOKEN\" http://{api}/api/v1/devices\n\
              \x20 also      /api/v1/sites /api/v1/agents /api/v1/links /api/v1/alert-rules  (API: http://{api}/api/v1/openapi.json)\n\
+             \x20 cluster   /api/v1/cluster /api/v1/cluster/ownership /api/v1/cluster/reachability /api/v1/cluster/convergence\n\
              \x20 metrics   http://{api}/metrics   health http://{api}/healthz\n",
             self.isp.routers().len(),
             self.isp.topology().sites.len(),
@@ -251,8 +300,8 @@ impl RunningDemo {
         );
         for a in &self.agents {
             s.push_str(&format!(
-                "  {:<16} http://{}/v1/state  http://{}/metrics\n",
-                a.agent_id, a.http_addr, a.http_addr
+                "  {:<16} http://{}/v1/state  http://{}/v1/cluster  http://{}/metrics\n",
+                a.agent_id, a.http_addr, a.http_addr, a.http_addr
             ));
         }
         s.push_str("Press Ctrl-C to stop.");

@@ -1,5 +1,6 @@
 //! The demo as a user runs it: the `ispvm demo` binary, a clean data directory, the
-//! device list over HTTP, Ctrl-C, and a second start on the same directory.
+//! device list over HTTP, the agent cluster as the server merges it, Ctrl-C, and a
+//! second start on the same directory.
 
 use serde_json::Value;
 use std::net::TcpListener;
@@ -125,6 +126,66 @@ async fn wait_until_ready(port: u16, data_dir: &Path, log: &Path, since_ms: i64)
     panic!("demo not ready within {READY_WITHIN:?}: {last}\n--- demo log ---\n{log}");
 }
 
+/// Why the server's view of the demo's agent cluster is not yet settled, or `None`:
+/// three agents reporting and agreeing, every router polled by exactly the agent of its
+/// PoP, and every agent's verdicts on every probe target in the matrix.
+fn cluster_not_settled(conv: &Value, own: &Value, reach: &Value) -> Option<String> {
+    if conv["reporters_fresh"] != 3 || conv["members_live"] != 3 || conv["views_agree"] != true {
+        return Some(format!("cluster not converged: {conv}"));
+    }
+    if conv["ownership_settled"] != true || conv["routers_owned"].as_u64() < Some(13) {
+        return Some(format!("ownership not settled: {own}"));
+    }
+    let owners = own["owners"].as_object()?;
+    for (router, agents) in owners {
+        if agents.as_array().map(Vec::len) != Some(1) {
+            return Some(format!("{router} polled by {agents}"));
+        }
+    }
+    let targets = reach["targets"].as_array().map_or(0, Vec::len);
+    let cells = reach["cells"].as_array().map_or(0, Vec::len);
+    if targets == 0 || cells < 3 * targets || reach["vantages"].as_array().map(Vec::len) != Some(3)
+    {
+        return Some(format!("reachability matrix incomplete: {reach}"));
+    }
+    None
+}
+
+/// Waits for [`cluster_not_settled`] to pass; returns the ownership document.
+async fn wait_for_cluster(port: u16, token: &str) -> Value {
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://127.0.0.1:{port}/api/v1/cluster/{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()
+        }
+    };
+    let started = Instant::now();
+    let mut last = String::from("no answer");
+    while started.elapsed() < READY_WITHIN {
+        if let (Some(conv), Some(own), Some(reach)) = (
+            get("convergence").await,
+            get("ownership").await,
+            get("reachability").await,
+        ) {
+            match cluster_not_settled(&conv, &own, &reach) {
+                None => return own,
+                Some(why) => last = why,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("demo cluster not settled within {READY_WITHIN:?}: {last}");
+}
+
 fn interrupt_and_wait(mut demo: Demo) {
     let Some(mut child) = demo.0.take() else {
         return;
@@ -182,6 +243,16 @@ async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
             metrics.contains("ispvm_server_ingest_batches_total{outcome=\"stored\"}"),
             "{metrics}"
         );
+        let token = login(&reqwest::Client::new(), port, &data)
+            .await
+            .expect("login");
+        let own = wait_for_cluster(port, &token).await;
+        // Each router is polled by the agent of its own PoP.
+        for item in body["items"].as_array().expect("devices") {
+            let (id, site) = (&item["id"], item["site_id"].as_str().unwrap_or_default());
+            let owner = &own["owners"][id.as_str().unwrap_or_default()];
+            assert_eq!(owner, &serde_json::json!([format!("agent-{site}")]), "{id}");
+        }
         interrupt_and_wait(demo);
         let log_text = std::fs::read_to_string(&log).expect("log");
         assert!(log_text.contains("server stopped"), "{log_text}");
