@@ -4,6 +4,7 @@
 
 use ispvm_cluster::assignment::{HandoverKind, RouterSpec};
 use ispvm_cluster::gossip::GossipConfig;
+use ispvm_cluster::node_state::Reach;
 use ispvm_cluster::ownership::Capability;
 use ispvm_cluster::pki::{CertKind, Pki, Validity};
 use ispvm_cluster::refusal::Refusal;
@@ -81,6 +82,32 @@ async fn five_nodes_join_converge_and_split_the_routers() {
         .snapshot();
     assert!(stats.messages_received > 0 && stats.connections_opened > 0);
     assert_eq!(stats.messages_malformed, 0);
+
+    // A probe verdict published by one agent reaches every other agent's matrix.
+    let verdict = Reach {
+        loss_pct: 100.0,
+        rtt_us: None,
+        at_s: 1_790_000_000,
+    };
+    c.nodes[2]
+        .node
+        .as_ref()
+        .expect("node")
+        .set_reach("dns1", verdict)
+        .await
+        .expect("publish");
+    let spread = c
+        .wait_for(LIMIT, |c| {
+            c.running().all(|n| {
+                n.membership().is_some_and(|m| {
+                    m.member("agent-3")
+                        .is_some_and(|v| v.reach.iter().any(|(t, r)| t == "dns1" && *r == verdict))
+                })
+            })
+        })
+        .await;
+    println!("5 nodes: a reachability verdict reached every agent after {spread:?}");
+    assert!(spread.is_some(), "verdict not gossiped to every agent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

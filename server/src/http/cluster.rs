@@ -30,9 +30,8 @@ pub(super) async fn summary(
 ) -> Result<Response, ApiError> {
     let view = view(&s, &p, q).await?;
     let now = now_ms();
-    let ownership = ownership_of(&s, &p, &view, now).await?;
     Ok(Json(json!({
-        "convergence": view.convergence(now, &ownership),
+        "convergence": convergence_of(&s, &p, &view, now).await?,
         "members": view.members(now),
     }))
     .into_response())
@@ -88,7 +87,15 @@ pub(super) async fn convergence(
     q: Params,
 ) -> Result<Response, ApiError> {
     let view = view(&s, &p, q).await?;
-    let now = now_ms();
-    let ownership = ownership_of(&s, &p, &view, now).await?;
-    Ok(Json(view.convergence(now, &ownership)).into_response())
+    Ok(Json(convergence_of(&s, &p, &view, now_ms()).await?).into_response())
+}
+
+async fn convergence_of(
+    s: &AppState,
+    p: &Principal,
+    view: &TenantCluster,
+    now: i64,
+) -> Result<crate::cluster_view::Convergence, ApiError> {
+    let ownership = ownership_of(s, p, view, now).await?;
+    Ok(view.convergence(now, &ownership))
 }
