@@ -27,6 +27,7 @@ fn tls() -> TlsMaterial {
         chain: vec![der],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         crls: Vec::new(),
+        crl_path: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! certificate verification.
 
 pub mod assignment;
+pub mod crl_watch;
 pub mod gossip;
 pub mod identity;
 pub mod node_state;

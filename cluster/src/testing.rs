@@ -81,6 +81,8 @@ impl TestCluster {
     pub fn config(&self, agent: &str, site: &str, addr: SocketAddr) -> GossipConfig {
         let mut c = GossipConfig::new(agent, TENANT, site, addr);
         c.gossip_interval = self.interval;
+        // Revocations apply within two rounds rather than the production 10 s.
+        c.crl_check = self.interval * 2;
         c.seeds = self
             .nodes
             .iter()

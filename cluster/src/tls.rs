@@ -31,6 +31,9 @@ pub struct TlsMaterial {
     pub key: PrivateKeyDer<'static>,
     /// Revocation lists of the CA; a peer whose certificate is listed is refused.
     pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// Where the revocation list is re-read from (`crl.pem` beside the CA bundle);
+    /// `None` for material built in memory.
+    pub crl_path: Option<PathBuf>,
 }
 
 impl Clone for TlsMaterial {
@@ -40,6 +43,7 @@ impl Clone for TlsMaterial {
             chain: self.chain.clone(),
             key: self.key.clone_key(),
             crls: self.crls.clone(),
+            crl_path: self.crl_path.clone(),
         }
     }
 }
@@ -97,7 +101,28 @@ impl TlsMaterial {
             chain: read_certs(cert)?,
             key: key_der,
             crls,
+            crl_path: Some(crl),
         })
+    }
+
+    /// This material with the revocation list as the file holds it now, when that
+    /// differs from the list in force; `None` when nothing changed. A missing file is
+    /// an empty list.
+    pub fn with_current_crls(&self) -> Result<Option<TlsMaterial>, TlsError> {
+        let Some(path) = &self.crl_path else {
+            return Ok(None);
+        };
+        let crls = if path.exists() {
+            read_crls(path)?
+        } else {
+            Vec::new()
+        };
+        if crls == self.crls {
+            return Ok(None);
+        }
+        let mut material = self.clone();
+        material.crls = crls;
+        Ok(Some(material))
     }
 
     /// Loads `<dir>/ca.pem`, `<dir>/<name>.pem` and `<dir>/<name>.key`, the layout

@@ -1,5 +1,6 @@
 //! The agent cluster over real QUIC with mutual TLS on loopback: join, graceful leave,
-//! abrupt death with failover of its routers, partition and heal, and refused peers.
+//! abrupt death with failover of its routers, partition and heal, refused peers, and a
+//! member cut off by a revocation while it runs.
 //! Figures are printed (run with `--nocapture` to see them).
 
 use ispvm_cluster::assignment::{HandoverKind, RouterSpec};
@@ -373,5 +374,71 @@ async fn peers_with_a_foreign_ca_an_expired_or_revoked_certificate_or_another_te
             "{} saw others",
             i.agent_id()
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_revoked_while_running_is_cut_off_and_its_routers_taken_over() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = cluster(dir.path(), &FIVE[..4], routers(&[("lis", 24)])).await;
+    assert!(
+        c.wait_for(LIMIT, every_router_polled_exactly_once)
+            .await
+            .is_some()
+    );
+    let victim = "agent-3";
+    assert!(!c.nodes[2].owned().is_empty());
+    let start = tokio::time::Instant::now();
+    c.pki.revoke(victim).expect("revoke");
+    // The others re-read the list, drop their connections, and refuse the victim's
+    // handshakes: it goes silent for them and the detector declares it dead.
+    let others = [0usize, 1, 3];
+    let cut_off = c
+        .wait_for(LIMIT, |c| {
+            others.iter().all(|i| {
+                c.nodes[*i]
+                    .membership()
+                    .is_some_and(|m| m.member(victim).is_some_and(|v| !v.live))
+            })
+        })
+        .await;
+    println!(
+        "revoked while running: declared dead by every other member {:?} after the revocation",
+        cut_off.map(|_| start.elapsed())
+    );
+    assert!(
+        cut_off.is_some(),
+        "the revoked member is still live somewhere"
+    );
+    let taken = c
+        .wait_for(LIMIT, |c| {
+            let mut polled = std::collections::BTreeSet::new();
+            for i in others {
+                polled.extend(c.nodes[i].owned());
+            }
+            polled.len() == 24
+        })
+        .await;
+    println!(
+        "revoked while running: its routers polled by the others {:?} after the revocation",
+        taken.map(|_| start.elapsed())
+    );
+    assert!(
+        taken.is_some(),
+        "the others did not take the victim's routers"
+    );
+    let revoked: u64 = others
+        .iter()
+        .filter_map(|i| c.nodes[*i].node.as_ref())
+        .map(|n| n.transport_stats().refusals.get(Refusal::Revoked))
+        .sum();
+    assert!(revoked > 0, "no handshake refused as revoked");
+    // The others still see each other.
+    for i in others {
+        let m = c.nodes[i].membership().expect("running");
+        for j in others {
+            let agent = &c.nodes[j].agent;
+            assert!(m.member(agent).is_some_and(|x| x.live), "{agent}");
+        }
     }
 }

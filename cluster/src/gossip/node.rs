@@ -35,6 +35,8 @@ pub struct GossipConfig {
     pub phi_threshold: f64,
     /// How long a dead member stays listed before it is forgotten.
     pub dead_member_grace: Duration,
+    /// How often the CA's revocation list is re-read (a change reconnects every peer).
+    pub crl_check: Duration,
 }
 
 impl GossipConfig {
@@ -53,6 +55,7 @@ impl GossipConfig {
             gossip_interval: Duration::from_millis(250),
             phi_threshold: 8.0,
             dead_member_grace: Duration::from_secs(3600),
+            crl_check: crate::crl_watch::CHECK_EVERY,
         }
     }
 
@@ -127,7 +130,8 @@ impl GossipNode {
             .and_then(|c| PeerIdentity::from_der(c).ok())
             .map(|id| id.not_after)
             .unwrap_or(0);
-        let transport = QuicTransport::new(material, config.tenant.clone());
+        let transport =
+            QuicTransport::new(material, config.tenant.clone()).with_crl_check(config.crl_check);
         let stats = transport.stats();
         let cuts = transport.link_cuts();
         let info = LocalInfo {

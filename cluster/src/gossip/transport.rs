@@ -7,6 +7,10 @@
 //! outgoing connection driven by its own task behind a bounded queue: `send` never waits
 //! on a handshake or a write, so a dead or slow peer delays nobody else; when its queue is
 //! full, messages to it are dropped and counted, as UDP gossip would lose them.
+//!
+//! The CA's revocation list is re-read while gossip runs ([`crate::crl_watch`]): when it
+//! changes, both TLS configurations are rebuilt and every open connection is closed, so
+//! peers reconnect under the new list and a revoked one is refused.
 
 use crate::identity::PeerIdentity;
 use crate::pki::GOSSIP_DNS_NAME;
@@ -46,6 +50,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(2);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// QUIC application close codes.
 const CLOSE_WRONG_IDENTITY: u32 = 0x10;
+const CLOSE_NEW_CRL: u32 = 0x11;
 
 /// Counters of one node's gossip transport.
 #[derive(Debug, Default)]
@@ -145,6 +150,7 @@ pub struct QuicTransport {
     tenant: String,
     stats: Arc<TransportStats>,
     cuts: Arc<LinkCuts>,
+    crl_check: Duration,
 }
 
 impl QuicTransport {
@@ -154,7 +160,14 @@ impl QuicTransport {
             tenant: tenant.into(),
             stats: Arc::default(),
             cuts: Arc::default(),
+            crl_check: crate::crl_watch::CHECK_EVERY,
         }
+    }
+
+    /// Re-reads the revocation list this often instead of every 10 s.
+    pub fn with_crl_check(mut self, every: Duration) -> Self {
+        self.crl_check = every;
+        self
     }
 
     pub fn stats(&self) -> Arc<TransportStats> {
@@ -165,14 +178,29 @@ impl QuicTransport {
         self.cuts.clone()
     }
 
-    fn endpoint(&self, listen: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-        let refusals = &self.stats.refusals;
-        let server = self
-            .material
-            .server_config_counting(&[ALPN_GOSSIP], refusals)?;
-        let client = self
-            .material
-            .client_config_counting(&[ALPN_GOSSIP], refusals)?;
+    /// The endpoint, and the client configuration connections are made with.
+    fn endpoint(
+        &self,
+        listen: SocketAddr,
+    ) -> Result<(quinn::Endpoint, quinn::ClientConfig), TransportError> {
+        let (server, client) = quic_configs(&self.material, &self.stats.refusals)?;
+        let endpoint =
+            quinn::Endpoint::server(server, listen).map_err(|source| TransportError::Bind {
+                addr: listen,
+                source,
+            })?;
+        Ok((endpoint, client))
+    }
+}
+
+/// Both directions' QUIC configurations from `material`.
+fn quic_configs(
+    material: &TlsMaterial,
+    refusals: &Arc<RefusalCounters>,
+) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TransportError> {
+    {
+        let server = material.server_config_counting(&[ALPN_GOSSIP], refusals)?;
+        let client = material.client_config_counting(&[ALPN_GOSSIP], refusals)?;
         let server = QuicServerConfig::try_from(server)
             .map_err(|e| TransportError::Tls(TlsError::Config(e.to_string())))?;
         let client = QuicClientConfig::try_from(client)
@@ -187,13 +215,7 @@ impl QuicTransport {
         server.transport_config(transport.clone());
         let mut client = quinn::ClientConfig::new(Arc::new(client));
         client.transport_config(transport);
-        let mut endpoint =
-            quinn::Endpoint::server(server, listen).map_err(|source| TransportError::Bind {
-                addr: listen,
-                source,
-            })?;
-        endpoint.set_default_client_config(client);
-        Ok(endpoint)
+        Ok((server, client))
     }
 }
 
@@ -215,11 +237,56 @@ struct Shared {
     tenant: Arc<str>,
     stats: Arc<TransportStats>,
     cuts: Arc<LinkCuts>,
+    /// Open connections both ways, closed when the revocation list changes.
+    conns: Arc<Mutex<Vec<quinn::Connection>>>,
+    /// What outgoing connections are made with (replaced with the revocation list).
+    client: Arc<Mutex<quinn::ClientConfig>>,
+    /// Bumped with every new revocation list: a connection whose handshake began under
+    /// an older list is closed rather than kept (it raced the change).
+    epoch: Arc<AtomicU64>,
 }
 
 impl Shared {
-    /// Checks the verified peer certificate names an agent of our tenant.
-    fn admit(&self, conn: &quinn::Connection) -> bool {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `conn`, whose handshake began at `epoch`, for closing at the next change
+    /// of the revocation list; closes it at once if a change happened meanwhile.
+    fn track(&self, conn: &quinn::Connection, epoch: u64) -> bool {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if epoch != self.epoch() {
+            conn.close(CLOSE_NEW_CRL.into(), b"revocation list changed");
+            return false;
+        }
+        conns.retain(|c| c.close_reason().is_none());
+        conns.push(conn.clone());
+        true
+    }
+
+    /// Applies a new revocation list's configurations and closes every open
+    /// connection; peers reconnect under the new list.
+    fn renew(
+        &self,
+        endpoint: &quinn::Endpoint,
+        server: quinn::ServerConfig,
+        client: quinn::ClientConfig,
+    ) {
+        endpoint.set_server_config(Some(server));
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = client;
+        let conns = {
+            let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            std::mem::take(&mut *conns)
+        };
+        for c in conns {
+            c.close(CLOSE_NEW_CRL.into(), b"revocation list changed");
+        }
+    }
+
+    /// Checks the verified peer certificate names an agent of our tenant, and that the
+    /// revocation list did not change since the handshake began at `epoch`.
+    fn admit(&self, conn: &quinn::Connection, epoch: u64) -> bool {
         let ok = PeerIdentity::of_connection(conn)
             .map(|id| id.organization.as_deref() == Some(&*self.tenant))
             .unwrap_or(false);
@@ -227,23 +294,38 @@ impl Shared {
             self.stats.refusals.record(Refusal::WrongIdentity);
             tracing::warn!(peer = %conn.remote_address(), "gossip peer of another tenant refused");
             conn.close(CLOSE_WRONG_IDENTITY.into(), b"wrong tenant");
+            return false;
         }
-        ok
+        self.track(conn, epoch)
     }
 }
 
 #[async_trait]
 impl Transport for QuicTransport {
     async fn open(&self, listen_addr: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
-        let endpoint = self.endpoint(listen_addr)?;
+        let (endpoint, client) = self.endpoint(listen_addr)?;
         let local = endpoint.local_addr()?;
         let shared = Shared {
             tenant: self.tenant.as_str().into(),
             stats: self.stats.clone(),
             cuts: self.cuts.clone(),
+            conns: Arc::default(),
+            client: Arc::new(Mutex::new(client)),
+            epoch: Arc::default(),
         };
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
         let accept = tokio::spawn(accept_loop(endpoint.clone(), inbox_tx, shared.clone()));
+        let crl_watch = {
+            let (endpoint, shared) = (endpoint.clone(), shared.clone());
+            crate::crl_watch::spawn(self.material.clone(), self.crl_check, move |m| {
+                match quic_configs(m, &shared.stats.refusals) {
+                    Ok((server, client)) => shared.renew(&endpoint, server, client),
+                    Err(e) => {
+                        tracing::error!(error = %e, "new revocation list not applied to gossip")
+                    }
+                }
+            })
+        };
         Ok(Box::new(QuicSocket {
             endpoint,
             local,
@@ -251,6 +333,7 @@ impl Transport for QuicTransport {
             peers: HashMap::new(),
             shared,
             accept,
+            crl_watch,
         }))
     }
 }
@@ -262,11 +345,13 @@ struct QuicSocket {
     peers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     shared: Shared,
     accept: tokio::task::JoinHandle<()>,
+    crl_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for QuicSocket {
     fn drop(&mut self) {
         self.accept.abort();
+        self.crl_watch.abort();
         self.endpoint.close(0u32.into(), b"gossip stopped");
     }
 }
@@ -319,6 +404,7 @@ async fn accept_loop(
     while let Some(incoming) = endpoint.accept().await {
         let inbox = inbox.clone();
         let shared = shared.clone();
+        let epoch = shared.epoch();
         tokio::spawn(async move {
             // A certificate we refuse fails here and was counted by our verifier.
             let conn = match timeout(CONNECT_TIMEOUT, incoming).await {
@@ -329,7 +415,7 @@ async fn accept_loop(
                 }
                 Err(_) => return,
             };
-            if !shared.admit(&conn) {
+            if !shared.admit(&conn, epoch) {
                 return;
             }
             bump(&shared.stats.connections_accepted, 1);
@@ -447,9 +533,13 @@ async fn connect(
     to: SocketAddr,
     shared: &Shared,
 ) -> Option<quinn::Connection> {
-    let connecting = endpoint.connect(to, GOSSIP_DNS_NAME).ok()?;
+    let (config, epoch) = {
+        let client = shared.client.lock().unwrap_or_else(|p| p.into_inner());
+        (client.clone(), shared.epoch())
+    };
+    let connecting = endpoint.connect_with(config, to, GOSSIP_DNS_NAME).ok()?;
     let conn = timeout(CONNECT_TIMEOUT, connecting).await.ok()?.ok()?;
-    if !shared.admit(&conn) {
+    if !shared.admit(&conn, epoch) {
         return None;
     }
     bump(&shared.stats.connections_opened, 1);
