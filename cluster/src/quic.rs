@@ -41,12 +41,18 @@ pub fn server_endpoint(
     material: &TlsMaterial,
     alpn: &[u8],
 ) -> Result<quinn::Endpoint, EndpointError> {
+    quinn::Endpoint::server(server_config(material, alpn)?, bind)
+        .map_err(|source| EndpointError::Bind { addr: bind, source })
+}
+
+/// The configuration of [`server_endpoint`], to put in force again when `material`
+/// changes (a new revocation list).
+pub fn server_config(material: &TlsMaterial, alpn: &[u8]) -> Result<quinn::ServerConfig, TlsError> {
     let tls = material.server_config(&[alpn])?;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport());
-    quinn::Endpoint::server(config, bind)
-        .map_err(|source| EndpointError::Bind { addr: bind, source })
+    Ok(config)
 }
 
 /// A QUIC client endpoint able to reach `server` (same address family) with our

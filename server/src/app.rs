@@ -53,6 +53,8 @@ pub struct RunningServer {
     notifications: JoinHandle<()>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Re-reads the revocation list; runs until shutdown aborts it.
+    crl_renewal: JoinHandle<()>,
 }
 
 /// Connects the store, then starts the QUIC ingest endpoint and the HTTP server.
@@ -132,6 +134,11 @@ pub async fn start_with(
             .with_cluster(api_state.cluster.clone()),
     );
     let mut tasks = Vec::new();
+    let (ingest_tls, crl_renewal) = crate::ingest::tls::renewing(
+        &tls,
+        endpoint.clone(),
+        std::time::Duration::from_millis(config.crl_check_ms.max(100)),
+    )?;
     if config.timeseries.maintenance_interval_s > 0 {
         tasks.push(tokio::spawn(crate::store::maintenance::run(
             store.clone(),
@@ -156,11 +163,9 @@ pub async fn start_with(
                     source,
                 })?,
         );
-        let tls_config = tls.server_config(&[b"http/1.1"])?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
         tasks.push(tokio::spawn(crate::ingest::https::serve(
             listener,
-            acceptor,
+            ingest_tls.clone(),
             ingestor.clone(),
             metrics.clone(),
             stopped.clone(),
@@ -170,6 +175,7 @@ pub async fn start_with(
         endpoint,
         ingestor,
         metrics.clone(),
+        ingest_tls,
         stopped.clone(),
     )));
 
@@ -202,6 +208,7 @@ pub async fn start_with(
         notifications,
         stop,
         tasks,
+        crl_renewal,
     })
 }
 
@@ -209,6 +216,7 @@ impl RunningServer {
     /// Stops accepting, finishes what is in flight, closes the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.crl_renewal.abort();
         for t in self.tasks {
             let _ = t.await;
         }

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub https: HttpsIngestConfig,
     /// PEM files; default to `<data_dir>/pki/{ca.pem,server.pem,server.key}`.
     pub tls: Option<TlsPaths>,
+    /// How often `crl.pem` beside the CA is re-read; a change closes every agent
+    /// connection so revoked agents are cut off without a restart.
+    pub crl_check_ms: u64,
     pub limits: Limits,
     /// Batches per second each agent may send (`overloaded` / 429 beyond).
     pub rate: crate::ingest::rate::RateLimit,
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             rate: Default::default(),
             stale_after_ms: 30_000,
+            crl_check_ms: 10_000,
             timeseries: TimeseriesConfig::default(),
             tenant_defaults: crate::store::TenantSettings::default(),
             auth: AuthConfig::default(),

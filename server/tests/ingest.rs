@@ -67,6 +67,8 @@ async fn fixture() -> Fixture {
         https: ispvm_server::config::HttpsIngestConfig {
             listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         },
+        // Revocations apply within a fifth of a second instead of 10 s.
+        crl_check_ms: 200,
         ..ServerConfig::default()
     };
     let store = ispvm_server::store::Store::connect(&config.database_url())
@@ -145,6 +147,72 @@ async fn a_valid_batch_is_stored_once() {
     ));
     let c = f.counts("acme").await;
     assert_eq!((c.batches, c.samples, c.events), (1, 4, 1));
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_revoked_while_connected_is_cut_off_without_a_restart() {
+    let f = fixture().await;
+    let mut a = f.uplink(&f.pki, "agent-a");
+    let mut b = f.uplink(&f.pki, "agent-b");
+    for (up, agent) in [(&mut a, "agent-a"), (&mut b, "agent-b")] {
+        let ack = up
+            .send(&batch(agent, "acme", 1, "core1"))
+            .await
+            .expect("ack");
+        assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{agent}");
+    }
+    let revoked_at = std::time::Instant::now();
+    f.pki.revoke("agent-a").expect("revoke");
+    // agent-a keeps trying over its open connection and then over new ones.
+    let mut seq = 2;
+    let cut_off = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if a.send(&batch("agent-a", "acme", seq, "core1"))
+            .await
+            .is_err()
+        {
+            break Some(revoked_at.elapsed());
+        }
+        seq += 1;
+        if revoked_at.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+    };
+    println!("revoked agent cut off {cut_off:?} after the revocation");
+    assert!(cut_off.is_some(), "the revoked agent still delivers");
+    for n in 0..3 {
+        assert!(
+            a.send(&batch("agent-a", "acme", 100 + n, "core1"))
+                .await
+                .is_err(),
+            "a revoked agent reconnected"
+        );
+    }
+    // agent-b lost its connection too, and simply reconnects (one failed try at most).
+    let mut delivered = false;
+    for n in 0..3 {
+        if let Ok(ack) = b.send(&batch("agent-b", "acme", 2 + n, "core1")).await {
+            assert!(matches!(ack.status, AckStatus::Accepted { .. }));
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "agent-b could not deliver after the new list");
+    // Over HTTPS the revoked agent is refused too; the other still delivers.
+    let a_https = https::uplink(&f, &f.pki, "agent-a");
+    assert!(
+        a_https
+            .send(&batch("agent-a", "acme", 200, "core1"))
+            .await
+            .is_err()
+    );
+    let b_https = https::uplink(&f, &f.pki, "agent-b");
+    let ack = b_https
+        .send(&batch("agent-b", "acme", 200, "core1"))
+        .await
+        .expect("agent-b over HTTPS");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }));
     f.server.shutdown().await;
 }
 

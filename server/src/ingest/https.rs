@@ -11,6 +11,7 @@
 //! 429 with `Retry-After` when overloaded; 503 when the store failed.
 
 use super::Ingestor;
+use super::tls::IngestTls;
 use crate::telemetry::{PeerConnection, ServerMetrics};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 /// A TLS handshake slower than this is dropped (slowloris).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,10 +136,12 @@ fn router(ingestor: Arc<Ingestor>) -> Router {
         .with_state(ingestor)
 }
 
-/// Serves HTTPS ingest on `listener` until `stop` turns true.
+/// Serves HTTPS ingest on `listener` until `stop` turns true, each connection with the
+/// acceptor `tls` holds when it arrives; a new revocation list ends the connections made
+/// before it.
 pub async fn serve(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    tls: watch::Receiver<IngestTls>,
     ingestor: Arc<Ingestor>,
     metrics: Arc<ServerMetrics>,
     mut stop: watch::Receiver<bool>,
@@ -156,7 +158,11 @@ pub async fn serve(
             },
             _ = stop.changed() => break,
         };
-        let acceptor = acceptor.clone();
+        let mut renewed = tls.clone();
+        let (acceptor, epoch) = {
+            let t = renewed.borrow_and_update();
+            (t.https.clone(), t.epoch)
+        };
         let app = app.clone();
         let metrics = metrics.clone();
         let mut stop = stop.clone();
@@ -201,11 +207,18 @@ pub async fn serve(
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), service);
             tokio::pin!(conn);
+            if renewed.borrow().epoch != epoch {
+                return;
+            }
             let result = tokio::select! {
                 result = conn.as_mut() => result,
                 _ = stop.changed() => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
+                }
+                _ = renewed.changed() => {
+                    tracing::info!(%remote, "HTTPS ingest connection closed: revocation list changed");
+                    return;
                 }
             };
             if let Err(e) = result {

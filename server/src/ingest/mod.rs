@@ -9,6 +9,7 @@
 pub mod https;
 pub mod quic;
 pub mod rate;
+pub mod tls;
 
 use crate::store::{IngestCache, Store, StoreError, TenantSettings, TimeseriesPolicy};
 use crate::telemetry::{BatchRejected, BatchStored, ServerMetrics};

@@ -2,6 +2,7 @@
 //! handshake), one bidirectional stream per batch, bincode in, bincode acknowledgement out.
 
 use super::Ingestor;
+use super::tls::IngestTls;
 use crate::telemetry::{PeerConnection, ServerMetrics};
 use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::to_bincode;
@@ -9,11 +10,13 @@ use ispvm_proto::{Ack, RejectCode};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Serves `endpoint` until `stop` turns true.
+/// Serves `endpoint` until `stop` turns true. A connection is closed when `tls` moves
+/// to a new epoch (a new revocation list): the agent reconnects under the new list.
 pub async fn serve(
     endpoint: quinn::Endpoint,
     ingestor: Arc<Ingestor>,
     metrics: Arc<ServerMetrics>,
+    tls: watch::Receiver<IngestTls>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -24,6 +27,8 @@ pub async fn serve(
         let Some(incoming) = incoming else { break };
         let ingestor = ingestor.clone();
         let metrics = metrics.clone();
+        let mut tls = tls.clone();
+        let epoch = tls.borrow_and_update().epoch;
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             let conn = match incoming.await {
@@ -60,7 +65,15 @@ pub async fn serve(
                 refused: None,
             }
             .emit(&metrics);
-            serve_connection(conn, Arc::new(peer), ingestor).await;
+            // A handshake that raced a new revocation list is redone under it.
+            if tls.borrow().epoch != epoch {
+                conn.close(2u32.into(), b"revocation list changed");
+                return;
+            }
+            tokio::select! {
+                _ = serve_connection(conn.clone(), Arc::new(peer), ingestor) => {}
+                _ = tls.changed() => conn.close(2u32.into(), b"revocation list changed"),
+            }
         });
     }
     endpoint.close(0u32.into(), b"server stopping");
