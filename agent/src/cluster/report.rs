@@ -1,11 +1,14 @@
 //! The cluster report this agent sends the server with its batches: its view of the
 //! members, the routers it polls, and the reachability verdicts it relays.
 //!
-//! Verdicts: every agent sends its own row, and each other vantage's row is relayed by
-//! [`RELAY_FANOUT`] live peers chosen by rendezvous hashing on the vantage. So the row of
-//! an agent that cannot reach the server still arrives (its peers gossip with it), and
-//! the server receives each row about `1 + RELAY_FANOUT` times, not once per agent: the
-//! report stays small in a cluster of hundreds.
+//! Every agent reports itself (its own member view and its row of verdicts), and each
+//! other member is reported by [`RELAY_FANOUT`] live peers chosen by rendezvous hashing
+//! on that member's id: their view of it (live, dead, phi) and the verdicts they learnt
+//! from it by gossip. So a dead agent is reported dead by two peers, the row of an agent
+//! that cannot reach the server still arrives, and the server receives about
+//! `1 + RELAY_FANOUT` views of each member rather than one per agent: what the server
+//! takes in grows with the cluster, not with its square (1,000 agents each reporting all
+//! 1,000 would be a million member views every 5 s).
 
 use ispvm_cluster::gossip::{Member, Membership};
 use ispvm_cluster::ownership::{Capability, score};
@@ -90,10 +93,13 @@ pub fn build(
         .filter(|m| m.live && !m.leaving)
         .map(|m| m.agent.as_str())
         .collect();
-    let reach = membership
+    let reported: Vec<&Member> = membership
         .members
         .iter()
         .filter(|m| relays(me, &m.agent, &live))
+        .collect();
+    let reach = reported
+        .iter()
         .flat_map(|m| {
             m.reach.iter().map(|(target, r)| ReachCell {
                 vantage: m.agent.clone(),
@@ -111,7 +117,7 @@ pub fn build(
         gossip_interval_ms: settings.gossip_interval_ms,
         phi_threshold: settings.phi_threshold,
         replication: settings.replication,
-        members: membership.members.iter().map(member_view).collect(),
+        members: reported.iter().map(|m| member_view(m)).collect(),
         owned,
         reach,
     }
@@ -172,6 +178,44 @@ mod tests {
     }
 
     #[test]
+    fn in_a_large_cluster_each_member_is_reported_three_times() {
+        let settings = ReportSettings {
+            site: "lis1".into(),
+            gossip_interval_ms: 250,
+            phi_threshold: 8.0,
+            replication: 1,
+        };
+        let names: Vec<String> = (0..50).map(|i| format!("a{i}")).collect();
+        let mut members: Vec<Member> = names
+            .iter()
+            .map(|n| member(n, true, &[("dns", 0.0)]))
+            .collect();
+        members[7].live = false;
+        let mut views: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut total = 0;
+        for me in names.iter().filter(|n| *n != "a7") {
+            let membership = Membership {
+                self_agent: me.clone(),
+                members: members.clone(),
+            };
+            let r = build(1_790_000_000_000, &membership, Vec::new(), &settings);
+            total += r.members.len();
+            for m in r.members {
+                *views.entry(m.agent).or_default() += 1;
+            }
+        }
+        // Each live member by itself and two peers; the dead one by two peers.
+        assert_eq!(views.len(), 50);
+        assert!(
+            views
+                .iter()
+                .all(|(a, n)| *n == if a == "a7" { 2 } else { 3 }),
+            "{views:?}"
+        );
+        assert_eq!(total, 49 * 3 + 2);
+    }
+
+    #[test]
     fn report_carries_views_owned_routers_and_relayed_rows() {
         let settings = ReportSettings {
             site: "lis1".into(),
@@ -192,7 +236,7 @@ mod tests {
         assert_eq!(r.members.len(), 3);
         assert_eq!(r.members[2].state, MemberState::Dead);
         assert_eq!(r.members[0].capabilities, vec!["routeros", "icmp"]);
-        // Two live agents: each relays the other's row (fanout 2 > peers available).
+        // Two live agents: each reports the other (fanout 2 > peers available).
         assert_eq!(r.reach.len(), 2);
         assert!(
             r.reach

@@ -240,27 +240,24 @@ impl TenantCluster {
         }
     }
 
-    /// Whether the fresh reporters agree, and what the cluster's timing is.
+    /// Whether the fresh views of every member agree, and what the cluster's timing is.
     pub fn convergence(&self, now_ms: i64, ownership: &OwnershipSummary) -> Convergence {
         let fresh: Vec<&StoredReport> = self.fresh(now_ms).collect();
-        // Each fresh reporter's set of members it considers live.
-        let live_sets: Vec<BTreeSet<&str>> = fresh
+        let members = self.members(now_ms);
+        // Agents report themselves and the members they relay (each member is seen by
+        // itself and a few peers), so agreement is judged per member: its fresh views
+        // must all give it the same state.
+        let disagreements: Vec<String> = members
             .iter()
-            .map(|r| {
-                r.report
-                    .members
+            .filter(|m| {
+                [m.seen_live_by, m.seen_leaving_by, m.seen_dead_by]
                     .iter()
-                    .filter(|m| m.state == MemberState::Live)
-                    .map(|m| m.agent.as_str())
-                    .collect()
+                    .filter(|n| **n > 0)
+                    .count()
+                    > 1
             })
-            .collect();
-        let union: BTreeSet<&str> = live_sets.iter().flatten().copied().collect();
-        let disagreements: Vec<String> = union
-            .iter()
-            .filter(|a| !live_sets.iter().all(|s| s.contains(*a)))
             .take(MAX_DISAGREEMENTS)
-            .map(|a| (*a).to_owned())
+            .map(|m| m.agent.clone())
             .collect();
         let interval = fresh.iter().map(|r| r.report.gossip_interval_ms).max();
         let phi = fresh
@@ -269,7 +266,6 @@ impl TenantCluster {
             .fold(None, |acc: Option<f32>, p| {
                 Some(acc.map_or(p, |a| a.max(p)))
             });
-        let members = self.members(now_ms);
         let count = |s: &str| members.iter().filter(|m| m.state == s).count();
         let max_phi = members
             .iter()
@@ -389,9 +385,9 @@ pub struct Convergence {
     pub members_leaving: usize,
     pub members_dead: usize,
     pub members_unknown: usize,
-    /// Every fresh reporter sees the same set of live members.
+    /// Every member's fresh views give it the same state.
     pub views_agree: bool,
-    /// Members some fresh reporters see live and others do not (at most 50).
+    /// Members whose fresh views differ (at most 50).
     pub disagreements: Vec<String>,
     pub gossip_interval_ms: Option<u32>,
     pub phi_threshold: Option<f32>,

@@ -637,7 +637,7 @@ fn cluster_schemas(m: &mut Map<String, Value>) {
             "stale_after_s": int("A report older than this no longer counts"),
             "reporters_fresh": int(""), "reporters_stale": int(""),
             "members_live": int(""), "members_leaving": int(""), "members_dead": int(""), "members_unknown": int(""),
-            "views_agree": { "type": "boolean", "description": "Every fresh reporter sees the same live members" },
+            "views_agree": { "type": "boolean", "description": "Every member's fresh views give it the same state" },
             "disagreements": strings("Members some fresh reporters see live and others do not (at most 50)"),
             "gossip_interval_ms": int(""), "phi_threshold": nullable_num(""),
             "expected_detection_ms": nullable_num("interval × phi: about how long a death takes to be declared"),
