@@ -108,6 +108,13 @@ pub trait Bounded: Sized {
     fn legacy_bincode(_bytes: &[u8]) -> Option<Result<(Self, usize), DecodeError>> {
         None
     }
+
+    /// The message as the current version states it, once checked: a message read from
+    /// an older version is held (and encoded again) in the current layout, so it must
+    /// also say the current version.
+    fn upgraded(self) -> Self {
+        self
+    }
 }
 
 /// Encodes a message as bincode.
@@ -138,7 +145,7 @@ pub fn from_bincode<T: DeserializeOwned + Bounded>(
         )));
     }
     message.check(limits)?;
-    Ok(message)
+    Ok(message.upgraded())
 }
 
 /// Decodes a JSON message from untrusted bytes within `limits`.
@@ -150,7 +157,7 @@ pub fn from_json<T: DeserializeOwned + Bounded>(
     let message: T =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     message.check(limits)?;
-    Ok(message)
+    Ok(message.upgraded())
 }
 
 fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), DecodeError> {
@@ -295,6 +302,11 @@ impl Bounded for Batch {
                 .map(|(v1, used)| (Batch::from(v1), used))
                 .map_err(|e| DecodeError::Malformed(e.to_string())),
         )
+    }
+
+    fn upgraded(mut self) -> Self {
+        self.format_version = FORMAT_VERSION;
+        self
     }
 
     fn check(&self, limits: &Limits) -> Result<(), DecodeError> {

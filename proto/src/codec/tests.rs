@@ -408,10 +408,16 @@ fn version_1_batches_buffered_before_an_upgrade_still_decode() {
     };
     let bin = to_bincode(&v1).expect("encode");
     let decoded = from_bincode::<Batch>(&bin, &Limits::default()).expect("v1 decodes");
-    assert_eq!(decoded.format_version, 1);
+    // Held, and encoded again, as the current version.
+    assert_eq!(decoded.format_version, FORMAT_VERSION);
     assert_eq!(decoded.cluster, None);
     assert_eq!(decoded.samples, b.samples);
     assert_eq!(decoded.events, b.events);
+    let again = to_bincode(&decoded).expect("encode");
+    assert_eq!(
+        from_bincode::<Batch>(&again, &Limits::default()),
+        Ok(decoded.clone())
+    );
     // JSON of version 1 has no `cluster` field either.
     let mut json: serde_json::Value =
         serde_json::from_slice(&to_json(&b).expect("encode")).expect("json");
@@ -420,7 +426,7 @@ fn version_1_batches_buffered_before_an_upgrade_still_decode() {
     let bytes = serde_json::to_vec(&json).expect("encode");
     assert_eq!(
         from_json::<Batch>(&bytes, &Limits::default()).map(|d| d.format_version),
-        Ok(1)
+        Ok(FORMAT_VERSION)
     );
     // A version-2 layout claiming version 1 is refused, not misread.
     let mut wrong = b.clone();
@@ -430,4 +436,20 @@ fn version_1_batches_buffered_before_an_upgrade_still_decode() {
         from_bincode::<Batch>(&bin, &Limits::default()),
         Err(DecodeError::Malformed(_))
     ));
+}
+
+/// The fuzzers' hand-written seeds must stay valid batches, or they seed nothing.
+#[test]
+fn fuzz_seeds_are_valid_batches() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/batch_json");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("seed directory") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("seed");
+        let batch = from_json::<Batch>(&bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(batch.format_version, FORMAT_VERSION);
+        seen += 1;
+    }
+    assert!(seen >= 3, "seeds missing from {}", dir.display());
 }
