@@ -38,6 +38,7 @@ pub struct ServerMetrics {
     samples: Family<OutcomeLabel, Counter>,
     events: Family<OutcomeLabel, Counter>,
     seq_gaps: Counter,
+    cluster_reports: Family<OutcomeLabel, Counter>,
     ingest_seconds: Histogram,
     connections: Family<ConnectionLabel, Counter>,
     alert_cycles: Family<ScheduleLabel, Counter>,
@@ -62,6 +63,7 @@ impl ServerMetrics {
             samples: Family::default(),
             events: Family::default(),
             seq_gaps: Counter::default(),
+            cluster_reports: Family::default(),
             ingest_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
@@ -93,6 +95,11 @@ impl ServerMetrics {
             "ingest_seq_gaps",
             "Batch sequence numbers skipped by agents",
             m.seq_gaps.clone(),
+        );
+        registry.register(
+            "ingest_cluster_reports",
+            "Agents' cluster reports in stored batches: kept, or older than the agent's newest",
+            m.cluster_reports.clone(),
         );
         registry.register(
             "ingest_duration_seconds",
@@ -145,6 +152,8 @@ pub struct BatchStored<'a> {
     pub tenant: &'a str,
     pub seq: u64,
     pub outcome: &'a crate::store::IngestOutcome,
+    /// The batch carried a cluster report.
+    pub cluster_report: bool,
     pub took: Duration,
 }
 
@@ -176,6 +185,16 @@ impl BatchStored<'_> {
             })
             .inc_by(u64::from(o.events_duplicate));
         m.seq_gaps.inc_by(o.seq_gap);
+        if self.cluster_report && !o.duplicate_batch {
+            let outcome = if o.cluster_report_kept {
+                "kept"
+            } else {
+                "older"
+            };
+            m.cluster_reports
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc();
+        }
         m.ingest_seconds.observe(self.took.as_secs_f64());
         if o.seq_gap > 0 {
             tracing::warn!(

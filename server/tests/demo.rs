@@ -247,6 +247,16 @@ async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
             .await
             .expect("login");
         let own = wait_for_cluster(port, &token).await;
+        let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("ispvm_server_ingest_cluster_reports_total{outcome=\"kept\"}"),
+            "{metrics}"
+        );
         // Each router is polled by the agent of its own PoP.
         for item in body["items"].as_array().expect("devices") {
             let (id, site) = (&item["id"], item["site_id"].as_str().unwrap_or_default());

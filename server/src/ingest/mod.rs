@@ -231,6 +231,7 @@ impl Ingestor {
                     tenant: &batch.tenant_id,
                     seq: batch.seq,
                     outcome: &outcome,
+                    cluster_report: batch.cluster.is_some(),
                     took: started.elapsed(),
                 }
                 .emit(&self.metrics);
