@@ -410,6 +410,15 @@ impl AgentConfig {
                 "agent_id and tenant_id are required".into(),
             ));
         }
+        // The server refuses every batch naming an identifier it cannot store.
+        for (field, value) in [
+            ("agent_id", &self.agent_id),
+            ("tenant_id", &self.tenant_id),
+            ("site", &self.site),
+        ] {
+            ispvm_proto::codec::check_id(field, value, &ispvm_proto::Limits::default())
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         let mut keys = std::collections::HashSet::new();
         for r in &self.routers {
             if !keys.insert(&r.key) {
@@ -477,6 +486,20 @@ mod tests {
             ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
         config.routers.push(config.routers[0].clone());
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn identifiers_ingest_would_refuse_are_refused_at_load() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let config: AgentConfig =
+            ispvm_proto::settings::load(text, ENV_PREFIX, Vec::new()).expect("example config");
+        let mut bad = config.clone();
+        bad.site = "Lisbon PoP".into();
+        let err = bad.validate().expect_err("a space in the site");
+        assert!(err.to_string().contains("site"), "{err}");
+        let mut bad = config;
+        bad.agent_id = "agent/1".into();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! make it reserve, and the decoded batch is then checked field by field. Every failure is
 //! a typed [`DecodeError`]; none panics.
 
-use crate::cluster_report::ClusterReport;
+use crate::cluster_report::{ClusterReport, MemberView, ReachCell};
 use crate::envelope::{
     Ack, AckStatus, Batch, EntityKey, Event, FORMAT_VERSION, InventoryPatch, MetricSample,
     OLDEST_FORMAT_VERSION, RejectCode,
@@ -186,8 +186,9 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DecodeError {
 
 /// Identifiers (agent, tenant, device key): non-empty, bounded, and made of characters
 /// that are safe in URLs, logs and storage keys. `/` is reserved as the separator of
-/// composite entity ids.
-fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
+/// composite entity ids. Public so configurations can refuse at load what ingest would
+/// refuse in every batch.
+pub fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
     if value.is_empty() {
         return Err(invalid(field, "is empty"));
     }
@@ -414,39 +415,69 @@ fn check_cluster(r: &ClusterReport, limits: &Limits) -> Result<(), DecodeError> 
         return Err(invalid("cluster.replication", "must be 1 or 2"));
     }
     for (i, m) in r.members.iter().enumerate() {
-        check_id(&format!("cluster.members[{i}].agent"), &m.agent, limits)?;
-        if !m.site.is_empty() {
-            check_id(&format!("cluster.members[{i}].site"), &m.site, limits)?;
-        }
-        check_text(&format!("cluster.members[{i}].version"), &m.version, limits)?;
-        check_text(&format!("cluster.members[{i}].health"), &m.health, limits)?;
-        count("member capabilities", m.capabilities.len(), 16)?;
-        for c in &m.capabilities {
-            check_name(&format!("cluster.members[{i}].capabilities"), c, limits)?;
-        }
-        if let Some(phi) = m.phi {
-            check_fraction(&format!("cluster.members[{i}].phi"), phi, f32::MAX)?;
-        }
-        if let Some(at) = m.cert_expiry_s {
-            check_ts(
-                &format!("cluster.members[{i}].cert_expiry_s"),
-                at.saturating_mul(1000),
-            )?;
-        }
+        check_member(i, m, limits)?;
     }
     for (i, router) in r.owned.iter().enumerate() {
         check_id(&format!("cluster.owned[{i}]"), router, limits)?;
     }
     for (i, c) in r.reach.iter().enumerate() {
-        check_id(&format!("cluster.reach[{i}].vantage"), &c.vantage, limits)?;
-        check_id(&format!("cluster.reach[{i}].target"), &c.target, limits)?;
-        check_fraction(&format!("cluster.reach[{i}].loss_pct"), c.loss_pct, 100.0)?;
-        check_ts(
-            &format!("cluster.reach[{i}].at_s"),
-            c.at_s.saturating_mul(1000),
-        )?;
+        check_cell(i, c, limits)?;
     }
     Ok(())
+}
+
+fn check_member(i: usize, m: &MemberView, limits: &Limits) -> Result<(), DecodeError> {
+    check_id(&format!("cluster.members[{i}].agent"), &m.agent, limits)?;
+    if !m.site.is_empty() {
+        check_id(&format!("cluster.members[{i}].site"), &m.site, limits)?;
+    }
+    check_text(&format!("cluster.members[{i}].version"), &m.version, limits)?;
+    check_text(&format!("cluster.members[{i}].health"), &m.health, limits)?;
+    count("member capabilities", m.capabilities.len(), 16)?;
+    for c in &m.capabilities {
+        check_name(&format!("cluster.members[{i}].capabilities"), c, limits)?;
+    }
+    if let Some(phi) = m.phi {
+        check_fraction(&format!("cluster.members[{i}].phi"), phi, f32::MAX)?;
+    }
+    // Any instant is a possible expiry (CAs issue "never expires" certificates dated
+    // 9999), but not one before 1970.
+    if m.cert_expiry_s.is_some_and(|at| at < 0) {
+        return Err(invalid(
+            format!("cluster.members[{i}].cert_expiry_s"),
+            "is negative",
+        ));
+    }
+    Ok(())
+}
+
+fn check_cell(i: usize, c: &ReachCell, limits: &Limits) -> Result<(), DecodeError> {
+    check_id(&format!("cluster.reach[{i}].vantage"), &c.vantage, limits)?;
+    check_id(&format!("cluster.reach[{i}].target"), &c.target, limits)?;
+    check_fraction(&format!("cluster.reach[{i}].loss_pct"), c.loss_pct, 100.0)?;
+    check_ts(
+        &format!("cluster.reach[{i}].at_s"),
+        c.at_s.saturating_mul(1000),
+    )
+}
+
+/// Drops from `report` what the server would refuse, so that one odd value learnt from a
+/// peer (a site name with a space, a clock far off) costs that entry, not the batch the
+/// report rides with. Returns how many entries were dropped. The report's own fields are
+/// the agent's configuration, validated when it was loaded.
+pub fn retain_valid(report: &mut ClusterReport, limits: &Limits) -> usize {
+    let before = report.item_count();
+    report
+        .members
+        .retain(|m| check_member(0, m, limits).is_ok());
+    report.members.truncate(limits.max_cluster_members);
+    report
+        .owned
+        .retain(|r| check_id("cluster.owned", r, limits).is_ok());
+    report.owned.truncate(limits.max_inventory_items);
+    report.reach.retain(|c| check_cell(0, c, limits).is_ok());
+    report.reach.truncate(limits.max_reach_cells);
+    before - report.item_count()
 }
 
 impl Bounded for Ack {

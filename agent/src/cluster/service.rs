@@ -341,7 +341,15 @@ async fn send_reports(
             .lock()
             .map(|a| a.owned().map(str::to_owned).collect())
             .unwrap_or_default();
-        let report = report::build(now_ms(), &node.membership(), owned, &settings);
+        let mut report = report::build(now_ms(), &node.membership(), owned, &settings);
+        let dropped =
+            ispvm_proto::codec::retain_valid(&mut report, &ispvm_proto::Limits::default());
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "cluster report entries the server would refuse were left out (a peer publishes an invalid id or a far-off time)"
+            );
+        }
         if supervisor
             .cast(SupervisorMsg::ToUplink(UplinkMsg::Cluster(Box::new(
                 report,

@@ -358,6 +358,10 @@ fn cluster_report_field_checks() {
         ),
         ("empty owned", Box::new(|r| r.owned[0].clear())),
         ("old verdict", Box::new(|r| r.reach[0].at_s = 10)),
+        (
+            "negative expiry",
+            Box::new(|r| r.members[0].cert_expiry_s = Some(-1)),
+        ),
         ("empty site", Box::new(|r| r.site.clear())),
         (
             "too many verdicts",
@@ -452,4 +456,29 @@ fn fuzz_seeds_are_valid_batches() {
         seen += 1;
     }
     assert!(seen >= 3, "seeds missing from {}", dir.display());
+}
+
+#[test]
+fn odd_entries_learnt_from_peers_are_dropped_before_sending_not_the_batch() {
+    let limits = Limits::default();
+    let mut report = sample_report();
+    // A certificate that "never expires" is fine.
+    report.members[0].cert_expiry_s = Some(253_402_300_799);
+    let mut odd = report.members[0].clone();
+    odd.agent = "agent pop2".into();
+    report.members.push(odd);
+    let mut cell = report.reach[0].clone();
+    cell.at_s = 5;
+    report.reach.push(cell);
+    report.owned.push("a/b".into());
+    assert_eq!(retain_valid(&mut report, &limits), 3);
+    assert_eq!(report, {
+        let mut r = sample_report();
+        r.members[0].cert_expiry_s = Some(253_402_300_799);
+        r
+    });
+    let mut b = sample_batch();
+    b.cluster = Some(report);
+    let bin = to_bincode(&b).expect("encode");
+    assert_eq!(from_bincode::<Batch>(&bin, &limits), Ok(b));
 }
