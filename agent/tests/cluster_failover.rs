@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const GOSSIP_MS: u64 = 200;
 const POLL_MS: u64 = 1_000;
@@ -24,21 +24,9 @@ const AGENTS: [(&str, &str); 5] = [
     ("agent-5", "evr1"),
 ];
 
-fn free_port_udp() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    s.local_addr().expect("addr").port()
-}
-
 fn free_port_tcp() -> u16 {
     let s = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
     s.local_addr().expect("addr").port()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 struct Agent {
@@ -128,7 +116,7 @@ async fn sigkilled_agent_routers_are_polled_again_by_the_survivors() {
     pki.init("test CA", 30).expect("ca");
     let gossip: Vec<SocketAddr> = AGENTS
         .iter()
-        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port_udp())))
+        .map(|_| ispvm_cluster::testing::free_udp_addr().expect("udp port"))
         .collect();
     let mut agents = Vec::new();
     for (i, (id, site)) in AGENTS.iter().enumerate() {
@@ -239,7 +227,7 @@ async fn sigkilled_agent_routers_are_polled_again_by_the_survivors() {
     // SIGKILL the victim.
     let at = agents.iter().position(|a| a.id == victim).expect("victim");
     let mut victim_agent = agents.remove(at);
-    let killed_ms = now_ms();
+    let killed_ms = ispvm_proto::time::now_ms();
     let killed = Instant::now();
     victim_agent.child.kill().expect("SIGKILL");
     let _ = victim_agent.child.wait();

@@ -119,13 +119,6 @@ fn demo_probe_targets(isp: &VirtualIsp) -> Vec<ProbeTargetConfig> {
         .collect()
 }
 
-/// A free UDP port on loopback for an agent's gossip endpoint.
-fn free_gossip_addr() -> anyhow::Result<SocketAddr> {
-    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("finding a free UDP port for gossip")?;
-    Ok(socket.local_addr()?)
-}
-
 /// Makes the CA, the server certificate and one agent certificate per site, unless the
 /// data directory has them from an earlier start.
 fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
@@ -215,8 +208,9 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
     let mut agents = Vec::new();
     let gossip: Vec<SocketAddr> = agent_ids
         .iter()
-        .map(|_| free_gossip_addr())
-        .collect::<anyhow::Result<_>>()?;
+        .map(|_| ispvm_cluster::testing::free_udp_addr())
+        .collect::<std::io::Result<_>>()
+        .context("finding free UDP ports for gossip")?;
     let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
     let probes = ProbesConfig {
         targets: demo_probe_targets(&isp),

@@ -17,12 +17,13 @@ use ispvm_cluster::assignment::{
 use ispvm_cluster::gossip::{GossipConfig, GossipError, GossipNode, Membership};
 use ispvm_cluster::node_state::{Load, Reach};
 use ispvm_cluster::ownership::{Capabilities, Capability};
+use ispvm_proto::time::now_ms;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ractor::ActorRef;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -58,13 +59,6 @@ impl Drop for ClusterHandle {
             t.abort();
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// What the ownership layer needs to know of a configured router.
@@ -335,6 +329,7 @@ async fn send_reports(
 ) {
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_dropped = 0;
     loop {
         tick.tick().await;
         let owned = assignment
@@ -344,12 +339,13 @@ async fn send_reports(
         let mut report = report::build(now_ms(), &node.membership(), owned, &settings);
         let dropped =
             ispvm_proto::codec::retain_valid(&mut report, &ispvm_proto::Limits::default());
-        if dropped > 0 {
+        if dropped > 0 && dropped != last_dropped {
             tracing::warn!(
                 dropped,
                 "cluster report entries the server would refuse were left out (a peer publishes an invalid id or a far-off time)"
             );
         }
+        last_dropped = dropped;
         if supervisor
             .cast(SupervisorMsg::ToUplink(UplinkMsg::Cluster(Box::new(
                 report,

@@ -9,7 +9,7 @@ use crate::tls::TlsMaterial;
 use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -114,13 +114,6 @@ impl Drop for GossipNode {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl GossipNode {
     /// Joins the cluster over QUIC with `material` (the agent's certificate).
     pub async fn start(config: GossipConfig, material: TlsMaterial) -> Result<Self, GossipError> {
@@ -150,9 +143,13 @@ impl GossipNode {
             .key_values()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let handle = spawn_chitchat(config.chitchat_config(now_ms()), kv, &transport)
-            .await
-            .map_err(|e| GossipError::Start(format!("{e:#}")))?;
+        let handle = spawn_chitchat(
+            config.chitchat_config(u64::try_from(ispvm_proto::time::now_ms()).unwrap_or(0)),
+            kv,
+            &transport,
+        )
+        .await
+        .map_err(|e| GossipError::Start(format!("{e:#}")))?;
         let (tx, rx) = watch::channel(Arc::new(Membership::default()));
         let watcher = tokio::spawn(watch_membership(
             handle.chitchat(),
