@@ -7,11 +7,15 @@
 //! make it reserve, and the decoded batch is then checked field by field. Every failure is
 //! a typed [`DecodeError`]; none panics.
 
-use crate::cluster_report::{ClusterReport, MemberView, ReachCell};
+pub(crate) mod check;
+
+use crate::cluster_report::ClusterReport;
 use crate::envelope::{
-    Ack, AckStatus, Batch, EntityKey, Event, FORMAT_VERSION, InventoryPatch, MetricSample,
+    Ack, AckStatus, Batch, Event, FORMAT_VERSION, InventoryPatch, MetricSample,
     OLDEST_FORMAT_VERSION, RejectCode,
 };
+pub use check::check_id;
+use check::{check_cell, check_member, check_text, check_ts, count, invalid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -170,98 +174,6 @@ fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn count(what: &'static str, count: usize, limit: usize) -> Result<(), DecodeError> {
-    if count > limit {
-        return Err(DecodeError::TooManyItems { what, count, limit });
-    }
-    Ok(())
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DecodeError {
-    DecodeError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-/// Identifiers (agent, tenant, device key): non-empty, bounded, and made of characters
-/// that are safe in URLs, logs and storage keys. `/` is reserved as the separator of
-/// composite entity ids. Public so configurations can refuse at load what ingest would
-/// refuse in every batch.
-pub fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
-    if value.is_empty() {
-        return Err(invalid(field, "is empty"));
-    }
-    if value.len() > limits.max_id_len {
-        return Err(invalid(
-            field,
-            format!("is {} bytes, over {}", value.len(), limits.max_id_len),
-        ));
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@')))
-    {
-        return Err(invalid(field, format!("contains {c:?}")));
-    }
-    Ok(())
-}
-
-/// Names chosen by routers (interface names, peers): any printable text, bounded.
-fn check_name(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
-    if value.is_empty() {
-        return Err(invalid(field, "is empty"));
-    }
-    if value.len() > limits.max_id_len {
-        return Err(invalid(
-            field,
-            format!("is {} bytes, over {}", value.len(), limits.max_id_len),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(invalid(field, "contains a control character"));
-    }
-    Ok(())
-}
-
-fn check_text(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
-    if value.len() > limits.max_text_len {
-        return Err(invalid(
-            field,
-            format!("is {} bytes, over {}", value.len(), limits.max_text_len),
-        ));
-    }
-    Ok(())
-}
-
-fn check_entity(field: &str, entity: &EntityKey, limits: &Limits) -> Result<(), DecodeError> {
-    match entity {
-        EntityKey::Device(d) => check_id(field, d, limits),
-        EntityKey::ProbeTarget(t) => check_id(field, t, limits),
-        EntityKey::Interface { device, name } => {
-            check_id(field, device, limits)?;
-            check_name(field, name, limits)
-        }
-        EntityKey::Peer { device, peer } => {
-            check_id(field, device, limits)?;
-            check_name(field, peer, limits)
-        }
-    }
-}
-
-fn check_ts(field: &str, ts_ms: i64) -> Result<(), DecodeError> {
-    // 2000-01-01 .. 2200-01-01: anything outside is a broken clock or a forged value.
-    const MIN: i64 = 946_684_800_000;
-    const MAX: i64 = 7_258_118_400_000;
-    if !(MIN..MAX).contains(&ts_ms) {
-        return Err(invalid(
-            field,
-            format!("timestamp {ts_ms} ms is out of range"),
-        ));
-    }
-    Ok(())
-}
-
 /// The batch layout of format version 1: everything but `cluster`.
 #[derive(serde::Deserialize)]
 struct BatchV1 {
@@ -331,134 +243,29 @@ impl Bounded for Batch {
             return Err(invalid("seq", "must start at 1"));
         }
         for (i, s) in self.samples.iter().enumerate() {
-            check_entity(&format!("samples[{i}].entity"), &s.entity, limits)?;
-            check_ts(&format!("samples[{i}].ts_ms"), s.ts_ms)?;
-            if !s.value.is_finite() {
-                return Err(invalid(format!("samples[{i}].value"), "is not finite"));
-            }
+            check::check_sample(i, s, limits)?;
         }
         for (i, e) in self.events.iter().enumerate() {
-            check_entity(&format!("events[{i}].entity"), &e.entity, limits)?;
-            check_ts(&format!("events[{i}].ts_ms"), e.ts_ms)?;
-            check_text(&format!("events[{i}].message"), &e.message, limits)?;
-            count("event attributes", e.attrs.len(), limits.max_event_attrs)?;
-            for (k, v) in &e.attrs {
-                check_name(&format!("events[{i}].attrs key"), k, limits)?;
-                check_text(&format!("events[{i}].attrs[{k}]"), v, limits)?;
-            }
+            check::check_event(i, e, limits)?;
         }
-        for (i, d) in self.inventory.devices.iter().enumerate() {
-            check_id(&format!("inventory.devices[{i}].key"), &d.key, limits)?;
-            check_id(&format!("inventory.devices[{i}].site"), &d.site, limits)?;
-            for (field, value) in [
-                ("name", &d.name),
-                ("mgmt_addr", &d.mgmt_addr),
-                ("model", &d.model),
-                ("os_version", &d.os_version),
-            ] {
-                check_text(&format!("inventory.devices[{i}].{field}"), value, limits)?;
-            }
+        let inv = &self.inventory;
+        for (i, d) in inv.devices.iter().enumerate() {
+            check::check_device(i, d, limits)?;
         }
-        for (i, itf) in self.inventory.interfaces.iter().enumerate() {
-            check_id(
-                &format!("inventory.interfaces[{i}].device"),
-                &itf.device,
-                limits,
-            )?;
-            check_name(
-                &format!("inventory.interfaces[{i}].name"),
-                &itf.name,
-                limits,
-            )?;
-            check_text(
-                &format!("inventory.interfaces[{i}].kind"),
-                &itf.kind,
-                limits,
-            )?;
+        for (i, itf) in inv.interfaces.iter().enumerate() {
+            check::check_interface(i, itf, limits)?;
+        }
+        for (i, a) in inv.addresses.iter().enumerate() {
+            check::check_address(i, a, limits)?;
+        }
+        for (i, n) in inv.neighbors.iter().enumerate() {
+            check::check_neighbor(i, n, limits)?;
         }
         if let Some(report) = &self.cluster {
-            check_cluster(report, limits)?;
+            check::check_cluster(report, limits)?;
         }
         Ok(())
     }
-}
-
-fn check_fraction(field: &str, value: f32, max: f32) -> Result<(), DecodeError> {
-    if !value.is_finite() || !(0.0..=max).contains(&value) {
-        return Err(invalid(field, format!("{value} is not within 0..={max}")));
-    }
-    Ok(())
-}
-
-fn check_cluster(r: &ClusterReport, limits: &Limits) -> Result<(), DecodeError> {
-    count(
-        "cluster members",
-        r.members.len(),
-        limits.max_cluster_members,
-    )?;
-    count(
-        "reachability verdicts",
-        r.reach.len(),
-        limits.max_reach_cells,
-    )?;
-    count("owned routers", r.owned.len(), limits.max_inventory_items)?;
-    check_ts("cluster.at_ms", r.at_ms)?;
-    check_id("cluster.site", &r.site, limits)?;
-    if r.gossip_interval_ms == 0 || r.gossip_interval_ms > 60_000 {
-        return Err(invalid(
-            "cluster.gossip_interval_ms",
-            "must be within 1..=60000",
-        ));
-    }
-    check_fraction("cluster.phi_threshold", r.phi_threshold, 1_000.0)?;
-    if !(1..=2).contains(&r.replication) {
-        return Err(invalid("cluster.replication", "must be 1 or 2"));
-    }
-    for (i, m) in r.members.iter().enumerate() {
-        check_member(i, m, limits)?;
-    }
-    for (i, router) in r.owned.iter().enumerate() {
-        check_id(&format!("cluster.owned[{i}]"), router, limits)?;
-    }
-    for (i, c) in r.reach.iter().enumerate() {
-        check_cell(i, c, limits)?;
-    }
-    Ok(())
-}
-
-fn check_member(i: usize, m: &MemberView, limits: &Limits) -> Result<(), DecodeError> {
-    check_id(&format!("cluster.members[{i}].agent"), &m.agent, limits)?;
-    if !m.site.is_empty() {
-        check_id(&format!("cluster.members[{i}].site"), &m.site, limits)?;
-    }
-    check_text(&format!("cluster.members[{i}].version"), &m.version, limits)?;
-    check_text(&format!("cluster.members[{i}].health"), &m.health, limits)?;
-    count("member capabilities", m.capabilities.len(), 16)?;
-    for c in &m.capabilities {
-        check_name(&format!("cluster.members[{i}].capabilities"), c, limits)?;
-    }
-    if let Some(phi) = m.phi {
-        check_fraction(&format!("cluster.members[{i}].phi"), phi, f32::MAX)?;
-    }
-    // Any instant is a possible expiry (CAs issue "never expires" certificates dated
-    // 9999), but not one before 1970.
-    if m.cert_expiry_s.is_some_and(|at| at < 0) {
-        return Err(invalid(
-            format!("cluster.members[{i}].cert_expiry_s"),
-            "is negative",
-        ));
-    }
-    Ok(())
-}
-
-fn check_cell(i: usize, c: &ReachCell, limits: &Limits) -> Result<(), DecodeError> {
-    check_id(&format!("cluster.reach[{i}].vantage"), &c.vantage, limits)?;
-    check_id(&format!("cluster.reach[{i}].target"), &c.target, limits)?;
-    check_fraction(&format!("cluster.reach[{i}].loss_pct"), c.loss_pct, 100.0)?;
-    check_ts(
-        &format!("cluster.reach[{i}].at_s"),
-        c.at_s.saturating_mul(1000),
-    )
 }
 
 /// Drops from `report` what the server would refuse, so that one odd value learnt from a

@@ -63,6 +63,22 @@ impl Batch {
         }
     }
 
+    /// A batch with this one's header (version, agent, tenant, time, seq) and nothing in
+    /// it.
+    pub fn clone_header(&self) -> Self {
+        Batch {
+            format_version: self.format_version,
+            agent_id: self.agent_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            sent_at_ms: self.sent_at_ms,
+            seq: self.seq,
+            samples: Vec::new(),
+            events: Vec::new(),
+            inventory: InventoryPatch::default(),
+            cluster: None,
+        }
+    }
+
     /// Number of items the batch carries, the figure the server's item limits count.
     pub fn item_count(&self) -> usize {
         self.samples.len()
@@ -396,6 +412,15 @@ pub enum RejectCode {
     /// so the agent drops it. (Over the ingest *rate* quota a batch is `Overloaded`.)
     /// Appended last: the bincode index of every earlier code is unchanged.
     QuotaExceeded,
+    /// The store refused an item of the batch in a way that a retry would repeat (a value
+    /// the database cannot hold that the checks let through). The message names the
+    /// item. Resending cannot help: the agent sets the batch aside (quarantine) and goes
+    /// on with the next one.
+    Unstorable,
+    /// A batch with this `seq` was stored before with other content: the agent reused a
+    /// sequence number (its state was lost or rolled back). Nothing was stored. The
+    /// agent numbers the batch anew, above any number it used, and sends it again.
+    SeqReused,
 }
 
 impl RejectCode {
@@ -415,6 +440,8 @@ impl RejectCode {
             RejectCode::Overloaded => "overloaded",
             RejectCode::Internal => "internal",
             RejectCode::QuotaExceeded => "quota_exceeded",
+            RejectCode::Unstorable => "unstorable",
+            RejectCode::SeqReused => "seq_reused",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! RouterOS API sentence codec lives here too because both the agent's client and the
 //! simulator speak it. This crate does no I/O.
 
+pub mod clean;
 pub mod cluster_report;
 pub mod codec;
 pub mod envelope;

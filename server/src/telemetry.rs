@@ -230,12 +230,24 @@ impl BatchRejected<'_> {
                 outcome: self.code.as_str(),
             })
             .inc();
-        tracing::warn!(
-            peer = self.peer,
-            code = self.code.as_str(),
-            reason = self.reason,
-            "batch rejected"
-        );
+        match self.code {
+            // Data the agent will not send again (it sets the batch aside), or an agent
+            // that reused a sequence number: someone must look.
+            ispvm_proto::RejectCode::Unstorable | ispvm_proto::RejectCode::SeqReused => {
+                tracing::error!(
+                    peer = self.peer,
+                    code = self.code.as_str(),
+                    reason = self.reason,
+                    "batch rejected"
+                );
+            }
+            _ => tracing::warn!(
+                peer = self.peer,
+                code = self.code.as_str(),
+                reason = self.reason,
+                "batch rejected"
+            ),
+        }
     }
 }
 

@@ -183,6 +183,37 @@ fn field_checks() {
             "long message",
             Box::new(|b| b.events[0].message = "x".repeat(5000)),
         ),
+        (
+            "NUL in a model",
+            Box::new(|b| b.inventory.devices[0].model = "CCR\u{0}".into()),
+        ),
+        (
+            "escape in a message",
+            Box::new(|b| b.events[0].message = "\u{1b}[2J".into()),
+        ),
+        (
+            "4 KB neighbour identity",
+            Box::new(|b| {
+                b.inventory.neighbors.push(NeighborInfo {
+                    device: "core1".into(),
+                    interface: "ether1".into(),
+                    identity: "X".repeat(4096),
+                    address: String::new(),
+                    mac: String::new(),
+                    platform: String::new(),
+                })
+            }),
+        ),
+        (
+            "address without prefix",
+            Box::new(|b| {
+                b.inventory.addresses.push(AddressInfo {
+                    device: "core1".into(),
+                    interface: "ether1".into(),
+                    address: "10.0.0.1".into(),
+                })
+            }),
+        ),
     ];
     for (name, mutate) in cases {
         let mut b = sample_batch();
@@ -244,8 +275,8 @@ fn event() -> impl Strategy<Value = Event> {
         entity(),
         any::<u128>(),
         ts(),
-        ".{0,40}",
-        proptest::collection::btree_map("[a-z]{1,8}", ".{0,16}", 0..4),
+        "[^\\p{Cc}]{0,40}",
+        proptest::collection::btree_map("[a-z]{1,8}", "[^\\p{Cc}]{0,16}", 0..4),
     )
         .prop_map(|(entity, id, ts_ms, message, attrs)| Event {
             id: Uuid::from_u128(id),

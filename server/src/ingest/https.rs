@@ -40,6 +40,8 @@ fn status_of(code: RejectCode) -> StatusCode {
         }
         RejectCode::TooLarge | RejectCode::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
         RejectCode::Unauthorized | RejectCode::QuotaExceeded => StatusCode::FORBIDDEN,
+        RejectCode::Unstorable => StatusCode::UNPROCESSABLE_ENTITY,
+        RejectCode::SeqReused => StatusCode::CONFLICT,
         RejectCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         RejectCode::Internal => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// takes effect within this time, and ingest does not read them per batch.
 const SETTINGS_TTL: Duration = Duration::from_secs(10);
 
+/// How long an agent is told to wait while the store is unavailable.
+const STORE_UNAVAILABLE_RETRY: Duration = Duration::from_secs(5);
+
 /// Validates and stores batches.
 #[derive(Debug, Clone)]
 pub struct Ingestor {
@@ -265,6 +268,23 @@ impl Ingestor {
                 RejectCode::Unauthorized,
                 format!("tenant {t:?} does not exist"),
             ),
+            Err(e @ StoreError::SeqReused { .. }) => {
+                self.reject(peer, batch.seq, RejectCode::SeqReused, e.to_string())
+            }
+            Err(e) if e.is_permanent() => {
+                // Retrying would fail the same way: the agent must set this batch aside,
+                // and the message says which item to look at.
+                self.reject(peer, batch.seq, RejectCode::Unstorable, e.to_string())
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::error!(error = %e, agent = %batch.agent_id, seq = batch.seq, "the store is unavailable");
+                self.overloaded(
+                    peer,
+                    batch.seq,
+                    STORE_UNAVAILABLE_RETRY,
+                    "the server's store is unavailable; retry later".into(),
+                )
+            }
             Err(e) => {
                 tracing::error!(error = %e, agent = %batch.agent_id, seq = batch.seq, "storing a batch failed");
                 self.reject(

@@ -34,6 +34,20 @@ pub struct IngestOutcome {
     pub cluster_report_kept: bool,
 }
 
+/// What identifies a batch's content: SHA-256 of its bincode form (first 16 bytes, hex).
+/// The form is the one the server holds (a batch read from JSON or an older format is
+/// held in the current layout), so a replay hashes the same over either transport.
+fn content_hash(batch: &Batch) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = match ispvm_proto::codec::to_bincode(batch) {
+        Ok(bytes) => Sha256::digest(&bytes),
+        // Unreachable for a batch that was decoded; hashing its debug form still tells
+        // contents apart.
+        Err(_) => Sha256::digest(format!("{batch:?}").as_bytes()),
+    };
+    hex::encode(&digest[..16])
+}
+
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -84,6 +98,7 @@ impl TenantStore<'_> {
         cache: Option<&IngestCache>,
     ) -> Result<IngestOutcome, StoreError> {
         let shaped = samples::shape(&batch.samples, received_ms, policy);
+        let hash = content_hash(batch);
         if let Store::Postgres(pool) = self.store {
             let days: BTreeSet<i64> = shaped
                 .samples
@@ -109,7 +124,7 @@ impl TenantStore<'_> {
         loop {
             attempt += 1;
             match self
-                .ingest_once(batch, &shaped, received_ms, policy, cache)
+                .ingest_once(batch, &hash, &shaped, received_ms, policy, cache)
                 .await
             {
                 Err(e) if attempt < DEADLOCK_RETRIES && is_retryable(&e) => {
@@ -120,9 +135,11 @@ impl TenantStore<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn ingest_once(
         &self,
         batch: &Batch,
+        hash: &str,
         shaped: &samples::Shaped<'_>,
         received_ms: i64,
         policy: &TimeseriesPolicy,
@@ -150,14 +167,26 @@ impl TenantStore<'_> {
             let settings: TenantSettings = overrides_from_row((row.1, row.2, row.3, row.4, row.5, row.6))
                 .resolve(&policy.tenant_defaults);
             let claimed = sqlx::query(
-                "INSERT INTO ingested_batches (tenant_id, agent_id, seq, received_ms, samples, events) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, agent_id, seq) DO NOTHING",
+                "INSERT INTO ingested_batches (tenant_id, agent_id, seq, received_ms, samples, events, content_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, agent_id, seq) DO NOTHING",
             )
             .bind(t).bind(agent).bind(seq).bind(received_ms)
-            .bind(batch.samples.len() as i64).bind(batch.events.len() as i64)
+            .bind(batch.samples.len() as i64).bind(batch.events.len() as i64).bind(hash)
             .execute(&mut *tx).await?.rows_affected();
             if claimed == 0 {
+                let stored: Option<String> = sqlx::query_scalar(
+                    "SELECT content_hash FROM ingested_batches WHERE tenant_id = $1 AND agent_id = $2 AND seq = $3",
+                )
+                .bind(t).bind(agent).bind(seq).fetch_one(&mut *tx).await?;
                 tx.rollback().await?;
+                if let Some(stored) = stored.filter(|s| s != hash) {
+                    return Err(StoreError::SeqReused {
+                        agent: agent.to_owned(),
+                        seq: batch.seq,
+                        stored,
+                        received: hash.to_owned(),
+                    });
+                }
                 outcome.duplicate_batch = true;
                 outcome.samples_future = 0;
                 outcome.samples_duplicate = count(batch.samples.len());
@@ -202,9 +231,10 @@ impl TenantStore<'_> {
                 sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE tenant_id = $1")
                     .bind(t).fetch_one(&mut *tx).await?
             };
-            for d in &batch.inventory.devices {
+            for (i, d) in batch.inventory.devices.iter().enumerate() {
+                let item = || format!("inventory.devices[{i}] ({})", d.key);
                 sqlx::query("INSERT INTO sites (tenant_id, id, name) VALUES ($1, $2, $2) ON CONFLICT (tenant_id, id) DO NOTHING")
-                    .bind(t).bind(&d.site).execute(&mut *tx).await?;
+                    .bind(t).bind(&d.site).execute(&mut *tx).await.map_err(StoreError::item(item()))?;
                 sqlx::query(
                     "INSERT INTO devices (tenant_id, id, name, site_id, role, mgmt_addr, model, os_version, agent_id, first_seen_ms, last_seen_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
@@ -214,7 +244,7 @@ impl TenantStore<'_> {
                 )
                 .bind(t).bind(&d.key).bind(&d.name).bind(&d.site).bind(d.role.as_str())
                 .bind(&d.mgmt_addr).bind(&d.model).bind(&d.os_version).bind(agent).bind(received_ms)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await.map_err(StoreError::item(item()))?;
                 known_devices.insert(d.key.as_str());
             }
             if !batch.inventory.devices.is_empty() {
@@ -246,7 +276,7 @@ impl TenantStore<'_> {
                     tracing::warn!(tenant = t, device, "inventory of an unknown device skipped");
                 }
             }
-            for itf in inv.interfaces.iter().filter(|i| known_devices.contains(i.device.as_str())) {
+            for (i, itf) in inv.interfaces.iter().enumerate().filter(|(_, i)| known_devices.contains(i.device.as_str())) {
                 sqlx::query(
                     "INSERT INTO interfaces (tenant_id, device_id, name, kind, disabled, last_seen_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
@@ -254,18 +284,18 @@ impl TenantStore<'_> {
                        disabled = excluded.disabled, last_seen_ms = excluded.last_seen_ms",
                 )
                 .bind(t).bind(&itf.device).bind(&itf.name).bind(&itf.kind).bind(itf.disabled).bind(received_ms)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await.map_err(StoreError::item(format!("inventory.interfaces[{i}]")))?;
             }
-            for a in inv.addresses.iter().filter(|a| known_devices.contains(a.device.as_str())) {
+            for (i, a) in inv.addresses.iter().enumerate().filter(|(_, a)| known_devices.contains(a.device.as_str())) {
                 sqlx::query(
                     "INSERT INTO interface_addresses (tenant_id, device_id, interface, address, last_seen_ms) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (tenant_id, device_id, interface, address) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
                 )
                 .bind(t).bind(&a.device).bind(&a.interface).bind(&a.address).bind(received_ms)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await.map_err(StoreError::item(format!("inventory.addresses[{i}]")))?;
             }
-            for n in inv.neighbors.iter().filter(|n| known_devices.contains(n.device.as_str())) {
+            for (i, n) in inv.neighbors.iter().enumerate().filter(|(_, n)| known_devices.contains(n.device.as_str())) {
                 sqlx::query(
                     "INSERT INTO discovered_neighbors (tenant_id, device_id, interface, identity, mac, address, platform, last_seen_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -274,7 +304,7 @@ impl TenantStore<'_> {
                 )
                 .bind(t).bind(&n.device).bind(&n.interface).bind(&n.identity).bind(&n.mac)
                 .bind(&n.address).bind(&n.platform).bind(received_ms)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await.map_err(StoreError::item(format!("inventory.neighbors[{i}]")))?;
             }
 
             // Samples: series ids, then narrow rows written set-wise.
@@ -290,7 +320,7 @@ impl TenantStore<'_> {
                 };
                 let from_db = !missing.is_empty();
                 let rows = samples::rows(shaped, &ids, received_ms, policy);
-                let stored = (*tx).insert_samples(&rows.rows).await?;
+                let stored = (*tx).insert_samples(&rows.rows).await.map_err(StoreError::item("samples"))?;
                 outcome.samples_stored = count(usize::try_from(stored).unwrap_or(usize::MAX));
                 outcome.samples_duplicate = count(shaped.samples.len()).saturating_sub(outcome.samples_stored);
                 (*tx).update_latest(t, &rows.latest).await?;
@@ -301,7 +331,7 @@ impl TenantStore<'_> {
                 }
             }
 
-            for e in &batch.events {
+            for (i, e) in batch.events.iter().enumerate() {
                 let (kind, id) = e.entity.storage_parts();
                 let attrs = serde_json::to_string(&e.attrs).unwrap_or_else(|_| "{}".into());
                 let stored = sqlx::query(
@@ -310,7 +340,7 @@ impl TenantStore<'_> {
                 )
                 .bind(t).bind(e.id.to_string()).bind(e.ts_ms).bind(kind).bind(id)
                 .bind(e.kind.as_str()).bind(e.severity.as_str()).bind(&e.message).bind(attrs).bind(agent)
-                .execute(&mut *tx).await?.rows_affected();
+                .execute(&mut *tx).await.map_err(StoreError::item(format!("events[{i}] ({})", e.id)))?.rows_affected();
                 if stored == 0 {
                     outcome.events_duplicate += 1;
                 } else {

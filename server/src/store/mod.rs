@@ -14,6 +14,7 @@ mod ingest;
 mod inventory;
 pub mod maintenance;
 mod partitions;
+mod refusal;
 mod retention;
 mod rollup;
 mod samples;
@@ -102,6 +103,56 @@ pub enum StoreError {
     QuotaExceeded(#[from] QuotaExceeded),
     #[error("invalid tenant settings: {0}")]
     InvalidSettings(String),
+    /// Writing one item of a batch failed; `item` names it (`inventory.neighbors[3]`).
+    #[error("cannot store {item}: {source}")]
+    Item {
+        item: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A batch with this sequence number was stored before with other content: the
+    /// agent reused a number. Nothing was stored.
+    #[error(
+        "batch {seq} of agent {agent:?} was stored before with other content \
+         (stored {stored}, received {received})"
+    )]
+    SeqReused {
+        agent: String,
+        seq: u64,
+        stored: String,
+        received: String,
+    },
+}
+
+impl StoreError {
+    /// Tags a failed write with the item it was writing.
+    pub(crate) fn item(item: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+        let item = item.into();
+        move |source| StoreError::Item { item, source }
+    }
+
+    /// Whether the same write would fail again however often it is retried: the database
+    /// refused a value (one the ingest checks let through), as opposed to failing itself.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Item { source, .. } | StoreError::Db(source) => {
+                refusal::is_permanent(source)
+            }
+            StoreError::SeqReused { .. } | StoreError::QuotaExceeded(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the database is away or saturated (connection lost, pool exhausted, too
+    /// many clients, locked): worth retrying later, and not the batch's fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Item { source, .. } | StoreError::Db(source) => {
+                refusal::is_unavailable(source)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A connection pool to one of the supported engines.
@@ -125,7 +176,9 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                // FULL: a commit is on disk when it returns, so an acknowledged batch
+                // survives a power cut (WAL with NORMAL may lose the last commits).
+                .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
