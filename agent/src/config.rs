@@ -264,6 +264,13 @@ pub struct UplinkConfig {
     pub max_batch_samples: usize,
     pub connect_timeout_ms: u64,
     pub exchange_timeout_ms: u64,
+    /// Consecutive `internal` answers to the same batch after which it is set aside in
+    /// the quarantine file, so that one batch the server keeps failing on cannot hold up
+    /// the rest. (An unavailable server answers `overloaded` and never counts here.)
+    pub poison_after: u32,
+    /// Size cap of the quarantine file (`<data_dir>/quarantine.jsonl`); past it, batches
+    /// that would be set aside are dropped and counted.
+    pub quarantine_max_bytes: u64,
 }
 
 impl Default for UplinkConfig {
@@ -273,6 +280,8 @@ impl Default for UplinkConfig {
             max_batch_samples: 10_000,
             connect_timeout_ms: 5_000,
             exchange_timeout_ms: 10_000,
+            poison_after: 8,
+            quarantine_max_bytes: 256 << 20,
         }
     }
 }

@@ -117,7 +117,10 @@ async fn agent_state(State(s): State<HttpState>) -> impl IntoResponse {
         "probe_targets": targets,
         "uplink": {
             "queued_batches": snap.uplink_queued_batches,
+            "buffer_bytes": snap.buffer_bytes,
             "last_ack_ms": snap.last_ack_ms,
         },
+        // Batches set aside instead of sent again: someone should look at them.
+        "quarantine": snap.quarantine,
     }))
 }

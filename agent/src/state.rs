@@ -26,6 +26,28 @@ pub struct AgentState {
     uplink_queued: AtomicUsize,
     buffer_bytes: AtomicU64,
     last_ack_ms: AtomicI64,
+    quarantine: Mutex<QuarantineStatus>,
+}
+
+/// Batches the uplink set aside instead of sending them again.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuarantineStatus {
+    /// Batches in the quarantine file (from every life of the agent).
+    pub batches: u64,
+    pub bytes: u64,
+    /// Where they are (JSON lines: reason and batch).
+    pub file: String,
+    /// The latest one set aside in this life.
+    pub last: Option<QuarantineNote>,
+}
+
+/// Why one batch was set aside.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineNote {
+    pub at_ms: i64,
+    pub seq: Option<u64>,
+    pub reason: String,
+    pub message: String,
 }
 
 /// A point-in-time copy of [`AgentState`] for the HTTP endpoint.
@@ -36,6 +58,7 @@ pub struct StateSnapshot {
     /// Bytes of undelivered batches in the disk buffer.
     pub buffer_bytes: u64,
     pub last_ack_ms: Option<i64>,
+    pub quarantine: QuarantineStatus,
 }
 
 impl AgentState {
@@ -68,6 +91,13 @@ impl AgentState {
         self.buffer_bytes.load(Ordering::Relaxed)
     }
 
+    /// Applies `update` to the quarantine status.
+    pub fn update_quarantine(&self, update: impl FnOnce(&mut QuarantineStatus)) {
+        if let Ok(mut q) = self.quarantine.lock() {
+            update(&mut q);
+        }
+    }
+
     pub fn snapshot(&self) -> StateSnapshot {
         let routers = self.routers.lock().map(|m| m.clone()).unwrap_or_default();
         let ack = self.last_ack_ms.load(Ordering::Relaxed);
@@ -76,6 +106,11 @@ impl AgentState {
             uplink_queued_batches: self.uplink_queued.load(Ordering::Relaxed),
             buffer_bytes: self.buffer_bytes(),
             last_ack_ms: (ack > 0).then_some(ack),
+            quarantine: self
+                .quarantine
+                .lock()
+                .map(|q| q.clone())
+                .unwrap_or_default(),
         }
     }
 }

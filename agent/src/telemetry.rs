@@ -18,6 +18,11 @@ pub struct ResultLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ActorLabel {
     pub actor: &'static str,
 }
@@ -39,6 +44,12 @@ pub struct AgentMetrics {
     crash_loops: Family<ActorLabel, Counter>,
     buffered_samples: Counter,
     buffered_events: Counter,
+    batches_quarantined: Family<ReasonLabel, Counter>,
+    quarantine_full: Counter,
+    items_dropped: Family<ReasonLabel, Counter>,
+    fields_cleaned: Counter,
+    seq_renumbered: Counter,
+    seq_persist_failures: Counter,
 }
 
 impl std::fmt::Debug for AgentMetrics {
@@ -73,6 +84,12 @@ impl AgentMetrics {
             buffered_samples: Counter::default(),
             buffered_events: Counter::default(),
             breaker_openings: Counter::default(),
+            batches_quarantined: Family::default(),
+            quarantine_full: Counter::default(),
+            items_dropped: Family::default(),
+            fields_cleaned: Counter::default(),
+            seq_renumbered: Counter::default(),
+            seq_persist_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("polls", "Router polls by result", m.polls.clone());
@@ -140,6 +157,36 @@ impl AgentMetrics {
             "buffered_events",
             "Events put in the disk buffer for delivery",
             m.buffered_events.clone(),
+        );
+        registry.register(
+            "uplink_batches_quarantined",
+            "Batches set aside in the quarantine file instead of being sent again, by reason",
+            m.batches_quarantined.clone(),
+        );
+        registry.register(
+            "uplink_quarantine_full",
+            "Batches lost because the quarantine file was at its size cap",
+            m.quarantine_full.clone(),
+        );
+        registry.register(
+            "uplink_items_dropped",
+            "Collected items left out of a batch because the server would refuse them, by kind",
+            m.items_dropped.clone(),
+        );
+        registry.register(
+            "uplink_fields_cleaned",
+            "Router-supplied text fields cleaned (control characters replaced, length cut) before buffering",
+            m.fields_cleaned.clone(),
+        );
+        registry.register(
+            "uplink_seq_renumbered",
+            "Batches numbered anew because the server had their sequence number with other content",
+            m.seq_renumbered.clone(),
+        );
+        registry.register(
+            "uplink_seq_persist_failures",
+            "Times the next sequence number could not be written durably",
+            m.seq_persist_failures.clone(),
         );
         Arc::new(AgentMetrics { registry, ..m })
     }
@@ -352,5 +399,121 @@ impl BatchBuffered {
             events = self.events,
             "batch buffered"
         );
+    }
+}
+
+/// Collected items were cleaned before buffering: text fixed, or items the server would
+/// refuse left out (each costs that item, not its batch).
+pub struct ItemsCleaned<'a> {
+    pub cleaned: &'a ispvm_proto::clean::Cleaned,
+    /// Items too large for a batch even alone.
+    pub oversize: usize,
+}
+
+impl ItemsCleaned<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        let c = self.cleaned;
+        m.fields_cleaned.inc_by(c.fields_fixed as u64);
+        for (reason, n) in [
+            ("sample", c.samples_dropped),
+            ("event", c.events_dropped),
+            ("inventory", c.inventory_dropped),
+            ("cluster_entry", c.cluster_dropped),
+            ("event_attribute", c.attrs_dropped),
+            ("oversize", self.oversize),
+        ] {
+            if n > 0 {
+                m.items_dropped
+                    .get_or_create(&ReasonLabel { reason })
+                    .inc_by(n as u64);
+            }
+        }
+        let dropped = c.items_dropped() + c.attrs_dropped + self.oversize;
+        if dropped > 0 {
+            tracing::warn!(
+                samples = c.samples_dropped,
+                events = c.events_dropped,
+                inventory = c.inventory_dropped,
+                cluster_entries = c.cluster_dropped,
+                event_attributes = c.attrs_dropped,
+                oversize = self.oversize,
+                "collected items the server would refuse were left out"
+            );
+        } else if c.fields_fixed > 0 {
+            tracing::debug!(
+                fields = c.fields_fixed,
+                "router text cleaned before buffering"
+            );
+        }
+    }
+}
+
+/// A batch was set aside in the quarantine file (or lost, the file being full) instead
+/// of being sent again.
+pub struct BatchQuarantined<'a> {
+    pub seq: Option<u64>,
+    /// A rejection code, `internal_repeated` or `unreadable`.
+    pub reason: &'static str,
+    pub message: &'a str,
+    /// False when the quarantine file was full and the batch was lost.
+    pub kept: bool,
+}
+
+impl BatchQuarantined<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        if self.kept {
+            m.batches_quarantined
+                .get_or_create(&ReasonLabel {
+                    reason: self.reason,
+                })
+                .inc();
+            tracing::error!(
+                seq = self.seq,
+                reason = self.reason,
+                message = self.message,
+                "batch set aside in the quarantine file; the uplink goes on"
+            );
+        } else {
+            m.quarantine_full.inc();
+            m.batches_dropped.inc();
+            tracing::error!(
+                seq = self.seq,
+                reason = self.reason,
+                message = self.message,
+                "quarantine file full: batch dropped"
+            );
+        }
+    }
+}
+
+/// The server had a batch's sequence number with other content; the batch was numbered
+/// anew and buffered again.
+pub struct SeqRenumbered {
+    pub old: u64,
+    pub new: u64,
+}
+
+impl SeqRenumbered {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.seq_renumbered.inc();
+        tracing::error!(
+            old = self.old,
+            new = self.new,
+            "the server holds this sequence number with other content (was the agent's state rolled back?); batch numbered anew"
+        );
+    }
+}
+
+/// The next sequence number could not be written durably; numbers are still taken above
+/// the buffer's newest at the next start.
+pub struct SeqNotPersisted<'a> {
+    pub file: &'a std::path::Path,
+    pub error: &'a std::io::Error,
+}
+
+impl SeqNotPersisted<'_> {
+    pub fn emit(&self, m: &AgentMetrics) {
+        m.seq_persist_failures.inc();
+        tracing::error!(file = %self.file.display(), error = %self.error, "cannot persist the uplink sequence number");
     }
 }

@@ -174,6 +174,25 @@ fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// The first fields of every batch layout, to read a batch's number from bytes whose
+/// body is refused (a quarantined batch is still reported by its number).
+#[derive(serde::Deserialize)]
+struct BatchHeader {
+    _format_version: u16,
+    _agent_id: String,
+    _tenant_id: String,
+    _sent_at_ms: i64,
+    seq: u64,
+}
+
+/// The `seq` of an encoded batch, read from its header alone: `None` when not even the
+/// header decodes.
+pub fn batch_seq(bytes: &[u8]) -> Option<u64> {
+    bincode::serde::decode_from_slice::<BatchHeader, _>(bytes, bincode_config())
+        .ok()
+        .map(|(h, _)| h.seq)
+}
+
 /// The batch layout of format version 1: everything but `cluster`.
 #[derive(serde::Deserialize)]
 struct BatchV1 {

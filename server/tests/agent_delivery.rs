@@ -2,6 +2,8 @@
 //! sample and event stored exactly once), over HTTPS when UDP is blocked, and syslog
 //! events from the routers.
 
+mod common;
+
 use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
     UplinkConfig,
@@ -395,4 +397,330 @@ async fn the_agent_honours_server_backpressure() {
     );
     server.shutdown().await;
     isp.shutdown().await;
+}
+
+/// Three routers in one PoP: a healthy one, one whose board name holds a NUL, and one
+/// whose identity (what the healthy one sees as its neighbour's) is 4 KB.
+fn odd_topology() -> Topology {
+    let mut t = Topology::from_toml(
+        r#"
+        name = "odd"
+        [[sites]]
+        id = "lis1"
+        name = "Lisbon"
+        lat = 38.7
+        lon = -9.1
+        [[routers]]
+        id = "healthy"
+        identity = "HEALTHY"
+        site = "lis1"
+        role = "core"
+        ros_version = "7.16.1"
+        board = "CCR2116-12G-4S+"
+        [[routers.interfaces]]
+        name = "ether1"
+        kind = "ether"
+        speed_mbps = 1000
+        [[routers]]
+        id = "odd"
+        identity = "ODD"
+        site = "lis1"
+        role = "agg"
+        ros_version = "7.16.1"
+        board = "CCR2116-12G-4S+"
+        [[routers.interfaces]]
+        name = "ether1"
+        kind = "ether"
+        speed_mbps = 1000
+        [[routers]]
+        id = "big"
+        identity = "BIG"
+        site = "lis1"
+        role = "agg"
+        ros_version = "7.16.1"
+        board = "CCR2116-12G-4S+"
+        [[routers.interfaces]]
+        name = "ether1"
+        kind = "ether"
+        speed_mbps = 1000
+        [[links]]
+        a = "healthy:ether1"
+        b = "big:ether1"
+        capacity_mbps = 1000
+        "#,
+    )
+    .expect("topology");
+    t.routers[1].board = "CCR2116\u{0}-12G-4S+".into();
+    // Incompressible, as a real announcement would be: PostgreSQL compresses index keys
+    // before it checks their size.
+    t.routers[2].identity = (0..128)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    t
+}
+
+/// The report that opened issue 12, on PostgreSQL: one router's odd text blinded the
+/// whole PoP (the batch was refused as `internal` and retried forever). Now the text is
+/// cleaned before buffering, every router shows, and nothing is set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_router_text_blinds_nothing_on_postgres() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki(dir.path());
+    let (store, db) = common::pg_store().await;
+    store.ensure_tenant("acme", "Acme").await.expect("tenant");
+    let config = ServerConfig {
+        data_dir: dir.path().to_owned(),
+        http: ServerHttp {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        quic: QuicConfig {
+            listen: SocketAddr::new(LOCAL, 0),
+        },
+        ..ServerConfig::default()
+    };
+    let tls = TlsMaterial::load_from_pki_dir(&dir.path().join("pki"), "server").expect("tls");
+    let server = start_with(&config, store.clone(), tls)
+        .await
+        .expect("server");
+    let isp = VirtualIsp::start(odd_topology(), LOCAL).await.expect("ISP");
+    let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
+    let agent = ispvm_agent::start(agent_config(
+        &pki,
+        dir.path(),
+        server.quic_addr,
+        None,
+        routers,
+    ))
+    .await
+    .expect("agent");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let tenant = store.tenant("acme");
+    let (devices, neighbors) = loop {
+        let devices = tenant.devices().await.expect("devices");
+        let neighbors = tenant.neighbors().await.expect("neighbours");
+        let seen = |id: &str| devices.iter().any(|d| d.id == id);
+        if seen("healthy") && seen("odd") && seen("big") && !neighbors.is_empty() {
+            break (devices, neighbors);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every router should show within 20 s; devices {:?}\nagent:\n{}",
+            devices.iter().map(|d| &d.id).collect::<Vec<_>>(),
+            agent.metrics.encode()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let odd = devices.iter().find(|d| d.id == "odd").expect("odd");
+    assert_eq!(odd.model, "CCR2116\u{FFFD}-12G-4S+");
+    let big = neighbors
+        .iter()
+        .find(|n| n.device_id == "healthy")
+        .expect("the healthy router's neighbour");
+    assert!(big.identity.len() <= 128 && big.identity.ends_with('…'));
+    let latest = tenant.latest_values().await.expect("latest");
+    assert!(
+        latest
+            .iter()
+            .any(|v| v.entity_id == "healthy" && v.metric == "device.up" && v.value == 1.0)
+    );
+
+    let text = stop_drained(agent).await;
+    assert!(
+        counter(&text, "ispvm_agent_uplink_fields_cleaned_total") >= 2,
+        "{text}"
+    );
+    assert!(
+        !text.contains("ispvm_agent_uplink_batches_quarantined_total{"),
+        "nothing set aside:\n{text}"
+    );
+    server.shutdown().await;
+    db.drop_db(store).await;
+}
+
+/// Appends `batches` to the disk buffer the agent of `config` will open, as an earlier
+/// life of the agent (or an older version of it) would have left them.
+fn plant(config: &AgentConfig, batches: &[ispvm_proto::Batch]) {
+    let mut buffer = ispvm_agent::buffer::DiskBuffer::open(
+        config.data_dir.join("buffer"),
+        config.buffer.buffer_config(),
+    )
+    .expect("buffer");
+    for b in batches {
+        buffer
+            .append(&ispvm_proto::codec::to_bincode(b).expect("encode"))
+            .expect("append");
+    }
+    buffer.close().expect("close");
+}
+
+/// A batch the server refuses for good sits between two good ones in the buffer (an
+/// older agent buffered it before text was cleaned): it is set aside in the quarantine
+/// file, visible in the agent's state and metrics, and the uplink goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_is_set_aside_and_the_uplink_goes_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki(dir.path());
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    let config = agent_config(&pki, dir.path(), server.quic_addr, None, Vec::new());
+    let mut poison = common::batch("agent-lis1", "acme", 2, "odd");
+    poison.inventory.devices[0].model = "CCR\u{0}2116".into();
+    plant(
+        &config,
+        &[
+            common::batch("agent-lis1", "acme", 1, "core1"),
+            poison,
+            common::batch("agent-lis1", "acme", 3, "core3"),
+        ],
+    );
+    let agent = ispvm_agent::start(config.clone()).await.expect("agent");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while server
+        .store
+        .tenant("acme")
+        .counts()
+        .await
+        .expect("counts")
+        .batches
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the batch after the refused one was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state: serde_json::Value = reqwest::get(format!("http://{}/v1/state", agent.http_addr))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(state["quarantine"]["batches"], 1, "{state}");
+    assert_eq!(state["quarantine"]["last"]["seq"], 2, "{state}");
+    assert_eq!(state["quarantine"]["last"]["reason"], "invalid", "{state}");
+    let text = stop_drained(agent).await;
+    assert!(
+        text.contains("ispvm_agent_uplink_batches_quarantined_total{reason=\"invalid\"} 1"),
+        "{text}"
+    );
+    let entries = ispvm_agent::uplink::quarantine::Quarantine::read_all(
+        &config.data_dir.join("quarantine.jsonl"),
+    )
+    .expect("quarantine file");
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].reason.contains("inventory.devices[0].model"),
+        "{:?}",
+        entries[0]
+    );
+    // The file holds the refused batch whole: its bytes are still refused as they were.
+    let again = ispvm_proto::codec::from_bincode::<ispvm_proto::Batch>(
+        &entries[0].record().expect("base64"),
+        &ispvm_proto::Limits::default(),
+    );
+    assert!(
+        matches!(again, Err(ispvm_proto::DecodeError::Invalid { .. })),
+        "{again:?}"
+    );
+    let devices = server
+        .store
+        .tenant("acme")
+        .devices()
+        .await
+        .expect("devices");
+    let mut ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["core1", "core3"]);
+    server.shutdown().await;
+}
+
+/// A long replay does not keep new data out of the disk buffer: while a backlog of
+/// heavy batches is delivered, what the pollers collect keeps being cut and buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_data_reaches_the_disk_during_a_long_replay() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki(dir.path());
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    let isp = VirtualIsp::start(Topology::demo(), LOCAL)
+        .await
+        .expect("ISP");
+    let routers: Vec<RouterConfig> = isp.routers().iter().take(2).map(router_config).collect();
+    let config = agent_config(&pki, dir.path(), server.quic_addr, None, routers);
+    let backlog: Vec<ispvm_proto::Batch> = (1..=600)
+        .map(|seq| {
+            let mut b = ispvm_proto::Batch::new("agent-lis1", "acme", seq);
+            for i in 0..2_000u32 {
+                b.samples.push(ispvm_proto::MetricSample {
+                    entity: ispvm_proto::EntityKey::Device(format!("old{}", i % 50)),
+                    metric: ispvm_proto::MetricName::DeviceCpuPct,
+                    ts_ms: common::T0 + i64::try_from(seq).expect("seq") * 100_000 + i64::from(i),
+                    value: f64::from(i),
+                });
+            }
+            b
+        })
+        .collect();
+    plant(&config, &backlog);
+    let agent = ispvm_agent::start(config).await.expect("agent");
+    let buffered = |text: &str| counter(text, "ispvm_agent_buffered_samples_total");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let early = agent.metrics.encode();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = agent.metrics.encode();
+    assert!(
+        counter(&later, "ispvm_agent_uplink_queue_batches") > 0,
+        "the replay is still going (make the backlog heavier if this machine is fast):\n{later}"
+    );
+    assert!(
+        buffered(&later) > buffered(&early),
+        "polled samples were buffered during the replay:\n{early}\n{later}"
+    );
+    agent.shutdown().await;
+    server.shutdown().await;
+}
+
+/// The agent's state was rolled back (a restored snapshot): its buffer holds a batch
+/// under a number the server already stored with other content. The server refuses it
+/// instead of acknowledging it as a replay, and the agent numbers it anew: nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_number_is_renumbered_not_lost() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = pki(dir.path());
+    let server = server(dir.path(), SocketAddr::new(LOCAL, 0)).await;
+    server
+        .store
+        .tenant("acme")
+        .ingest(&common::batch("agent-lis1", "acme", 1, "core1"), common::T0)
+        .await
+        .expect("first life's batch");
+    let config = agent_config(&pki, dir.path(), server.quic_addr, None, Vec::new());
+    plant(&config, &[common::batch("agent-lis1", "acme", 1, "core2")]);
+    let agent = ispvm_agent::start(config).await.expect("agent");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let devices = server
+            .store
+            .tenant("acme")
+            .devices()
+            .await
+            .expect("devices");
+        if devices.iter().any(|d| d.id == "core2") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the renumbered batch was not stored:\n{}",
+            agent.metrics.encode()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = stop_drained(agent).await;
+    assert_eq!(counter(&text, "ispvm_agent_uplink_seq_renumbered_total"), 1);
+    let agents = server.store.tenant("acme").agents().await.expect("agents");
+    assert!(
+        agents[0].last_seq > 1_000_000_000_000,
+        "numbered from the clock"
+    );
+    server.shutdown().await;
 }

@@ -113,6 +113,7 @@ impl SupervisorState {
             config: c.uplink.clone(),
             transport,
             seq_file: c.data_dir.join("uplink.seq"),
+            quarantine_file: c.data_dir.join("quarantine.jsonl"),
             buffer_dir: c.data_dir.join("buffer"),
             buffer: c.buffer.buffer_config(),
             metrics: self.args.metrics.clone(),

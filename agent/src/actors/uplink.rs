@@ -1,38 +1,34 @@
-//! The uplink actor: gathers what pollers collected, cuts it into numbered batches, puts
-//! each batch in the crash-safe disk buffer, and delivers the buffer in order, retrying
-//! with backoff while the server is away.
+//! The uplink actor: gathers what pollers collected, cleans it against the server's
+//! limits, cuts it into numbered batches and puts each batch in the crash-safe disk
+//! buffer; a delivery task of its own ([`crate::uplink::delivery`]) sends the buffer in
+//! order, retrying with backoff while the server is away.
 //!
 //! A batch is on disk before delivery is attempted and leaves the buffer only when the
-//! server acknowledged it or refused it for good, so an outage, a crash or a restart
-//! loses nothing that was buffered (the buffer's size cap is the only exception, and it
-//! is reported as a `buffer_overflow` event). Replays after a crash are safe: the server
-//! stores a batch once. Sequence numbers survive restarts through a small state file.
+//! server acknowledged it, or when it was set aside in the quarantine file because
+//! resending cannot help, so an outage, a crash or a restart loses nothing that was
+//! buffered (the buffer's size cap is the only exception, and it is reported as a
+//! `buffer_overflow` event). Replays after a crash are safe: the server stores a batch
+//! once, and batch numbers are durable before they are used ([`crate::uplink::seq`]).
 
 use crate::buffer::{BufferConfig, DiskBuffer, RecordId};
 use crate::config::UplinkConfig;
 use crate::routeros::PollOutput;
 use crate::state::AgentState;
 use crate::telemetry::{
-    AgentMetrics, BatchAnswered, BatchBuffered, BatchesDropped, QueueDepth, UplinkFailed,
+    AgentMetrics, BatchBuffered, BatchesDropped, ItemsCleaned, SeqNotPersisted,
 };
-use crate::uplink::{HttpsUplink, QuicUplink, UplinkError};
-use ispvm_proto::codec::{from_bincode, to_bincode};
-use ispvm_proto::time::now_ms;
-use ispvm_proto::{AckStatus, Batch, ClusterReport, EntityKey, Event, EventKind, Severity};
+use crate::uplink::delivery::{self, Command, Delivery, DeliveryArgs, SharedBuffer, on_buffer};
+use crate::uplink::quarantine::Quarantine;
+use crate::uplink::seq::SeqFile;
+use crate::uplink::{HttpsUplink, QuicUplink};
+use ispvm_proto::clean::{clean_batch, pack};
+use ispvm_proto::codec::from_bincode;
+use ispvm_proto::{Batch, ClusterReport, EntityKey, Event, EventKind, Limits, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rand::Rng;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Records read from the buffer per delivery round.
-const DELIVER_CHUNK: usize = 32;
-/// Consecutive QUIC failures after which batches go over HTTPS (when configured).
-const FALLBACK_AFTER: u32 = 2;
-/// While on HTTPS, one batch in this many tries QUIC again.
-const QUIC_RETRY_EVERY: u32 = 10;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 pub enum UplinkMsg {
     /// Data from a poller.
@@ -42,7 +38,7 @@ pub enum UplinkMsg {
     /// The agent's newest view of the cluster: rides with the next batch, replacing any
     /// report not sent yet (it is state, only the newest matters).
     Cluster(Box<ClusterReport>),
-    /// Periodic: cut a batch and try to deliver.
+    /// Periodic: cut a batch and wake delivery.
     Flush,
     /// Deliver everything now, ignoring backoff; answers with the batches still buffered.
     Drain(RpcReplyPort<u64>),
@@ -56,6 +52,7 @@ pub struct UplinkArgs {
     /// HTTPS+JSON, for networks that drop UDP.
     pub fallback: Option<HttpsUplink>,
     pub seq_file: PathBuf,
+    pub quarantine_file: PathBuf,
     pub buffer_dir: PathBuf,
     pub buffer: BufferConfig,
     pub metrics: Arc<AgentMetrics>,
@@ -63,109 +60,44 @@ pub struct UplinkArgs {
 }
 
 pub struct UplinkState {
-    args: UplinkArgs,
+    agent_id: String,
+    tenant_id: String,
+    metrics: Arc<AgentMetrics>,
+    state: Arc<AgentState>,
+    /// What the server accepts: every buffered batch is cleaned and cut to fit.
+    limits: Limits,
     pending: PollOutput,
     pending_cluster: Option<Box<ClusterReport>>,
-    /// `None` only while a blocking buffer operation runs.
-    buffer: Option<DiskBuffer>,
-    next_seq: u64,
-    backoff: Duration,
-    retry_at: Option<Instant>,
+    buffer: SharedBuffer,
+    seq: Arc<Mutex<SeqFile>>,
+    delivery: mpsc::Sender<Command>,
+    delivery_task: Option<tokio::task::JoinHandle<()>>,
     timer: Option<tokio::task::JoinHandle<()>>,
-    /// Consecutive QUIC transport failures.
-    quic_failures: u32,
-    /// Batches sent over HTTPS since QUIC was last tried.
-    since_quic: u32,
 }
 
 pub struct Uplink;
 
-/// Reads the next sequence number. A missing or unreadable file starts at the current
-/// Unix time in ms, which is above any number a previous life of this agent used (it
-/// cannot have sent more than one batch per millisecond), so a wiped agent never reuses
-/// a sequence number the server would take for a replay.
-fn load_next_seq(path: &PathBuf) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| u64::try_from(now_ms()).unwrap_or(1).max(1))
-}
-
-fn store_next_seq(path: &PathBuf, next: u64) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, next.to_string())?;
-    std::fs::rename(&tmp, path)
+/// The sequence number of the newest batch in the buffer, if any can be read.
+fn newest_buffered_seq(b: &mut DiskBuffer) -> Option<u64> {
+    if b.is_empty() {
+        return None;
+    }
+    let newest = b.next_id().0.checked_sub(1)?;
+    let after = newest.checked_sub(1).map(RecordId);
+    let (_, bytes) = b.peek_after(after, 1, usize::MAX).ok()?.pop()?;
+    let limits = Limits {
+        max_bytes: usize::MAX,
+        ..Limits::default()
+    };
+    from_bincode::<Batch>(&bytes, &limits).ok().map(|b| b.seq)
 }
 
 impl UplinkState {
-    /// Sends one encoded batch: QUIC, or HTTPS while QUIC keeps failing.
-    async fn send(&mut self, bytes: &[u8]) -> Result<ispvm_proto::Ack, UplinkError> {
-        let use_https = self.args.fallback.is_some()
-            && self.quic_failures >= FALLBACK_AFTER
-            && self.since_quic < QUIC_RETRY_EVERY;
-        if !use_https {
-            self.since_quic = 0;
-            match self.args.transport.send_bytes(bytes).await {
-                Ok(ack) => {
-                    self.quic_failures = 0;
-                    return Ok(ack);
-                }
-                Err(e) => {
-                    self.quic_failures = self.quic_failures.saturating_add(1);
-                    if self.args.fallback.is_none() || self.quic_failures < FALLBACK_AFTER {
-                        return Err(e);
-                    }
-                    tracing::warn!(error = %e, "QUIC uplink failing; trying HTTPS");
-                }
-            }
-        }
-        let Some(https) = &self.args.fallback else {
-            return Err(UplinkError::Stream("no HTTPS fallback".into()));
-        };
-        self.since_quic += 1;
-        let batch = from_bincode::<Batch>(bytes, &ispvm_proto::Limits::default())
-            .map_err(|e| UplinkError::Encode(format!("buffered batch unreadable: {e}")))?;
-        https.send(&batch).await
-    }
-
-    /// Runs a blocking buffer operation off the async workers.
-    async fn on_buffer<R, F>(&mut self, f: F) -> Result<R, ActorProcessingErr>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut DiskBuffer) -> R + Send + 'static,
-    {
-        let mut buffer = self
-            .buffer
-            .take()
-            .ok_or("the disk buffer was lost by an earlier failure")?;
-        let (buffer, result) = tokio::task::spawn_blocking(move || {
-            let r = f(&mut buffer);
-            (buffer, r)
-        })
-        .await?;
-        self.buffer = Some(buffer);
-        Ok(result)
-    }
-
-    fn buffered(&self) -> u64 {
-        self.buffer.as_ref().map_or(0, DiskBuffer::len)
-    }
-
-    fn report_depth(&self) {
-        let records = self.buffered();
-        QueueDepth(usize::try_from(records).unwrap_or(usize::MAX)).emit(&self.args.metrics);
-        self.args
-            .state
-            .set_uplink(usize::try_from(records).unwrap_or(usize::MAX), None);
-        self.args
-            .state
-            .set_buffer_bytes(self.buffer.as_ref().map_or(0, DiskBuffer::bytes));
-    }
-
-    /// Cuts pending data into batches and appends them to the buffer.
+    /// Cleans pending data, cuts it into batches within the server's limits, takes their
+    /// numbers durably, and appends them to the buffer.
     async fn cut(&mut self) -> Result<(), ActorProcessingErr> {
         let pending = std::mem::take(&mut self.pending);
-        let mut cluster = self.pending_cluster.take();
+        let cluster = self.pending_cluster.take();
         if pending.samples.is_empty()
             && pending.events.is_empty()
             && pending.inventory.is_empty()
@@ -173,64 +105,70 @@ impl UplinkState {
         {
             return Ok(());
         }
-        let max = self.args.config.max_batch_samples.max(1);
-        let mut records = Vec::new();
-        let mut samples = pending.samples.into_iter().peekable();
-        let mut first = Some((pending.events, pending.inventory));
-        while first.is_some() || samples.peek().is_some() {
-            let mut batch = Batch::new(&self.args.agent_id, &self.args.tenant_id, self.next_seq);
-            batch.samples = samples.by_ref().take(max).collect();
-            if let Some((events, inventory)) = first.take() {
-                batch.events = events;
-                batch.inventory = inventory;
-                batch.cluster = cluster.take().map(|c| *c);
+        let mut batch = Batch::new(&self.agent_id, &self.tenant_id, 0);
+        batch.samples = pending.samples;
+        batch.events = pending.events;
+        batch.inventory = pending.inventory;
+        batch.cluster = cluster.map(|c| *c);
+        let cleaned = clean_batch(&mut batch, &self.limits);
+        let (packed, persisted) = {
+            let mut seq = self.seq.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = seq.next();
+            let packed = pack(batch, &self.limits, &mut next)?;
+            // Durable before the batches that carry the numbers are.
+            let persisted = seq.advance_to(next).map_err(|e| (seq.path().to_owned(), e));
+            (packed, persisted)
+        };
+        if let Err((file, error)) = persisted {
+            SeqNotPersisted {
+                file: &file,
+                error: &error,
             }
-            self.next_seq += 1;
-            records.push((
-                to_bincode(&batch)?,
-                batch.seq,
-                batch.samples.len(),
-                batch.events.len(),
-            ));
+            .emit(&self.metrics);
         }
-        if let Err(e) = store_next_seq(&self.args.seq_file, self.next_seq) {
-            tracing::error!(error = %e, file = %self.args.seq_file.display(), "cannot persist uplink sequence number");
+        if cleaned != Default::default() || packed.dropped > 0 {
+            ItemsCleaned {
+                cleaned: &cleaned,
+                oversize: packed.dropped,
+            }
+            .emit(&self.metrics);
         }
-        let counts: Vec<BatchBuffered> = records
+        let counts: Vec<BatchBuffered> = packed
+            .batches
             .iter()
-            .map(|(_, seq, samples, events)| BatchBuffered {
-                seq: *seq,
-                samples: *samples,
-                events: *events,
+            .map(|(b, _)| BatchBuffered {
+                seq: b.seq,
+                samples: b.samples.len(),
+                events: b.events.len(),
             })
             .collect();
-        let dropped = self
-            .on_buffer(move |b| {
-                let mut dropped = (0u64, 0u64);
-                for (bytes, ..) in records {
-                    let outcome = b.append(&bytes)?;
-                    dropped.0 += outcome.dropped_records;
-                    dropped.1 += outcome.dropped_bytes;
-                }
-                Ok::<_, crate::buffer::BufferError>(dropped)
-            })
-            .await??;
+        let records: Vec<Vec<u8>> = packed.batches.into_iter().map(|(_, r)| r).collect();
+        let dropped = on_buffer(&self.buffer, move |b| {
+            let mut dropped = (0u64, 0u64);
+            for bytes in records {
+                let outcome = b.append(&bytes)?;
+                dropped.0 += outcome.dropped_records;
+                dropped.1 += outcome.dropped_bytes;
+            }
+            Ok(dropped)
+        })
+        .await?;
         for c in counts {
-            c.emit(&self.args.metrics);
+            c.emit(&self.metrics);
         }
         if dropped.0 > 0 {
             BatchesDropped {
                 count: usize::try_from(dropped.0).unwrap_or(usize::MAX),
                 reason: "disk buffer full",
             }
-            .emit(&self.args.metrics);
+            .emit(&self.metrics);
             let mut e = Event::new(
-                EntityKey::Device(self.args.agent_id.clone()),
+                EntityKey::Device(self.agent_id.clone()),
                 EventKind::BufferOverflow,
                 Severity::Error,
                 format!(
                     "agent {} dropped its {} oldest undelivered batches ({} bytes) to stay within its disk buffer cap",
-                    self.args.agent_id, dropped.0, dropped.1
+                    self.agent_id, dropped.0, dropped.1
                 ),
             );
             e.attrs
@@ -239,105 +177,24 @@ impl UplinkState {
                 .insert("dropped_bytes".into(), dropped.1.to_string());
             self.pending.events.push(e);
         }
-        self.report_depth();
+        delivery::report_depth(&self.buffer, &self.metrics, &self.state).await;
         Ok(())
     }
 
-    fn back_off(&mut self, hint: Option<Duration>) {
-        let base = hint.unwrap_or(self.backoff);
-        let jitter = rand::rng().random_range(0..=base.as_millis() as u64 / 4);
-        self.retry_at = Some(Instant::now() + base + Duration::from_millis(jitter));
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    /// Tells delivery there is something new (a wake already queued is enough).
+    fn wake(&self) {
+        let _ = self.delivery.try_send(Command::Wake);
     }
 
-    /// Sends buffered batches oldest first until the buffer is empty or the server fails.
-    async fn deliver(&mut self, ignore_backoff: bool) -> Result<(), ActorProcessingErr> {
-        if !ignore_backoff && self.retry_at.is_some_and(|t| Instant::now() < t) {
-            return Ok(());
+    /// Asks delivery to send everything now; the batches left in the buffer.
+    async fn drain(&self) -> u64 {
+        let (reply, answer) = oneshot::channel();
+        if self.delivery.send(Command::Drain(reply)).await.is_err() {
+            return on_buffer(&self.buffer, |b| Ok(b.len()))
+                .await
+                .unwrap_or(u64::MAX);
         }
-        let mut after: Option<RecordId> = None;
-        'rounds: loop {
-            let chunk = self
-                .on_buffer(move |b| b.peek_after(after, DELIVER_CHUNK, 16 << 20))
-                .await??;
-            if chunk.is_empty() {
-                break;
-            }
-            let mut done: Option<RecordId> = None;
-            let mut stop = false;
-            for (id, bytes) in &chunk {
-                match self.send(bytes).await {
-                    Ok(ack) => match ack.status {
-                        AckStatus::Accepted {
-                            samples_stored,
-                            samples_duplicate,
-                            events_stored,
-                            events_duplicate,
-                            ..
-                        } => {
-                            BatchAnswered {
-                                seq: ack.seq,
-                                samples: (samples_stored + samples_duplicate) as usize,
-                                events: (events_stored + events_duplicate) as usize,
-                                rejected: None,
-                            }
-                            .emit(&self.args.metrics);
-                            done = Some(*id);
-                            self.backoff = BACKOFF_MIN;
-                            self.retry_at = None;
-                        }
-                        AckStatus::Rejected {
-                            code,
-                            message,
-                            retry_after_ms,
-                        } => {
-                            BatchAnswered {
-                                seq: ack.seq,
-                                samples: 0,
-                                events: 0,
-                                rejected: Some((code.as_str(), &message)),
-                            }
-                            .emit(&self.args.metrics);
-                            if code.is_retryable() {
-                                self.back_off(retry_after_ms.map(Duration::from_millis));
-                                stop = true;
-                                break;
-                            }
-                            // Refused for good: resending cannot help.
-                            BatchesDropped {
-                                count: 1,
-                                reason: code.as_str(),
-                            }
-                            .emit(&self.args.metrics);
-                            done = Some(*id);
-                        }
-                    },
-                    Err(e) => {
-                        UplinkFailed {
-                            error: &e,
-                            queued: usize::try_from(self.buffered()).unwrap_or(usize::MAX),
-                        }
-                        .emit(&self.args.metrics);
-                        self.back_off(None);
-                        stop = true;
-                        break;
-                    }
-                }
-            }
-            if let Some(upto) = done {
-                self.on_buffer(move |b| b.ack(upto)).await??;
-                self.args.state.set_uplink(
-                    usize::try_from(self.buffered()).unwrap_or(usize::MAX),
-                    Some(now_ms()),
-                );
-                after = Some(upto);
-            }
-            if stop {
-                break 'rounds;
-            }
-        }
-        self.report_depth();
-        Ok(())
+        answer.await.unwrap_or(u64::MAX)
     }
 }
 
@@ -351,9 +208,13 @@ impl Actor for Uplink {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let next_seq = load_next_seq(&args.seq_file);
         let (dir, config) = (args.buffer_dir.clone(), args.buffer.clone());
-        let buffer = tokio::task::spawn_blocking(move || DiskBuffer::open(dir, config)).await??;
+        let (buffer, newest) = tokio::task::spawn_blocking(move || {
+            let mut buffer = DiskBuffer::open(dir, config)?;
+            let newest = newest_buffered_seq(&mut buffer);
+            Ok::<_, crate::buffer::BufferError>((buffer, newest))
+        })
+        .await??;
         let report = *buffer.open_report();
         if !report.is_clean() {
             tracing::warn!(?report, "the disk buffer was repaired on open");
@@ -361,21 +222,45 @@ impl Actor for Uplink {
         if !buffer.is_empty() {
             tracing::info!(batches = buffer.len(), "replaying buffered batches");
         }
+        let seq = Arc::new(Mutex::new(SeqFile::open(&args.seq_file, newest)));
+        let quarantine = Quarantine::open(&args.quarantine_file, args.config.quarantine_max_bytes)?;
+        let buffer: SharedBuffer = Arc::new(Mutex::new(buffer));
+        let limits = Limits {
+            max_samples: args
+                .config
+                .max_batch_samples
+                .clamp(1, Limits::default().max_samples),
+            ..Limits::default()
+        };
+        let (delivery, delivery_task) = Delivery::spawn(DeliveryArgs {
+            buffer: Arc::clone(&buffer),
+            seq: Arc::clone(&seq),
+            quarantine,
+            transport: args.transport,
+            fallback: args.fallback,
+            poison_after: args.config.poison_after,
+            metrics: Arc::clone(&args.metrics),
+            state: Arc::clone(&args.state),
+        });
         let period = Duration::from_millis(args.config.flush_interval_ms.max(10));
         let timer = myself.send_interval(period, || UplinkMsg::Flush);
         let state = UplinkState {
-            args,
+            agent_id: args.agent_id,
+            tenant_id: args.tenant_id,
+            metrics: args.metrics,
+            state: args.state,
+            limits,
             pending: PollOutput::default(),
             pending_cluster: None,
-            buffer: Some(buffer),
-            next_seq,
-            backoff: BACKOFF_MIN,
-            retry_at: None,
+            buffer,
+            seq,
+            delivery,
+            delivery_task: Some(delivery_task),
             timer: Some(timer),
-            quic_failures: 0,
-            since_quic: 0,
         };
-        state.report_depth();
+        // Whatever a previous life left is sent at once.
+        state.wake();
+        delivery::report_depth(&state.buffer, &state.metrics, &state.state).await;
         Ok(state)
     }
 
@@ -395,15 +280,16 @@ impl Actor for Uplink {
             UplinkMsg::Cluster(report) => state.pending_cluster = Some(report),
             UplinkMsg::Flush => {
                 state.cut().await?;
-                if state.buffer.as_ref().is_some_and(DiskBuffer::needs_sync) {
-                    state.on_buffer(DiskBuffer::sync).await??;
-                }
-                state.deliver(false).await?;
+                on_buffer(&state.buffer, |b| {
+                    if b.needs_sync() { b.sync() } else { Ok(()) }
+                })
+                .await?;
+                state.wake();
             }
             UplinkMsg::Drain(reply) => {
                 state.cut().await?;
-                state.deliver(true).await?;
-                let _ = reply.send(state.buffered());
+                let left = state.drain().await;
+                let _ = reply.send(left);
             }
         }
         Ok(())
@@ -417,16 +303,24 @@ impl Actor for Uplink {
         if let Some(t) = state.timer.take() {
             t.abort();
         }
-        if state.buffered() > 0 {
+        let (done, stopped) = oneshot::channel();
+        if state.delivery.send(Command::Stop(done)).await.is_ok() {
+            let _ = stopped.await;
+        }
+        if let Some(task) = state.delivery_task.take() {
+            let _ = task.await;
+        }
+        let left = on_buffer(&state.buffer, |b| {
+            b.sync()?;
+            Ok(b.len())
+        })
+        .await?;
+        if left > 0 {
             tracing::info!(
-                batches = state.buffered(),
+                batches = left,
                 "undelivered batches stay in the disk buffer for the next start"
             );
         }
-        if state.buffer.is_some() {
-            state.on_buffer(DiskBuffer::sync).await??;
-        }
-        state.args.transport.close().await;
         Ok(())
     }
 }

@@ -1,7 +1,12 @@
-//! Delivery of batches to the server.
+//! Delivery of batches to the server: the transports (QUIC, HTTPS), the task that
+//! sends the disk buffer, the durable batch numbers, and the quarantine of batches that
+//! will not be sent again.
 
+pub mod delivery;
 pub mod https;
+pub mod quarantine;
 pub mod quic;
+pub mod seq;
 
 pub use https::HttpsUplink;
 pub use quic::{QuicUplink, UplinkError};

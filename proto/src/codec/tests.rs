@@ -513,3 +513,14 @@ fn odd_entries_learnt_from_peers_are_dropped_before_sending_not_the_batch() {
     let bin = to_bincode(&b).expect("encode");
     assert_eq!(from_bincode::<Batch>(&bin, &limits), Ok(b));
 }
+
+#[test]
+fn a_batch_number_reads_from_the_header_alone() {
+    let mut b = sample_batch();
+    b.seq = 123_456_789;
+    b.events[0].message = "\u{0}".into();
+    let bin = to_bincode(&b).expect("encode");
+    assert!(from_bincode::<Batch>(&bin, &Limits::default()).is_err());
+    assert_eq!(batch_seq(&bin), Some(123_456_789));
+    assert_eq!(batch_seq(&bin[..3]), None);
+}

@@ -28,7 +28,7 @@ fn pg_unavailable(code: &str) -> bool {
 fn sqlite_permanent(code: i64) -> bool {
     const UNIQUE: i64 = 2067;
     const PRIMARY_KEY: i64 = 1555;
-    matches!(code & 0xff, 18 | 19 | 20) && code != UNIQUE && code != PRIMARY_KEY
+    matches!(code & 0xff, 18..=20) && code != UNIQUE && code != PRIMARY_KEY
 }
 
 /// `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_FULL`, `SQLITE_IOERR`.
