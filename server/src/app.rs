@@ -89,6 +89,7 @@ pub async fn start_with(
         master_key,
         config.tenant_defaults,
     )?;
+    let api_state = api_state.with_http(&config.http);
     // The actor tree starts a supervisor (and alert engine) per stored tenant.
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
     let cycle_metrics = metrics.clone();
@@ -281,7 +282,7 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
 /// Makes sure someone can log in: when no platform administrator exists, creates user
 /// `admin` (role admin, platform admin) in the configured `default_tenant`. Its password
 /// is `password` (from `ISPVM_ADMIN_PASSWORD`) or, when none is given, a generated one
-/// that is logged once and written to `<data_dir>/admin-password` (mode 0600). Returns
+/// that is written to `<data_dir>/admin-password` (mode 0600), never to the log. Returns
 /// `None` when an administrator already existed.
 pub async fn bootstrap_admin(
     store: &Store,
@@ -332,12 +333,13 @@ pub async fn bootstrap_admin(
             path: path.clone(),
             source,
         })?;
+        // The password goes to the file (mode 0600) only: logs are shipped, kept and
+        // read by more people than the administrator.
         tracing::warn!(
             tenant,
             username = BOOTSTRAP_USERNAME,
-            password = %password,
             file = %path.display(),
-            "created the first administrator with a generated password (shown once; also in the file)"
+            "created the first administrator with a generated password: read it from the file"
         );
         Some(path)
     } else {

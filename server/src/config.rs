@@ -84,8 +84,12 @@ pub struct AuthConfig {
     pub lockout_after_failures: u32,
     /// How long a locked account refuses every login.
     pub lockout_s: u64,
-    /// Login attempts one client address may make per minute (429 beyond).
+    /// Password attempts (logins and password changes) one client address may make per
+    /// minute (429 beyond).
     pub login_attempts_per_minute: u32,
+    /// argon2 computations running at once, server-wide; more wait. Each holds
+    /// `argon2_memory_kib` of memory and a core.
+    pub argon2_max_concurrent: usize,
 }
 
 impl Default for AuthConfig {
@@ -98,6 +102,7 @@ impl Default for AuthConfig {
             lockout_after_failures: 5,
             lockout_s: 15 * 60,
             login_attempts_per_minute: 30,
+            argon2_max_concurrent: 2,
         }
     }
 }
@@ -137,16 +142,32 @@ fn secs_to_ms(s: u64) -> i64 {
     i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
+/// `[http]`: the API and UI listener and its limits.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Time a client has to send a request's headers; a connection that takes longer is
+    /// closed (slowloris).
+    pub header_read_timeout_ms: u64,
+    /// Longest a request may take, its body and the handler included (408 beyond).
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as CIDR blocks
+    /// (`10.0.0.0/8`, `192.0.2.1/32`). Empty: the client is the TCP peer, whatever the
+    /// headers say.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 1_024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -168,6 +168,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         default_tenant: DEMO_TENANT.into(),
         http: crate::config::HttpConfig {
             listen: options.listen,
+            ..Default::default()
         },
         quic: crate::config::QuicConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

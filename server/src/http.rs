@@ -12,6 +12,7 @@ pub mod auth;
 mod cluster;
 mod common;
 mod devices;
+pub mod edge;
 mod inventory;
 pub mod openapi;
 mod routes;
@@ -28,9 +29,7 @@ use crate::telemetry::ServerMetrics;
 use axum::Router;
 use ispvm_actors::StatusPolicy;
 use ispvm_actors::tree::MonitorTree;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -49,6 +48,8 @@ pub struct AppState {
     pub tree: Option<MonitorTree>,
     /// The tenants' agent clusters, merged from the agents' reports.
     pub cluster: crate::cluster_view::ClusterViews,
+    /// Connection and request limits, trusted proxies.
+    pub edge: Arc<edge::Edge>,
 }
 
 impl AppState {
@@ -69,7 +70,14 @@ impl AppState {
             master_key,
             tenant_defaults,
             tree: None,
+            edge: Arc::new(edge::Edge::default()),
         })
+    }
+
+    /// Applies `[http]`'s limits and trusted proxies.
+    pub fn with_http(mut self, config: &crate::config::HttpConfig) -> Self {
+        self.edge = Arc::new(edge::Edge::from_config(config));
+        self
     }
 
     /// Connects the API to the running actor tree.
@@ -84,16 +92,4 @@ pub fn router(state: AppState) -> Router {
     routes::build(state)
 }
 
-/// Serves the API on `listener` until `stop` turns true.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-}
+pub use edge::serve;

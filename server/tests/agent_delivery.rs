@@ -35,6 +35,7 @@ async fn server_with_rate(
         data_dir: dir.to_owned(),
         http: ServerHttp {
             listen: SocketAddr::new(LOCAL, 0),
+            ..Default::default()
         },
         quic: QuicConfig { listen: quic },
         https: ispvm_server::config::HttpsIngestConfig {
@@ -472,6 +473,7 @@ async fn odd_router_text_blinds_nothing_on_postgres() {
         data_dir: dir.path().to_owned(),
         http: ServerHttp {
             listen: SocketAddr::new(LOCAL, 0),
+            ..Default::default()
         },
         quic: QuicConfig {
             listen: SocketAddr::new(LOCAL, 0),

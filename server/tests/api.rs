@@ -1433,3 +1433,124 @@ async fn cluster_state_is_merged_from_agent_reports(store: Store) {
     w.api.shutdown().await;
 }
 on_both_engines!(cluster, cluster_state_is_merged_from_agent_reports);
+
+/// A tenant admin who is not a platform admin cannot take over the platform admin (reset
+/// its password, demote it) nor delete it; a platform admin can.
+async fn only_a_platform_admin_manages_a_platform_admin(store: Store) {
+    let w = world(store).await;
+    let api = &w.api;
+    let a = api
+        .post(
+            "/api/v1/users",
+            &w.admin,
+            json!({ "username": "ada", "password": "ada-password-12", "role": "admin" }),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let ada = api.token("acme", "ada", "ada-password-12").await;
+    let a = api
+        .patch(
+            "/api/v1/users/admin",
+            &ada,
+            json!({ "password": "taken-over-pw-1" }),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    let a = api
+        .patch("/api/v1/users/admin", &ada, json!({ "role": "noc" }))
+        .await;
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    assert_eq!(api.delete("/api/v1/users/admin", &ada).await.status, 403);
+    api.token("acme", "admin", ADMIN_PW).await;
+    // Ada still manages the tenant's other users, and the platform admin manages Ada.
+    let a = api
+        .patch(
+            "/api/v1/users/nina",
+            &ada,
+            json!({ "display_name": "Nina" }),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = api
+        .patch("/api/v1/users/ada", &w.admin, json!({ "role": "noc" }))
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    w.api.shutdown().await;
+}
+on_both_engines!(
+    platform_admin,
+    only_a_platform_admin_manages_a_platform_admin
+);
+
+/// Attempts on a locked account do not lock it again: nobody can keep an admin locked out
+/// with a few requests per lock period.
+async fn a_locked_account_is_not_locked_again_by_attempts_while_locked(store: Store) {
+    let auth = AuthConfig {
+        lockout_after_failures: 3,
+        lockout_s: 1,
+        ..test_auth()
+    };
+    let w = world_with(store, Some(MasterKey::generate().0), auth).await;
+    let api = &w.api;
+    for _ in 0..3 {
+        assert_eq!(
+            api.login("acme", "rob", "not-his-password").await.status,
+            401
+        );
+    }
+    // Locked: the attacker keeps trying.
+    for _ in 0..5 {
+        assert_eq!(
+            api.login("acme", "rob", "not-his-password").await.status,
+            401
+        );
+    }
+    assert_eq!(api.login("acme", "rob", RO_PW).await.status, 401);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    api.token("acme", "rob", RO_PW).await;
+    w.api.shutdown().await;
+}
+on_both_engines!(
+    no_relock,
+    a_locked_account_is_not_locked_again_by_attempts_while_locked
+);
+
+/// A connection that never finishes its headers is closed after the header deadline
+/// (slowloris), instead of holding a connection slot for ever.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (store, _dir) = common::sqlite_store().await;
+    let http = ispvm_server::config::HttpConfig {
+        header_read_timeout_ms: 300,
+        ..Default::default()
+    };
+    let state = AppState::new(
+        store,
+        ServerMetrics::new(),
+        StatusPolicy {
+            stale_after_ms: 30_000,
+        },
+        &test_auth(),
+        None,
+        TenantSettings::default(),
+    )
+    .expect("state")
+    .with_http(&http);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(ispvm_server::http::serve(listener, state, stopped));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server kept the half-sent request open");
+    let _ = stop.send(true);
+    let _ = task.await;
+}

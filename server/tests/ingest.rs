@@ -55,6 +55,7 @@ async fn fixture() -> Fixture {
         data_dir: dir.path().to_owned(),
         http: HttpConfig {
             listen: SocketAddr::new(LOCAL, 0),
+            ..Default::default()
         },
         quic: QuicConfig {
             listen: SocketAddr::new(LOCAL, 0),

@@ -132,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: Some(url),
         http: HttpConfig {
             listen: SocketAddr::new(local, 0),
+            ..Default::default()
         },
         quic: QuicConfig {
             listen: SocketAddr::new(local, 0),

@@ -189,6 +189,7 @@ pub(super) async fn patch_user(
         .user(&username)
         .await?
         .ok_or_else(|| missing("user", &username))?;
+    guard_platform_admin(&p, current.platform_admin)?;
     let password = body.take_str("password")?;
     let spec: UserSpec = merge_patch(&current.spec, body, "username", &username)?;
     spec.validate()?;
@@ -210,10 +211,28 @@ pub(super) async fn delete_user(
     Extension(p): Extension<Principal>,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
-    p.tenant_store(&s.store)
-        .delete_user(&p.actor(), &username)
-        .await?;
+    let ts = p.tenant_store(&s.store);
+    let current = ts
+        .user(&username)
+        .await?
+        .ok_or_else(|| missing("user", &username))?;
+    guard_platform_admin(&p, current.platform_admin)?;
+    ts.delete_user(&p.actor(), &username).await?;
     Ok(no_content())
+}
+
+/// A platform admin manages every tenant: an admin of its tenant who is not one must not
+/// be able to take the account over (reset its password) or remove it.
+fn guard_platform_admin(
+    caller: &Principal,
+    target_is_platform_admin: bool,
+) -> Result<(), ApiError> {
+    if target_is_platform_admin && !caller.platform_admin {
+        return Err(ApiError::forbidden(
+            "only a platform admin may change or delete a platform admin",
+        ));
+    }
+    Ok(())
 }
 
 /// The audit log, newest first.

@@ -114,6 +114,10 @@ pub struct Auth {
     attempts: Mutex<HashMap<IpAddr, (i64, u32)>>,
     /// Verified when the user does not exist, so that case costs the same time.
     dummy_hash: String,
+    /// Bounds the argon2 work running at once, whatever the number of requests: each
+    /// hash takes `argon2_memory_kib` and a core for a while, so unbounded logins would
+    /// exhaust the server's memory and starve ingest.
+    work: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Past this many tracked addresses, stale entries are dropped.
@@ -185,6 +189,9 @@ impl Auth {
             per_minute: cfg.login_attempts_per_minute,
             attempts: Mutex::new(HashMap::new()),
             dummy_hash,
+            work: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                cfg.argon2_max_concurrent.max(1),
+            )),
         })
     }
 
@@ -192,23 +199,41 @@ impl Auth {
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let params = self.params.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_with(&params, &password))
-            .await
-            .map_err(|_| ApiError::unavailable())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "password hashing failed");
-                ApiError::unavailable()
-            })
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_with(&params, &password)
+        })
+        .await
+        .map_err(|_| ApiError::unavailable())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::unavailable()
+        })
     }
 
     async fn verify(&self, hash: Option<String>, password: &str) -> bool {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .unwrap_or(false);
+        let Ok(permit) = self.permit().await else {
+            return false;
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify(&hash, &password)
+        })
+        .await
+        .unwrap_or(false);
         known && ok
+    }
+
+    /// A slot for one argon2 computation.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        std::sync::Arc::clone(&self.work)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::unavailable())
     }
 
     /// Counts a login attempt from `ip`; `Err(seconds)` when its budget is spent.
@@ -302,6 +327,20 @@ struct LoginRequest {
     password: String,
 }
 
+/// The answer to a client over its budget of password attempts.
+fn too_many_attempts(wait_s: u64) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many password attempts from this address; wait and retry",
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&wait_s.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -322,16 +361,7 @@ pub(super) async fn login(
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if let Err(wait_s) = s.auth.admit(ip, now) {
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many login attempts from this address; wait and retry",
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait_s.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
+        return Ok(too_many_attempts(wait_s));
     }
     let req: LoginRequest = body.parse()?;
     // Malformed names cannot belong to anyone; they still cost a verification.
@@ -363,7 +393,11 @@ pub(super) async fn login(
     };
     if let Some(reason) = failure {
         if tenant_exists {
-            ts.login_failed(&actor, reason, s.auth.lockout).await?;
+            // Attempts on a locked account are audited but do not count towards a new
+            // lock: otherwise a few requests an hour would keep anyone locked out.
+            let counts = reason != "locked";
+            ts.login_failed(&actor, reason, s.auth.lockout, counts)
+                .await?;
         }
         tracing::info!(tenant = %req.tenant.chars().take(64).collect::<String>(), user = %actor.username, reason, remote = %actor.remote, "login failed");
         return Err(invalid_credentials());
@@ -435,8 +469,18 @@ struct PasswordChange {
 pub(super) async fn change_password(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
+    addr: ClientAddr,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
+    // Each attempt verifies the current password: the same budget as logins, so a
+    // stolen session cannot guess the password at argon2's expense.
+    let ip = addr
+        .0
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if let Err(wait_s) = s.auth.admit(ip, now_ms()) {
+        return Ok(too_many_attempts(wait_s));
+    }
     let req: PasswordChange = body.parse()?;
     validate_password(&req.new_password)?;
     let ts = p.tenant_store(&s.store);

@@ -240,12 +240,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
+        let resolved = parts
+            .extensions
+            .get::<super::edge::ResolvedClient>()
+            .map(|c| c.0);
+        Ok(ClientAddr(resolved.or_else(|| {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+                .map(|c| c.0)
+        })))
     }
 }
 

@@ -434,16 +434,17 @@ impl TenantStore<'_> {
         actor: &Actor,
         reason: &str,
         policy: LockoutPolicy,
+        counts: bool,
     ) -> Result<(), CatalogError> {
         let now = ispvm_proto::time::now_ms();
         let username = actor.username.as_str();
         on_pool!(self.store, pool => {
             let mut tx = pool.begin_write().await?;
-            let failed: Option<i64> = sqlx::query_scalar(
+            let failed: Option<i64> = if !counts { None } else { sqlx::query_scalar(
                 "UPDATE users SET failed_logins = failed_logins + 1 WHERE tenant_id = $1 AND username = $2 \
                  RETURNING failed_logins",
             )
-            .bind(self.tenant).bind(username).fetch_optional(&mut *tx).await?;
+            .bind(self.tenant).bind(username).fetch_optional(&mut *tx).await? };
             let mut locked = false;
             if let Some(n) = failed
                 && policy.after_failures > 0
