@@ -44,9 +44,15 @@ async fn server_with_rate(
         ..ServerConfig::default()
     };
     let store = Store::connect(&config.database_url()).await.expect("store");
+    start_on(&config, store).await
+}
+
+/// Starts a server of `config` on `store`, with tenant acme and the PKI's server
+/// certificate.
+async fn start_on(config: &ServerConfig, store: Store) -> RunningServer {
     store.ensure_tenant("acme", "Acme").await.expect("tenant");
-    let tls = TlsMaterial::load_from_pki_dir(&dir.join("pki"), "server").expect("tls");
-    start_with(&config, store, tls).await.expect("server")
+    let tls = TlsMaterial::load_from_pki_dir(&config.data_dir.join("pki"), "server").expect("tls");
+    start_with(config, store, tls).await.expect("server")
 }
 
 /// An agent polling `routers` every 250 ms and delivering to `quic` (and `https`).
@@ -468,7 +474,6 @@ async fn odd_router_text_blinds_nothing_on_postgres() {
     let dir = tempfile::tempdir().expect("dir");
     let pki = pki(dir.path());
     let (store, db) = common::pg_store().await;
-    store.ensure_tenant("acme", "Acme").await.expect("tenant");
     let config = ServerConfig {
         data_dir: dir.path().to_owned(),
         http: ServerHttp {
@@ -480,10 +485,7 @@ async fn odd_router_text_blinds_nothing_on_postgres() {
         },
         ..ServerConfig::default()
     };
-    let tls = TlsMaterial::load_from_pki_dir(&dir.path().join("pki"), "server").expect("tls");
-    let server = start_with(&config, store.clone(), tls)
-        .await
-        .expect("server");
+    let server = start_on(&config, store.clone()).await;
     let isp = VirtualIsp::start(odd_topology(), LOCAL).await.expect("ISP");
     let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
     let agent = ispvm_agent::start(agent_config(

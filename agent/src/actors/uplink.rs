@@ -22,7 +22,7 @@ use crate::uplink::quarantine::Quarantine;
 use crate::uplink::seq::SeqFile;
 use crate::uplink::{HttpsUplink, QuicUplink};
 use ispvm_proto::clean::{clean_batch, pack};
-use ispvm_proto::codec::from_bincode;
+use ispvm_proto::codec::batch_seq;
 use ispvm_proto::{Batch, ClusterReport, EntityKey, Event, EventKind, Limits, Severity};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::path::PathBuf;
@@ -85,11 +85,7 @@ fn newest_buffered_seq(b: &mut DiskBuffer) -> Option<u64> {
     let newest = b.next_id().0.checked_sub(1)?;
     let after = newest.checked_sub(1).map(RecordId);
     let (_, bytes) = b.peek_after(after, 1, usize::MAX).ok()?.pop()?;
-    let limits = Limits {
-        max_bytes: usize::MAX,
-        ..Limits::default()
-    };
-    from_bincode::<Batch>(&bytes, &limits).ok().map(|b| b.seq)
+    batch_seq(&bytes)
 }
 
 impl UplinkState {

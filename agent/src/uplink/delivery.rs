@@ -207,8 +207,11 @@ impl Delivery {
                 }
             }
             if let Some(upto) = done {
-                on_buffer(&self.args.buffer, move |b| b.ack(upto)).await?;
-                let left = on_buffer(&self.args.buffer, |b| Ok(b.len())).await?;
+                let left = on_buffer(&self.args.buffer, move |b| {
+                    b.ack(upto)?;
+                    Ok(b.len())
+                })
+                .await?;
                 self.args
                     .state
                     .set_uplink(usize::try_from(left).unwrap_or(usize::MAX), Some(now_ms()));
@@ -226,8 +229,7 @@ impl Delivery {
         let ack = match self.send(&bytes).await {
             Ok(ack) => ack,
             Err(SendError::Unreadable(e)) => {
-                self.set_aside(&bytes, "unreadable", &e.to_string()).await;
-                return Ok(Verdict::Done);
+                return Ok(self.set_aside(&bytes, "unreadable", &e.to_string()).await);
             }
             Err(SendError::Transport(e)) => {
                 let queued = on_buffer(&self.args.buffer, |b| Ok(b.len())).await?;
@@ -301,14 +303,10 @@ impl Delivery {
                 }
                 self.strikes = None;
                 let reason = format!("{strikes} internal errors in a row; last: {message}");
-                self.set_aside(bytes, "internal_repeated", &reason).await;
-                Ok(Verdict::Done)
+                Ok(self.set_aside(bytes, "internal_repeated", &reason).await)
             }
             RejectCode::SeqReused => self.renumber(bytes, message).await,
-            _ => {
-                self.set_aside(bytes, code.as_str(), message).await;
-                Ok(Verdict::Done)
-            }
+            _ => Ok(self.set_aside(bytes, code.as_str(), message).await),
         }
     }
 
@@ -318,8 +316,7 @@ impl Delivery {
         let mut batch = match decode(bytes) {
             Ok(b) => b,
             Err(e) => {
-                self.set_aside(bytes, "unreadable", &e.to_string()).await;
-                return Ok(Verdict::Done);
+                return Ok(self.set_aside(bytes, "unreadable", &e.to_string()).await);
             }
         };
         let old = batch.seq;
@@ -340,8 +337,7 @@ impl Delivery {
         };
         batch.seq = new;
         let Ok(record) = to_bincode(&batch) else {
-            self.set_aside(bytes, "seq_reused", message).await;
-            return Ok(Verdict::Done);
+            return Ok(self.set_aside(bytes, "seq_reused", message).await);
         };
         on_buffer(&self.args.buffer, move |b| {
             b.append(&record)?;
@@ -353,7 +349,9 @@ impl Delivery {
     }
 
     /// Puts the record in the quarantine file (durably, before it leaves the buffer).
-    async fn set_aside(&mut self, bytes: &[u8], reason: &'static str, message: &str) {
+    /// `Later` when the file cannot be written: the record stays in the buffer rather
+    /// than be lost to a disk error.
+    async fn set_aside(&mut self, bytes: &[u8], reason: &'static str, message: &str) -> Verdict {
         let seq = batch_seq(bytes);
         let at = now_ms();
         let outcome = self.args.quarantine.put(at, seq, reason, message, bytes);
@@ -361,8 +359,8 @@ impl Delivery {
             Ok(Outcome::Kept) => true,
             Ok(Outcome::Full) => false,
             Err(e) => {
-                tracing::error!(error = %e, file = %self.args.quarantine.path().display(), "cannot write the quarantine file");
-                false
+                tracing::error!(error = %e, file = %self.args.quarantine.path().display(), seq, "cannot write the quarantine file; the batch stays buffered");
+                return Verdict::Later(None);
             }
         };
         BatchQuarantined {
@@ -378,6 +376,7 @@ impl Delivery {
             reason: reason.to_owned(),
             message: message.to_owned(),
         }));
+        Verdict::Done
     }
 
     fn publish_quarantine(&self, last: Option<QuarantineNote>) {
