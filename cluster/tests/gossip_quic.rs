@@ -444,3 +444,70 @@ async fn a_member_revoked_while_running_is_cut_off_and_its_routers_taken_over() 
         }
     }
 }
+
+/// An agent of the tenant, with a valid certificate of its own, runs chitchat under
+/// another member's node id (a newer generation at its own address, which would win the
+/// name): the others never believe it, keep the real member, and count the forgery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_speak_as_another() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = cluster(
+        dir.path(),
+        &[("agent-1", "lis"), ("agent-2", "lis")],
+        routers(&[("lis", 10)]),
+    )
+    .await;
+    assert!(c.wait_for(LIMIT, TestCluster::converged).await.is_some());
+    let real = c.nodes[0].addr;
+
+    // The impostor: certificate of agent-9, chitchat id of agent-1.
+    c.pki
+        .issue(CertKind::Agent, "agent-9", Some(TENANT), &[], &[], 30)
+        .expect("issue");
+    let material = TlsMaterial::load_from_pki_dir(c.pki.dir(), "agent-9").expect("material");
+    let addr = free_udp_addr().expect("addr");
+    let mut config = c.config("agent-1", "lis", addr);
+    config.seeds = vec![c.nodes[0].addr.to_string(), c.nodes[1].addr.to_string()];
+    let generation = u64::MAX / 2;
+    let transport = ispvm_cluster::gossip::QuicTransport::new(material, TENANT);
+    let impostor = chitchat::spawn_chitchat(
+        config.chitchat_config(generation),
+        vec![("site".to_owned(), "lis".to_owned())],
+        &transport,
+    )
+    .await
+    .expect("impostor starts");
+
+    // Long enough for dozens of gossip rounds with the impostor.
+    tokio::time::sleep(INTERVAL * 30).await;
+    let m = c.nodes[1].membership().expect("running");
+    let seen = m.member("agent-1").expect("agent-1 known");
+    assert_eq!(seen.gossip_addr, real, "agent-2 believed the impostor");
+    assert_ne!(seen.generation, generation);
+    let stats = c.nodes[1]
+        .node
+        .as_ref()
+        .expect("node")
+        .transport_stats()
+        .snapshot();
+    println!("impostor: agent-2 left out {} forged entries", stats.entries_forged);
+    assert!(stats.entries_forged > 0, "{stats:?}");
+    // The real agent-1 still polls its share.
+    assert!(every_router_polled_exactly_once(&c));
+    drop(impostor);
+}
+
+/// Our own node id must be our certificate's: peers would refuse anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_id_that_is_not_the_certificate_name_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = cluster(dir.path(), &[("agent-1", "lis")], routers(&[("lis", 1)])).await;
+    let material = TlsMaterial::load_from_pki_dir(c.pki.dir(), "agent-1").expect("material");
+    let config = c.config("agent-2", "lis", free_udp_addr().expect("addr"));
+    let err = c
+        .start_with(config, material)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("common name"), "{err}");
+}

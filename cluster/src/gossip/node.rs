@@ -117,12 +117,20 @@ impl Drop for GossipNode {
 impl GossipNode {
     /// Joins the cluster over QUIC with `material` (the agent's certificate).
     pub async fn start(config: GossipConfig, material: TlsMaterial) -> Result<Self, GossipError> {
-        let cert_expiry_s = material
+        let own = material
             .chain
             .first()
-            .and_then(|c| PeerIdentity::from_der(c).ok())
-            .map(|id| id.not_after)
-            .unwrap_or(0);
+            .and_then(|c| PeerIdentity::from_der(c).ok());
+        // Peers believe our node id only where our certificate proves it.
+        if let Some(id) = &own
+            && id.common_name != config.agent_id
+        {
+            return Err(GossipError::Start(format!(
+                "agent id {:?} is not the certificate's common name {:?}; peers would refuse what we say",
+                config.agent_id, id.common_name
+            )));
+        }
+        let cert_expiry_s = own.map(|id| id.not_after).unwrap_or(0);
         let transport =
             QuicTransport::new(material, config.tenant.clone()).with_crl_check(config.crl_check);
         let stats = transport.stats();

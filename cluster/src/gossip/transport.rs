@@ -12,6 +12,7 @@
 //! changes, both TLS configurations are rebuilt and every open connection is closed, so
 //! peers reconnect under the new list and a revoked one is refused.
 
+use super::screen::{self, AddressBook};
 use crate::identity::PeerIdentity;
 use crate::pki::GOSSIP_DNS_NAME;
 use crate::refusal::{Refusal, RefusalCounters};
@@ -48,6 +49,10 @@ const PEER_IDLE: Duration = Duration::from_secs(60);
 /// Keep-alive below the idle timeout keeps a quiet peer's connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(2);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An address that failed to prove a name is not dialled again for this long.
+const PROOF_BACKOFF: Duration = Duration::from_secs(5);
+/// Proof dials in flight at once; addresses beyond wait for a later mention.
+const MAX_PROOFS: usize = 16;
 /// QUIC application close codes.
 const CLOSE_WRONG_IDENTITY: u32 = 0x10;
 const CLOSE_NEW_CRL: u32 = 0x11;
@@ -61,8 +66,14 @@ pub struct TransportStats {
     pub bytes_received: AtomicU64,
     /// Dropped because the peer's queue was full or the peer was unreachable.
     pub messages_dropped: AtomicU64,
-    /// Received bytes that were not a chitchat message, or too large.
+    /// Received bytes that were not a chitchat message, or too large (also unfolded).
     pub messages_malformed: AtomicU64,
+    /// Digest entries and delta sections left out because no certificate naming the
+    /// node has answered at its address yet.
+    pub entries_unproven: AtomicU64,
+    /// ... because a certificate naming another node answered there: a member speaking
+    /// as another.
+    pub entries_forged: AtomicU64,
     pub connections_opened: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub connect_failures: AtomicU64,
@@ -79,6 +90,8 @@ pub struct TransportSnapshot {
     pub bytes_received: u64,
     pub messages_dropped: u64,
     pub messages_malformed: u64,
+    pub entries_unproven: u64,
+    pub entries_forged: u64,
     pub connections_opened: u64,
     pub connections_accepted: u64,
     pub connect_failures: u64,
@@ -99,6 +112,8 @@ impl TransportStats {
             bytes_received: get(&self.bytes_received),
             messages_dropped: get(&self.messages_dropped),
             messages_malformed: get(&self.messages_malformed),
+            entries_unproven: get(&self.entries_unproven),
+            entries_forged: get(&self.entries_forged),
             connections_opened: get(&self.connections_opened),
             connections_accepted: get(&self.connections_accepted),
             connect_failures: get(&self.connect_failures),
@@ -244,6 +259,10 @@ struct Shared {
     /// Bumped with every new revocation list: a connection whose handshake began under
     /// an older list is closed rather than kept (it raced the change).
     epoch: Arc<AtomicU64>,
+    /// Which name each gossip address proved with its certificate.
+    book: Arc<AddressBook>,
+    /// Addresses being dialled to prove their name, or recently dialled.
+    proving: Arc<Mutex<HashMap<SocketAddr, Instant>>>,
 }
 
 impl Shared {
@@ -285,18 +304,23 @@ impl Shared {
     }
 
     /// Checks the verified peer certificate names an agent of our tenant, and that the
-    /// revocation list did not change since the handshake began at `epoch`.
+    /// revocation list did not change since the handshake began at `epoch`; records the
+    /// name the certificate proves at the peer's address.
     fn admit(&self, conn: &quinn::Connection, epoch: u64) -> bool {
-        let ok = PeerIdentity::of_connection(conn)
-            .map(|id| id.organization.as_deref() == Some(&*self.tenant))
-            .unwrap_or(false);
-        if !ok {
+        let peer = PeerIdentity::of_connection(conn)
+            .ok()
+            .filter(|id| id.organization.as_deref() == Some(&*self.tenant));
+        let Some(peer) = peer else {
             self.stats.refusals.record(Refusal::WrongIdentity);
             tracing::warn!(peer = %conn.remote_address(), "gossip peer of another tenant refused");
             conn.close(CLOSE_WRONG_IDENTITY.into(), b"wrong tenant");
             return false;
+        };
+        if !self.track(conn, epoch) {
+            return false;
         }
-        self.track(conn, epoch)
+        self.book.prove(conn.remote_address(), &peer.common_name);
+        true
     }
 }
 
@@ -312,6 +336,8 @@ impl Transport for QuicTransport {
             conns: Arc::default(),
             client: Arc::new(Mutex::new(client)),
             epoch: Arc::default(),
+            book: Arc::default(),
+            proving: Arc::default(),
         };
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
         let accept = tokio::spawn(accept_loop(endpoint.clone(), inbox_tx, shared.clone()));
@@ -404,6 +430,7 @@ async fn accept_loop(
     while let Some(incoming) = endpoint.accept().await {
         let inbox = inbox.clone();
         let shared = shared.clone();
+        let endpoint = endpoint.clone();
         let epoch = shared.epoch();
         tokio::spawn(async move {
             // A certificate we refuse fails here and was counted by our verifier.
@@ -419,7 +446,7 @@ async fn accept_loop(
                 return;
             }
             bump(&shared.stats.connections_accepted, 1);
-            receive_from(conn, inbox, shared).await;
+            receive_from(conn, endpoint, inbox, shared).await;
         });
     }
 }
@@ -445,6 +472,7 @@ fn count_distrust(error: &quinn::ConnectionError, shared: &Shared) {
 /// Reads every stream of one incoming connection, in order, into the inbox.
 async fn receive_from(
     conn: quinn::Connection,
+    endpoint: quinn::Endpoint,
     inbox: mpsc::Sender<(SocketAddr, ChitchatMessage)>,
     shared: Shared,
 ) {
@@ -461,7 +489,23 @@ async fn receive_from(
         if shared.cuts.is_cut(&from) {
             continue;
         }
-        let mut cursor: &[u8] = &bytes;
+        let screened = match screen::screen(&bytes, &shared.book) {
+            Ok(s) => s,
+            Err(e) => {
+                bump(&shared.stats.messages_malformed, 1);
+                tracing::debug!(peer = %from, error = %e, "gossip message dropped");
+                continue;
+            }
+        };
+        bump(&shared.stats.entries_unproven, screened.unproven);
+        for addr in screened.to_prove {
+            prove(&endpoint, addr, &shared);
+        }
+        if screened.contradicted > 0 {
+            bump(&shared.stats.entries_forged, screened.contradicted);
+            tracing::warn!(peer = %from, entries = screened.contradicted, "gossip about a member at an address that proved another name was left out");
+        }
+        let mut cursor: &[u8] = &screened.bytes;
         let msg = match ChitchatMessage::deserialize(&mut cursor) {
             Ok(msg) if cursor.is_empty() => msg,
             _ => {
@@ -526,6 +570,30 @@ async fn peer_task(
     if let Some(c) = conn {
         c.close(0u32.into(), b"idle");
     }
+}
+
+/// Dials `addr` in the background so its certificate proves which node answers there
+/// ([`Shared::admit`] records it); at most [`MAX_PROOFS`] at once, and an address is not
+/// dialled again within [`PROOF_BACKOFF`], so naming addresses costs a peer little.
+fn prove(endpoint: &quinn::Endpoint, addr: SocketAddr, shared: &Shared) {
+    if shared.cuts.is_cut(&addr) {
+        return;
+    }
+    {
+        let now = Instant::now();
+        let mut proving = shared.proving.lock().unwrap_or_else(|p| p.into_inner());
+        proving.retain(|_, since| now.duration_since(*since) < PROOF_BACKOFF);
+        if proving.contains_key(&addr) || proving.len() >= MAX_PROOFS {
+            return;
+        }
+        proving.insert(addr, now);
+    }
+    let (endpoint, shared) = (endpoint.clone(), shared.clone());
+    tokio::spawn(async move {
+        if let Some(conn) = connect(&endpoint, addr, &shared).await {
+            conn.close(0u32.into(), b"proved");
+        }
+    });
 }
 
 async fn connect(
