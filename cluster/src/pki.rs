@@ -190,7 +190,7 @@ impl Pki {
         self.dir.join("ca.key")
     }
 
-    /// The CA's certificate revocation list (absent until something is revoked).
+    /// The CA's certificate revocation list (written empty by `init`).
     pub fn crl_path(&self) -> PathBuf {
         self.dir.join("crl.pem")
     }
@@ -228,7 +228,17 @@ impl Pki {
         Validity::days_from_now(days).apply(&mut params)?;
         let cert = params.self_signed(&key)?;
         write_new(&self.ca_key_path(), &key.serialize_pem(), true)?;
-        write_new(&self.ca_cert_path(), &cert.pem(), false)
+        write_new(&self.ca_cert_path(), &cert.pem(), false)?;
+        // An empty list from the start: a missing one is refused by every loader, so
+        // a lost file can never pass for "nothing revoked".
+        self.publish_crl(Vec::new())
+    }
+
+    /// Re-signs `crl.pem` with the revocations it holds (none when it is missing):
+    /// for directories made before `init` wrote one, and to renew its `next_update`.
+    pub fn refresh_crl(&self) -> Result<(), PkiError> {
+        let revoked = self.revoked_entries()?;
+        self.publish_crl(revoked)
     }
 
     fn issuer(&self) -> Result<Issuer<'static, KeyPair>, PkiError> {
@@ -350,7 +360,6 @@ impl Pki {
     /// next start on.
     pub fn revoke(&self, name: &str) -> Result<(), PkiError> {
         check_name(name)?;
-        let issuer = self.issuer()?;
         let cert_path = self.paths(name).cert;
         let der =
             CertificateDer::from_pem_file(&cert_path).map_err(|e| unreadable(&cert_path, e))?;
@@ -365,13 +374,19 @@ impl Pki {
         {
             return Ok(());
         }
-        let now = SystemTime::now();
         revoked.push(RevokedCertParams {
             serial_number: SerialNumber::from_slice(&serial),
-            revocation_time: now.into(),
+            revocation_time: SystemTime::now().into(),
             reason_code: Some(RevocationReason::Unspecified),
             invalidity_date: None,
         });
+        self.publish_crl(revoked)
+    }
+
+    /// Signs and writes `crl.pem` listing `revoked`.
+    fn publish_crl(&self, revoked: Vec<RevokedCertParams>) -> Result<(), PkiError> {
+        let issuer = self.issuer()?;
+        let now = SystemTime::now();
         let crl_number = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -464,7 +479,13 @@ mod tests {
             pki.revoke("nobody"),
             Err(PkiError::Unreadable { .. })
         ));
-        assert!(!pki.crl_path().exists(), "a failed revoke writes nothing");
+        let empty = std::fs::read(pki.crl_path()).expect("init writes an empty list");
+        assert_eq!(
+            std::fs::read(pki.crl_path()).expect("crl"),
+            empty,
+            "a failed revoke writes nothing"
+        );
+        assert!(pki.revoked_entries().expect("entries").is_empty());
         pki.revoke("a1").expect("revoke a1");
         pki.revoke("a2").expect("revoke a2");
         pki.revoke("a1").expect("again");
@@ -512,6 +533,27 @@ mod tests {
         let again = ensure();
         assert!(has_dns_name(&again.cert, GOSSIP_DNS_NAME).expect("read"));
         TlsMaterial::load(&pki.ca_cert_path(), &again.cert, &again.key).expect("key matches");
+    }
+
+    #[test]
+    fn a_missing_revocation_list_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new(dir.path());
+        pki.init("test CA", 30).expect("init");
+        pki.issue(CertKind::Agent, "a1", Some("acme"), &[], &[], 10)
+            .expect("issue");
+        pki.revoke("a1").expect("revoke");
+        let loaded = TlsMaterial::load_from_pki_dir(pki.dir(), "a1").expect("load");
+        std::fs::remove_file(pki.crl_path()).expect("lose the list");
+        let err = TlsMaterial::load_from_pki_dir(pki.dir(), "a1").expect_err("refused");
+        assert!(matches!(err, crate::tls::TlsError::NoCrl(_)), "{err}");
+        // A running process keeps the list in force rather than forgetting it.
+        assert!(loaded.with_current_crls().is_err());
+        // `ispvm pki crl` writes a new, empty one.
+        pki.refresh_crl().expect("refresh");
+        let again = TlsMaterial::load_from_pki_dir(pki.dir(), "a1").expect("load");
+        assert_eq!(again.crls.len(), 1);
+        assert!(pki.revoked_entries().expect("entries").is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! rustls configurations for mutual TLS, built from PEM files of the deployment PKI.
 //!
 //! Both directions verify the peer against the CA and its revocation list (`crl.pem`
-//! beside the CA bundle, when present), and count refused peers by reason.
+//! beside the CA bundle, required: a lost file must not read as "nothing revoked"), and
+//! count refused peers by reason.
 
 use crate::refusal::{CountingClientVerifier, CountingServerVerifier, RefusalCounters};
 use rustls::client::WebPkiServerVerifier;
@@ -21,6 +22,10 @@ pub enum TlsError {
     Missing { path: PathBuf, what: &'static str },
     #[error("TLS configuration: {0}")]
     Config(String),
+    #[error(
+        "{0} is missing: without the CA's revocation list a revoked certificate would pass; `ispvm pki crl` writes an empty one"
+    )]
+    NoCrl(PathBuf),
 }
 
 /// A CA to trust plus this process's own certificate chain and key.
@@ -81,21 +86,25 @@ fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, 
         })
 }
 
+/// The revocation list at `path`, which must exist (it may list nothing).
+fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    if !path.exists() {
+        return Err(TlsError::NoCrl(path.to_owned()));
+    }
+    read_crls(path)
+}
+
 impl TlsMaterial {
     /// Loads the CA bundle, the certificate chain and the private key from PEM files, and
-    /// the CA's revocation list from `crl.pem` beside the CA bundle when it exists (the
-    /// place `ispvm pki revoke` writes it), so revocation needs no extra setting.
+    /// the CA's revocation list from `crl.pem` beside the CA bundle (where `ispvm pki`
+    /// writes it), so revocation needs no extra setting. A missing list is an error.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, TlsError> {
         let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
             path: key.to_owned(),
             reason: e.to_string(),
         })?;
         let crl = ca.with_file_name("crl.pem");
-        let crls = if crl.exists() {
-            read_crls(&crl)?
-        } else {
-            Vec::new()
-        };
+        let crls = load_crls(&crl)?;
         Ok(TlsMaterial {
             ca: read_certs(ca)?,
             chain: read_certs(cert)?,
@@ -107,16 +116,12 @@ impl TlsMaterial {
 
     /// This material with the revocation list as the file holds it now, when that
     /// differs from the list in force; `None` when nothing changed. A missing file is
-    /// an empty list.
+    /// an error (the list in force stays).
     pub fn with_current_crls(&self) -> Result<Option<TlsMaterial>, TlsError> {
         let Some(path) = &self.crl_path else {
             return Ok(None);
         };
-        let crls = if path.exists() {
-            read_crls(path)?
-        } else {
-            Vec::new()
-        };
+        let crls = load_crls(path)?;
         if crls == self.crls {
             return Ok(None);
         }

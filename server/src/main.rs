@@ -115,8 +115,14 @@ enum PkiCommand {
         #[arg(long, default_value_t = 825)]
         days: u32,
     },
-    /// Revoke the certificate NAME: adds it to DIR/crl.pem, which servers and agents
-    /// loading DIR enforce from their next start.
+    /// Re-sign DIR/crl.pem with the revocations it lists (an empty list when missing):
+    /// servers and agents refuse to start without one.
+    Crl {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+    },
+    /// Revoke the certificate NAME: adds it to DIR/crl.pem, which running servers and
+    /// agents re-read within 10 s.
     Revoke {
         #[arg(long, default_value = "pki")]
         dir: PathBuf,
@@ -269,6 +275,11 @@ async fn main() -> anyhow::Result<()> {
                     issued.cert.display(),
                     issued.key.display()
                 );
+            }
+            PkiCommand::Crl { dir } => {
+                let pki = Pki::new(&dir);
+                pki.refresh_crl()?;
+                println!("revocation list signed: {}", pki.crl_path().display());
             }
             PkiCommand::Revoke { dir, name } => {
                 let pki = Pki::new(&dir);
