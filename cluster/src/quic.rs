@@ -13,14 +13,32 @@ pub const ALPN_INGEST: &[u8] = b"ispvm-ingest/1";
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Batches one agent connection may have in flight at once. An agent sends one batch at
+/// a time; the room is for overlap during replays, and the bound keeps one connection
+/// from holding hundreds of 4 MiB reads open on the server.
+pub const MAX_STREAMS: u32 = 16;
+
+/// The server's side: bounded bidirectional streams, no unidirectional ones (ingest
+/// uses none).
+fn server_transport() -> Arc<quinn::TransportConfig> {
+    let mut t = transport_config();
+    t.max_concurrent_bidi_streams(MAX_STREAMS.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    Arc::new(t)
+}
+
 fn transport() -> Arc<quinn::TransportConfig> {
+    Arc::new(transport_config())
+}
+
+fn transport_config() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(KEEP_ALIVE));
     // 30 s always fits quinn's VarInt range.
     if let Ok(idle) = IDLE_TIMEOUT.try_into() {
         t.max_idle_timeout(Some(idle));
     }
-    Arc::new(t)
+    t
 }
 
 /// Why an endpoint could not be made.
@@ -51,7 +69,7 @@ pub fn server_config(material: &TlsMaterial, alpn: &[u8]) -> Result<quinn::Serve
     let tls = material.server_config(&[alpn])?;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport());
+    config.transport_config(server_transport());
     Ok(config)
 }
 

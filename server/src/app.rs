@@ -131,6 +131,7 @@ pub async fn start_with(
     let ingestor = Arc::new(
         Ingestor::new(store.clone(), config.limits, config.rate, metrics.clone())
             .with_policy(policy)
+            .with_connections_per_agent(config.quic.max_connections_per_agent)
             .with_tree(tree.clone())
             .with_cluster(api_state.cluster.clone()),
     );

@@ -177,12 +177,16 @@ impl Default for HttpConfig {
 pub struct QuicConfig {
     /// UDP address of the agent ingest endpoint.
     pub listen: SocketAddr,
+    /// Ingest connections one agent may hold open at once, QUIC and HTTPS together
+    /// (it needs one; a second while it reconnects).
+    pub max_connections_per_agent: usize,
 }
 
 impl Default for QuicConfig {
     fn default() -> Self {
         QuicConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            max_connections_per_agent: crate::ingest::DEFAULT_CONNECTIONS_PER_AGENT,
         }
     }
 }

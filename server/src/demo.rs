@@ -175,6 +175,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         },
         quic: crate::config::QuicConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
         },
         // Three missed demo polls.
         stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3))

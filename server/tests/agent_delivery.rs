@@ -37,7 +37,10 @@ async fn server_with_rate(
             listen: SocketAddr::new(LOCAL, 0),
             ..Default::default()
         },
-        quic: QuicConfig { listen: quic },
+        quic: QuicConfig {
+            listen: quic,
+            ..Default::default()
+        },
         https: ispvm_server::config::HttpsIngestConfig {
             listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         },
@@ -482,6 +485,7 @@ async fn odd_router_text_blinds_nothing_on_postgres() {
         },
         quic: QuicConfig {
             listen: SocketAddr::new(LOCAL, 0),
+            ..Default::default()
         },
         ..ServerConfig::default()
     };

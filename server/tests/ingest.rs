@@ -26,6 +26,11 @@ struct Fixture {
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// The fixture with its server configuration changed by `adjust` first.
+async fn fixture_with(adjust: impl FnOnce(&mut ServerConfig)) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(dir.path().join("pki"));
     pki.init("test CA", 30).expect("CA");
@@ -59,6 +64,7 @@ async fn fixture() -> Fixture {
         },
         quic: QuicConfig {
             listen: SocketAddr::new(LOCAL, 0),
+            ..Default::default()
         },
         limits: Limits {
             max_bytes: 64 << 10,
@@ -72,6 +78,8 @@ async fn fixture() -> Fixture {
         crl_check_ms: 200,
         ..ServerConfig::default()
     };
+    let mut config = config;
+    adjust(&mut config);
     let store = ispvm_server::store::Store::connect(&config.database_url())
         .await
         .expect("store");
@@ -434,6 +442,125 @@ async fn a_tenant_over_its_sample_rate_is_told_to_wait() {
     assert_eq!(retry_after.as_deref(), Some("2"));
     let c = f.counts("acme").await;
     assert_eq!((c.batches, c.samples), (1, 4));
+    f.server.shutdown().await;
+}
+
+/// An agent over its batch rate is answered before its bytes are read or decoded: even
+/// garbage gets `overloaded`, not `malformed` (which would mean it was decoded).
+#[tokio::test]
+async fn an_agent_over_its_rate_is_answered_before_its_batch_is_read() {
+    let f = fixture_with(|c| {
+        c.rate = ispvm_server::ingest::rate::RateLimit {
+            batches_per_s: 0.01,
+            burst: 1,
+        }
+    })
+    .await;
+    let mut up = f.uplink(&f.pki, "agent-a");
+    let ack = up
+        .send(&batch("agent-a", "acme", 1, "core1"))
+        .await
+        .expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    let ack = up.send_bytes(&[0xff; 4096]).await.expect("ack");
+    let (code, message) = rejection(&ack);
+    assert_eq!(code, RejectCode::Overloaded, "{message}");
+    // Over HTTPS as well: 429 before the body is looked at.
+    let https = https::uplink(&f, &f.pki, "agent-a");
+    let (status, retry_after, _) = https
+        .post_raw(b"not json".to_vec(), None)
+        .await
+        .expect("answer");
+    assert_eq!(status, 429);
+    assert_eq!(retry_after.as_deref(), Some("60"), "the wait is clamped");
+    // Another agent has a budget of its own.
+    let mut other = f.uplink(&f.pki, "agent-b");
+    let ack = other
+        .send(&batch("agent-b", "acme", 1, "core2"))
+        .await
+        .expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    f.server.shutdown().await;
+}
+
+/// However far over its quota, an agent is never told to wait more than a minute.
+#[tokio::test]
+async fn a_retry_time_is_never_longer_than_a_minute() {
+    let f = fixture().await;
+    set_quotas(
+        &f,
+        ispvm_server::store::TenantOverrides {
+            max_samples_per_s: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    // 100 samples on a budget of 1/s: let through once (the budget was full), leaving
+    // 98 s of debt.
+    let mut big = batch("agent-a", "acme", 1, "core1");
+    let first = big.samples[0].clone();
+    for i in 1..=96 {
+        let mut s = first.clone();
+        s.ts_ms += i * 1_000;
+        big.samples.push(s);
+    }
+    let mut up = f.uplink(&f.pki, "agent-a");
+    let ack = up.send(&big).await.expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    let ack = up
+        .send(&batch("agent-a", "acme", 2, "core1"))
+        .await
+        .expect("ack");
+    match ack.status {
+        AckStatus::Rejected {
+            code: RejectCode::Overloaded,
+            retry_after_ms: Some(ms),
+            ..
+        } => assert!((59_000..=60_000).contains(&ms), "{ms}"),
+        other => panic!("expected overloaded, got {other:?}"),
+    }
+    f.server.shutdown().await;
+}
+
+/// One agent's certificate cannot open connection after connection: beyond the cap a
+/// new one is closed, and the ones it has keep working.
+#[tokio::test]
+async fn an_agent_holds_at_most_its_cap_of_connections() {
+    let f = fixture_with(|c| c.quic.max_connections_per_agent = 2).await;
+    let mut ups = Vec::new();
+    for seq in 1..=2 {
+        let mut up = f.uplink(&f.pki, "agent-a");
+        let ack = up
+            .send(&batch("agent-a", "acme", seq, "core1"))
+            .await
+            .expect("ack");
+        assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+        ups.push(up);
+    }
+    let mut third = f.uplink(&f.pki, "agent-a");
+    let refused = third.send(&batch("agent-a", "acme", 3, "core1")).await;
+    let err = refused.expect_err("the third connection is closed");
+    assert!(err.to_string().contains("too many connections"), "{err}");
+    // The open ones still deliver; another agent is not affected.
+    let ack = ups[0]
+        .send(&batch("agent-a", "acme", 4, "core1"))
+        .await
+        .expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    let mut other = f.uplink(&f.pki, "agent-b");
+    let ack = other
+        .send(&batch("agent-b", "acme", 1, "core2"))
+        .await
+        .expect("ack");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    // When one closes, there is room again.
+    ups.pop().expect("one").close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack = third
+        .send(&batch("agent-a", "acme", 5, "core1"))
+        .await
+        .expect("room again");
+    assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
     f.server.shutdown().await;
 }
 

@@ -114,23 +114,32 @@ impl QuicUplink {
     }
 }
 
+/// A stream error with its causes: "connection lost" alone would hide the server's close
+/// reason (e.g. "too many connections").
+fn stream_error(e: &dyn std::error::Error) -> UplinkError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    UplinkError::Stream(text)
+}
+
 async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Result<Ack, UplinkError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| UplinkError::Stream(e.to_string()))?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| stream_error(&e))?;
     match send.write_all(bytes).await {
-        Ok(()) => send
-            .finish()
-            .map_err(|e| UplinkError::Stream(e.to_string()))?,
-        // The server stopped reading (a batch over its byte limit): its answer follows.
+        Ok(()) => send.finish().map_err(|e| stream_error(&e))?,
+        // The server stopped reading (a batch over its byte limit, or an agent over its
+        // rate): its answer follows.
         Err(quinn::WriteError::Stopped(_)) => {}
-        Err(e) => return Err(UplinkError::Stream(e.to_string())),
+        Err(e) => return Err(stream_error(&e)),
     }
     let answer = recv
         .read_to_end(MAX_ACK_BYTES)
         .await
-        .map_err(|e| UplinkError::Stream(e.to_string()))?;
+        .map_err(|e| stream_error(&e))?;
     let limits = Limits {
         max_bytes: MAX_ACK_BYTES,
         ..Limits::default()

@@ -136,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         },
         quic: QuicConfig {
             listen: SocketAddr::new(local, 0),
+            ..Default::default()
         },
         https: HttpsIngestConfig { listen: None },
         ..ServerConfig::default()

@@ -13,8 +13,8 @@
 use super::Ingestor;
 use super::tls::IngestTls;
 use crate::telemetry::{PeerConnection, ServerMetrics};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -110,9 +110,26 @@ async fn ingest(
     State(ingestor): State<Arc<Ingestor>>,
     Extension(peer): Extension<Arc<PeerIdentity>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    // Over its rate, the agent's body is never read.
+    if let Err(ack) = ingestor.admit(&peer) {
+        return ack_response(*ack);
+    }
     let limit = ingestor.limits().max_bytes;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let ack = if too_large {
+                ingestor.too_large(&peer)
+            } else {
+                ingestor.reject_now(&peer, RejectCode::Malformed, format!("body not read: {e}"))
+            };
+            return ack_response(ack);
+        }
+    };
     let bytes = match body_bytes(&headers, &body, limit) {
         Ok(b) => b,
         Err(BodyError::Encoding(msg)) => {
@@ -130,11 +147,9 @@ async fn ingest(
 }
 
 fn router(ingestor: Arc<Ingestor>) -> Router {
-    let limit = ingestor.limits().max_bytes;
+    // The handler reads the body itself, after the rate check, within the byte limit.
     Router::new()
         .route("/v1/ingest", post(ingest))
-        // Axum refuses larger bodies with 413 before the handler runs.
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(ingestor)
 }
 
@@ -148,7 +163,7 @@ pub async fn serve(
     metrics: Arc<ServerMetrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = router(ingestor);
+    let app = router(ingestor.clone());
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -166,6 +181,7 @@ pub async fn serve(
             (t.https.clone(), t.epoch)
         };
         let app = app.clone();
+        let ingestor = ingestor.clone();
         let metrics = metrics.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
@@ -202,6 +218,20 @@ pub async fn serve(
                     .emit(&metrics);
                     return;
                 }
+            };
+            let Some(_counted) = ingestor.connection(&peer) else {
+                let reason = format!(
+                    "over the cap of {} connections per agent",
+                    ingestor.connections_per_agent()
+                );
+                PeerConnection {
+                    transport: "https",
+                    remote,
+                    peer: Some(&peer.common_name),
+                    refused: Some(&reason),
+                }
+                .emit(&metrics);
+                return;
             };
             let service = TowerToHyperService::new(app.layer(Extension(peer)));
             let conn = hyper::server::conn::http1::Builder::new()

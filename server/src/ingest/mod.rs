@@ -1,11 +1,14 @@
 //! Ingest: from bytes an authenticated agent sent to stored rows and an acknowledgement.
 //!
-//! Order of checks: size (before reading further), decoding within limits, field bounds,
-//! then identity (the batch's agent and tenant must be the certificate's), the agent's
-//! batch rate, the tenant's sample rate quota, then the store, which checks the tenant's
-//! device and agent quotas inside the batch transaction. Any failure answers with a
-//! typed rejection and stores nothing.
+//! Order of checks: the agent's connections (at most a few open at once), then per batch
+//! the agent's batch rate by its certificate ([`Ingestor::admit`], before the body is
+//! read, so an agent over its rate costs no 4 MiB read or decode), size (before reading
+//! further), decoding within limits, field bounds, then identity (the batch's agent and
+//! tenant must be the certificate's), the tenant's sample rate quota, then the store,
+//! which checks the tenant's device, agent and series quotas inside the batch
+//! transaction. Any failure answers with a typed rejection and stores nothing.
 
+pub mod connections;
 pub mod https;
 pub mod quic;
 pub mod rate;
@@ -27,6 +30,11 @@ const SETTINGS_TTL: Duration = Duration::from_secs(10);
 
 /// How long an agent is told to wait while the store is unavailable.
 const STORE_UNAVAILABLE_RETRY: Duration = Duration::from_secs(5);
+/// The longest wait an agent is ever told: a tiny quota or a huge batch must not park
+/// an agent's uplink for hours; it asks again and is told again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Ingest connections one agent may hold open at once (QUIC and HTTPS together).
+pub const DEFAULT_CONNECTIONS_PER_AGENT: usize = 4;
 
 /// Validates and stores batches.
 #[derive(Debug, Clone)]
@@ -43,6 +51,7 @@ pub struct Ingestor {
     tree: Option<ispvm_actors::tree::MonitorTree>,
     /// Told of every cluster report kept, so the merged view is current at once.
     cluster: Option<crate::cluster_view::ClusterViews>,
+    connections: Arc<connections::AgentConnections>,
 }
 
 impl Ingestor {
@@ -63,6 +72,43 @@ impl Ingestor {
             settings: Arc::new(Mutex::new(HashMap::new())),
             tree: None,
             cluster: None,
+            connections: Arc::new(connections::AgentConnections::new(
+                DEFAULT_CONNECTIONS_PER_AGENT,
+            )),
+        }
+    }
+
+    /// Lets each agent hold at most `max` ingest connections open at once.
+    pub fn with_connections_per_agent(mut self, max: usize) -> Self {
+        self.connections = Arc::new(connections::AgentConnections::new(max));
+        self
+    }
+
+    /// Counts a new connection of `peer`; `None` when the agent is at its cap (the
+    /// transport closes the connection).
+    pub fn connection(&self, peer: &PeerIdentity) -> Option<connections::ConnectionGuard> {
+        self.connections.enter(&peer.common_name)
+    }
+
+    pub fn connections_per_agent(&self) -> usize {
+        self.connections.max()
+    }
+
+    /// Takes one batch from the agent's rate budget, by its certificate, before the
+    /// transport reads the batch: an agent over its rate is answered `overloaded` at
+    /// once and its bytes are neither read into memory nor decoded.
+    pub fn admit(&self, peer: &PeerIdentity) -> Result<(), Box<Ack>> {
+        let tenant = peer.organization.as_deref().unwrap_or("");
+        match self.rate.take(tenant, &peer.common_name, Instant::now()) {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                let reason = format!(
+                    "agent {} is over its ingest rate; retry in {} ms",
+                    peer.common_name,
+                    wait.as_millis()
+                );
+                Err(Box::new(self.overloaded(peer, 0, wait, reason)))
+            }
         }
     }
 
@@ -119,6 +165,7 @@ impl Ingestor {
     fn overloaded(&self, peer: &PeerIdentity, seq: u64, wait: Duration, reason: String) -> Ack {
         let mut ack = self.reject(peer, seq, RejectCode::Overloaded, reason);
         if let AckStatus::Rejected { retry_after_ms, .. } = &mut ack.status {
+            let wait = wait.min(MAX_RETRY_AFTER);
             *retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
         }
         ack
@@ -162,7 +209,8 @@ impl Ingestor {
         }
     }
 
-    /// Checks identity and stores a decoded, bounds-checked batch.
+    /// Checks identity and stores a decoded, bounds-checked batch (the transport took
+    /// the rate token with [`Ingestor::admit`]).
     pub async fn handle(&self, peer: &PeerIdentity, batch: Batch) -> Ack {
         // Shared, not copied, with the actor tree once stored.
         let batch = Arc::new(batch);
@@ -189,14 +237,6 @@ impl Ingestor {
             );
         }
         let now = Instant::now();
-        if let Err(wait) = self.rate.take(&batch.tenant_id, &batch.agent_id, now) {
-            let reason = format!(
-                "agent {} is over its ingest rate; retry in {} ms",
-                batch.agent_id,
-                wait.as_millis()
-            );
-            return self.overloaded(peer, batch.seq, wait, reason);
-        }
         let settings = self.tenant_settings(&batch.tenant_id, now).await;
         let samples = u64::try_from(batch.samples.len()).unwrap_or(u64::MAX);
         if let Err(wait) =

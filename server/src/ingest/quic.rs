@@ -1,5 +1,7 @@
 //! The QUIC ingest listener: mutual TLS (only CA-issued client certificates get past the
 //! handshake), one bidirectional stream per batch, bincode in, bincode acknowledgement out.
+//! An agent holds at most a few connections (`[quic] max_connections_per_agent`), each
+//! with at most [`ispvm_cluster::quic::MAX_STREAMS`] batches in flight.
 
 use super::Ingestor;
 use super::tls::IngestTls;
@@ -70,6 +72,21 @@ pub async fn serve(
                 conn.close(2u32.into(), b"revocation list changed");
                 return;
             }
+            let Some(_counted) = ingestor.connection(&peer) else {
+                let reason = format!(
+                    "over the cap of {} connections per agent",
+                    ingestor.connections_per_agent()
+                );
+                PeerConnection {
+                    transport: "quic",
+                    remote,
+                    peer: Some(&peer.common_name),
+                    refused: Some(&reason),
+                }
+                .emit(&metrics);
+                conn.close(3u32.into(), b"too many connections");
+                return;
+            };
             tokio::select! {
                 _ = serve_connection(conn.clone(), Arc::new(peer), ingestor) => {}
                 _ = tls.changed() => conn.close(2u32.into(), b"revocation list changed"),
@@ -104,12 +121,20 @@ async fn serve_connection(
 }
 
 async fn serve_stream(
-    mut send: quinn::SendStream,
+    send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     peer: &PeerIdentity,
     ingestor: &Ingestor,
 ) -> Result<(), String> {
-    let ack = match recv.read_to_end(ingestor.limits().max_bytes).await {
+    let read = match ingestor.admit(peer) {
+        Ok(()) => recv.read_to_end(ingestor.limits().max_bytes).await,
+        Err(ack) => {
+            // Over its rate: the batch is not read; the agent keeps it and retries.
+            let _ = recv.stop(0u32.into());
+            return answer(send, &ack).await;
+        }
+    };
+    let ack = match read {
         Ok(bytes) => ingestor.handle_bincode(peer, &bytes).await,
         Err(quinn::ReadToEndError::TooLong) => {
             // Tell the agent to stop sending the rest; it still reads our answer.
@@ -118,7 +143,12 @@ async fn serve_stream(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let bytes = match to_bincode(&ack) {
+    answer(send, &ack).await
+}
+
+/// Writes `ack` on the stream and waits until the agent has it.
+async fn answer(mut send: quinn::SendStream, ack: &Ack) -> Result<(), String> {
+    let bytes = match to_bincode(ack) {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "cannot encode an acknowledgement");
