@@ -145,6 +145,7 @@ pub async fn start_with(
         tasks.push(tokio::spawn(crate::store::maintenance::run(
             store.clone(),
             policy,
+            Some(ingestor.cache()),
             std::time::Duration::from_secs(config.timeseries.maintenance_interval_s),
             stopped.clone(),
         )));

@@ -184,6 +184,32 @@ impl BatchStored<'_> {
                 outcome: "duplicate",
             })
             .inc_by(u64::from(o.events_duplicate));
+        // Samples dropped from a stored batch, by why.
+        for (outcome, n, why) in [
+            (
+                "future",
+                o.samples_future,
+                "samples stamped too far in the future were dropped; is the agent's clock right?",
+            ),
+            (
+                "over_series_quota",
+                o.samples_over_quota,
+                "samples of new series were dropped: the tenant is at its series quota (max_series)",
+            ),
+        ] {
+            if n > 0 {
+                m.samples
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc_by(u64::from(n));
+                tracing::warn!(
+                    agent = self.agent,
+                    tenant = self.tenant,
+                    seq = self.seq,
+                    dropped = n,
+                    "{why}"
+                );
+            }
+        }
         m.seq_gaps.inc_by(o.seq_gap);
         if self.cluster_report && !o.duplicate_batch {
             let outcome = if o.cluster_report_kept {

@@ -572,6 +572,138 @@ mod timeseries {
         per_tenant_retention_deletes_only_that_tenants_rows
     );
 
+    /// A tenant at its series quota: samples of new series are dropped and counted, the
+    /// rest of the batch (known series, events, inventory) is stored; the quota is per
+    /// tenant.
+    async fn the_series_quota_costs_only_the_samples_of_new_series(store: Store) {
+        tenant(&store, "acme").await;
+        tenant(&store, "globex").await;
+        store
+            .tenant("acme")
+            .set_overrides(&TenantOverrides {
+                max_series: Some(2),
+                ..TenantOverrides::default()
+            })
+            .await
+            .expect("overrides");
+        let acme = store.tenant("acme");
+        let first = acme
+            .ingest(
+                &samples_batch("agent-a", "acme", 1, vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0)]),
+                T0,
+            )
+            .await
+            .expect("first");
+        assert_eq!((first.samples_stored, first.samples_over_quota), (2, 0));
+        let mut b = samples_batch(
+            "agent-a",
+            "acme",
+            2,
+            vec![
+                cpu("r1", T0 + 10_000, 3.0),
+                cpu("r3", T0 + 10_000, 4.0),
+                cpu("r3", T0 + 20_000, 5.0),
+            ],
+        );
+        b = with_devices(b, &["r3"]);
+        let second = acme.ingest(&b, T0 + 20_000).await.expect("second");
+        assert_eq!((second.samples_stored, second.samples_over_quota), (1, 2));
+        let c = acme.counts().await.expect("counts");
+        assert_eq!((c.samples, c.devices), (3, 1), "known series and inventory stored");
+        // Another tenant is not affected.
+        let g = store
+            .tenant("globex")
+            .ingest(
+                &samples_batch("agent-a", "globex", 1, vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0), cpu("r3", T0, 3.0)]),
+                T0,
+            )
+            .await
+            .expect("globex");
+        assert_eq!((g.samples_stored, g.samples_over_quota), (3, 0));
+    }
+    crate::on_both_engines!(
+        series_quota,
+        the_series_quota_costs_only_the_samples_of_new_series
+    );
+
+    /// Events, audit entries, discovery rows and silent series are deleted past the
+    /// tenant's retention, like samples.
+    async fn retention_reaches_everything_that_grows(store: Store) {
+        tenant(&store, "acme").await;
+        let acme = store.tenant("acme");
+        acme.set_overrides(&TenantOverrides {
+            raw_retention_days: Some(1),
+            minute_retention_days: Some(1),
+            hour_retention_days: Some(2),
+            event_retention_days: Some(3),
+            audit_retention_days: Some(4),
+            discovery_retention_days: Some(5),
+            ..TenantOverrides::default()
+        })
+        .await
+        .expect("overrides");
+        let now = ispvm_proto::time::now_ms();
+        let mut b = super::common::batch("agent-a", "acme", 1, "core1");
+        for s in &mut b.samples {
+            s.ts_ms = now;
+        }
+        for e in &mut b.events {
+            e.ts_ms = now;
+        }
+        b.inventory.addresses.push(ispvm_proto::AddressInfo {
+            device: "core1".into(),
+            interface: "ether1".into(),
+            address: "10.0.0.1/30".into(),
+        });
+        b.inventory.neighbors.push(ispvm_proto::NeighborInfo {
+            device: "core1".into(),
+            interface: "ether1".into(),
+            identity: "cust-cpe".into(),
+            mac: "00:11:22:33:44:55".into(),
+            address: "10.0.0.2".into(),
+            platform: "MikroTik".into(),
+        });
+        acme.ingest(&b, now).await.expect("ingest");
+        acme.create_site(
+            &ispvm_server::store::Actor::system(),
+            "lis",
+            &ispvm_server::store::catalog::SiteSpec {
+                name: "Lisbon".into(),
+                lat: None,
+                lon: None,
+            },
+        )
+        .await
+        .expect("site (audited)");
+        let policy = TimeseriesPolicy::default();
+        let at = |days: i64| now + days * DAY_MS + HOUR_MS;
+        let r = store.maintain(&policy, at(1)).await.expect("maintain").retention;
+        assert_eq!((r.events, r.audit_entries, r.discovery_rows, r.series), (0, 0, 0, 0));
+        let r = store.maintain(&policy, at(4)).await.expect("maintain").retention;
+        assert_eq!(r.series, 4, "silent for longer than every retention");
+        assert!(r.events >= 1, "{r:?}");
+        assert_eq!((r.audit_entries, r.discovery_rows), (0, 0), "{r:?}");
+        let r = store.maintain(&policy, at(5)).await.expect("maintain").retention;
+        assert!(r.audit_entries >= 1, "{r:?}");
+        assert_eq!(r.discovery_rows, 0, "{r:?}");
+        let r = store.maintain(&policy, at(6)).await.expect("maintain").retention;
+        assert_eq!(r.discovery_rows, 2, "{r:?}");
+        assert_eq!(acme.counts().await.expect("counts").events, 0);
+        // A series that comes back is a new series, and its samples are stored.
+        let again = acme
+            .ingest(
+                &samples_batch("agent-a", "acme", 2, vec![cpu("core1", at(6), 5.0)]),
+                at(6),
+            )
+            .await
+            .expect("again");
+        assert_eq!(again.samples_stored, 1);
+    }
+    crate::on_both_engines!(
+        retention_of_everything,
+        retention_reaches_everything_that_grows
+    );
+
     async fn rollups_are_exact_and_take_late_samples(store: Store) {
         tenant(&store, "acme").await;
         let ts = store.tenant("acme");

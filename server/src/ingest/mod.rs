@@ -171,6 +171,11 @@ impl Ingestor {
         ack
     }
 
+    /// The series ids ingest has cached (maintenance forgets deleted ones).
+    pub fn cache(&self) -> Arc<IngestCache> {
+        self.cache.clone()
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -260,15 +265,6 @@ impl Ingestor {
             .await
         {
             Ok(outcome) => {
-                if outcome.samples_future > 0 {
-                    tracing::warn!(
-                        agent = %batch.agent_id,
-                        seq = batch.seq,
-                        dropped = outcome.samples_future,
-                        max_future_ms = self.policy.max_future_ms,
-                        "samples stamped too far in the future were dropped; is the agent's clock right?"
-                    );
-                }
                 BatchStored {
                     agent: &batch.agent_id,
                     tenant: &batch.tenant_id,

@@ -5,11 +5,13 @@
 //! a replay and nothing else is written. Within a new batch, samples are unique per
 //! series and timestamp and events per UUID, so overlapping replays store each item once.
 //! The tenant's device and agent quotas are checked inside the same transaction: a batch
-//! that would exceed one is refused whole and leaves nothing behind.
+//! that would exceed one is refused whole and leaves nothing behind. The series quota
+//! costs only the samples of the series it has no room for (counted); the rest of the
+//! batch is stored.
 
 use super::samples::{self, IngestCache, SampleWrite};
 use super::settings::{
-    QuotaExceeded, QuotaKind, TenantSettings, override_columns_of, overrides_from_row,
+    QuotaExceeded, QuotaKind, TenantSettings, override_columns_of, override_row, overrides_from_row,
 };
 use super::timeseries::TimeseriesPolicy;
 use super::{BeginWrite, Store, StoreError, TenantStore, on_pool, partitions};
@@ -25,6 +27,8 @@ pub struct IngestOutcome {
     pub samples_duplicate: u32,
     /// Samples stamped too far ahead of the server's clock, dropped (not stored).
     pub samples_future: u32,
+    /// Samples of series the tenant's series quota had no room for, dropped.
+    pub samples_over_quota: u32,
     pub events_stored: u32,
     pub events_duplicate: u32,
     /// Sequence numbers skipped between the agent's previous batch and this one.
@@ -64,16 +68,6 @@ fn is_retryable(e: &StoreError) -> bool {
         _ => false,
     }
 }
-
-type TenantRow = (
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
 
 impl TenantStore<'_> {
     /// Stores a validated batch whose agent and tenant were authenticated, under the
@@ -159,12 +153,11 @@ impl TenantStore<'_> {
         );
         let resolved = on_pool!(self.store, pool => {
             let mut tx = pool.begin_write().await?;
-            let tenant: Option<TenantRow> = sqlx::query_as(&tenant_sql)
-                .bind(t).fetch_optional(&mut *tx).await?;
+            let tenant = sqlx::query(&tenant_sql).bind(t).fetch_optional(&mut *tx).await?;
             let Some(row) = tenant else {
                 return Err(StoreError::UnknownTenant(t.to_owned()));
             };
-            let settings: TenantSettings = overrides_from_row((row.1, row.2, row.3, row.4, row.5, row.6))
+            let settings: TenantSettings = overrides_from_row(override_row(&row, 1)?)
                 .resolve(&policy.tenant_defaults);
             let claimed = sqlx::query(
                 "INSERT INTO ingested_batches (tenant_id, agent_id, seq, received_ms, samples, events, content_hash) \
@@ -312,14 +305,15 @@ impl TenantStore<'_> {
             if !shaped.keys.is_empty() {
                 let (ids, missing) = samples::cached_ids(t, &shaped.keys, cache);
                 let ids = if missing.is_empty() {
-                    samples::complete(ids, &[], &[])?
+                    ids
                 } else {
                     let wanted: Vec<&samples::SeriesKey> = missing.iter().map(|m| &m.1).collect();
-                    let found = (*tx).resolve_series(t, &wanted).await?;
-                    samples::complete(ids, &missing, &found)?
+                    let found = (*tx).resolve_series(t, &wanted, settings.max_series).await?;
+                    samples::complete(ids, &missing, &found)
                 };
                 let from_db = !missing.is_empty();
                 let rows = samples::rows(shaped, &ids, received_ms, policy);
+                outcome.samples_over_quota = rows.over_quota;
                 let stored = (*tx).insert_samples(&rows.rows).await.map_err(StoreError::item("samples"))?;
                 outcome.samples_stored = count(usize::try_from(stored).unwrap_or(usize::MAX));
                 outcome.samples_duplicate = count(shaped.samples.len()).saturating_sub(outcome.samples_stored);

@@ -9,7 +9,10 @@
 
 use super::partitions::{self, PartitionInfo};
 use super::rollup::Level;
-use super::settings::{TenantSettings, override_columns_of, overrides_from_row};
+use super::settings::{
+    OverrideRow, TenantSettings, override_columns_of, override_row, overrides_from_row,
+};
+use sqlx::Row;
 use super::timeseries::{DAY_MS, TimeseriesPolicy, floor_to};
 use super::{Store, StoreError, TenantStore, on_pool};
 use serde::Serialize;
@@ -22,6 +25,13 @@ pub struct RetentionReport {
     pub hour_buckets: u64,
     /// Batch claims (replay detection) as old as the raw samples they stood for.
     pub batch_claims: u64,
+    pub events: u64,
+    pub audit_entries: u64,
+    pub notifications: u64,
+    /// Addresses and discovery neighbours no longer reported.
+    pub discovery_rows: u64,
+    /// Series silent for longer than every retention: nothing of them is left.
+    pub series: u64,
 }
 
 impl RetentionReport {
@@ -30,6 +40,11 @@ impl RetentionReport {
         self.minute_buckets += o.minute_buckets;
         self.hour_buckets += o.hour_buckets;
         self.batch_claims += o.batch_claims;
+        self.events += o.events;
+        self.audit_entries += o.audit_entries;
+        self.notifications += o.notifications;
+        self.discovery_rows += o.discovery_rows;
+        self.series += o.series;
     }
 }
 
@@ -44,6 +59,8 @@ pub struct MaintenanceReport {
     /// Tenants whose rollups or retention failed this run (logged; retried next run).
     pub tenant_failures: usize,
     pub retention: RetentionReport,
+    /// Tenants some of whose series were deleted (their cached series ids are stale).
+    pub series_deleted_in: Vec<String>,
     pub minute_buckets: u64,
     pub hour_buckets: u64,
     pub late_marks: u64,
@@ -56,16 +73,6 @@ pub fn retention_cutoff(now_ms: i64, days: u32) -> i64 {
         DAY_MS,
     )
 }
-
-type TenantSettingsRow = (
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
 
 impl TenantStore<'_> {
     /// Deletes the tenant's rows older than its retention at `now_ms`. Raw samples are
@@ -104,6 +111,30 @@ impl TenantStore<'_> {
                 .bind(t).bind(raw_cutoff).execute(pool).await?;
             report.batch_claims = sqlx::query("DELETE FROM ingested_batches WHERE tenant_id = $1 AND received_ms < $2")
                 .bind(t).bind(raw_cutoff).execute(pool).await?.rows_affected();
+            for (table, column, days, counter) in [
+                ("events", "ts_ms", settings.event_retention_days, &mut report.events),
+                ("audit_log", "ts_ms", settings.audit_retention_days, &mut report.audit_entries),
+                ("alert_notifications", "ts_ms", settings.notification_retention_days, &mut report.notifications),
+            ] {
+                *counter = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} < $2"))
+                    .bind(t).bind(retention_cutoff(now_ms, days)).execute(pool).await?.rows_affected();
+            }
+            let discovery_cutoff = retention_cutoff(now_ms, settings.discovery_retention_days);
+            for table in ["interface_addresses", "discovered_neighbors"] {
+                report.discovery_rows += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND last_seen_ms < $2"))
+                    .bind(t).bind(discovery_cutoff).execute(pool).await?.rows_affected();
+            }
+            // A series whose newest sample is older than the longest of its retentions
+            // has no rows left anywhere (or loses its last ones in this run), and frees
+            // its place in the quota. One that reappears gets a new row; the ingest
+            // cache forgets the tenant's ids after a run that deleted any.
+            let longest = settings.raw_retention_days
+                .max(settings.minute_retention_days)
+                .max(settings.hour_retention_days);
+            report.series = sqlx::query(
+                "DELETE FROM series WHERE tenant_id = $1 AND COALESCE(last_ts_ms, 0) < $2",
+            )
+            .bind(t).bind(retention_cutoff(now_ms, longest)).execute(pool).await?.rows_affected();
         });
         Ok(report)
     }
@@ -147,15 +178,16 @@ impl Store {
             "SELECT t.id, {} FROM tenants t LEFT JOIN tenant_settings s ON s.tenant_id = t.id ORDER BY t.id",
             override_columns_of("s")
         );
-        let rows: Vec<TenantSettingsRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql).fetch_all(pool).await?
+        let rows: Vec<(String, OverrideRow)> = on_pool!(self, pool => {
+            let mut out = Vec::new();
+            for r in sqlx::query(&sql).fetch_all(pool).await? {
+                out.push((r.try_get(0)?, override_row(&r, 1)?));
+            }
+            out
         });
         Ok(rows
             .into_iter()
-            .map(|r| {
-                let s = overrides_from_row((r.1, r.2, r.3, r.4, r.5, r.6)).resolve(defaults);
-                (r.0, s)
-            })
+            .map(|(id, r)| (id, overrides_from_row(r).resolve(defaults)))
             .collect())
     }
 
@@ -197,6 +229,9 @@ impl Store {
                     report.hour_buckets += r.hour_buckets;
                     report.late_marks += r.late_marks;
                     report.retention.add(&k);
+                    if k.series > 0 {
+                        report.series_deleted_in.push(tenant.clone());
+                    }
                 }
                 Err(e) => {
                     report.tenant_failures += 1;

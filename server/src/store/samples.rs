@@ -84,6 +84,14 @@ impl IngestCache {
         }
     }
 
+    /// Forgets the tenant's series ids (after retention deleted some of its series).
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+    }
+
     pub(crate) fn knows_day(&self, day: i64) -> bool {
         self.days
             .lock()
@@ -154,18 +162,29 @@ pub(crate) struct Rows {
     pub latest: Vec<(i64, i64, f64)>,
     /// (series id, hour) of samples late enough to need a rollup recomputation.
     pub late_hours: Vec<(i64, i64)>,
+    /// Samples left out: their series would take the tenant over its series quota.
+    pub over_quota: u32,
 }
 
+/// Rows of the samples whose series has an id (the others are over the series quota
+/// and counted in [`Rows::over_quota`]).
 pub(crate) fn rows(
     shaped: &Shaped<'_>,
-    ids: &[i64],
+    ids: &[Option<i64>],
     received_ms: i64,
     policy: &TimeseriesPolicy,
 ) -> Rows {
+    let mut over_quota = 0u32;
     let mut rows: Vec<(i64, i64, f64)> = shaped
         .samples
         .iter()
-        .map(|&(i, ts, v)| (ids[i], ts, v))
+        .filter_map(|&(i, ts, v)| match ids.get(i).copied().flatten() {
+            Some(id) => Some((id, ts, v)),
+            None => {
+                over_quota = over_quota.saturating_add(1);
+                None
+            }
+        })
         .collect();
     // Stable sort: of samples repeating a (series, ts) within the batch, the first wins.
     rows.sort_by_key(|&(id, ts, _)| (id, ts));
@@ -183,6 +202,7 @@ pub(crate) fn rows(
     }
     out.late_hours = late.into_iter().collect();
     out.rows = rows;
+    out.over_quota = over_quota;
     out
 }
 
@@ -210,40 +230,47 @@ pub(crate) fn cached_ids(
     (ids, missing)
 }
 
-/// Fills the ids found in the database into the cached ones.
+/// Fills the ids found in the database into the cached ones; a key still without one
+/// is over the tenant's series quota.
 pub(crate) fn complete(
     mut ids: Vec<Option<i64>>,
     missing: &[(usize, SeriesKey)],
-    found: &[i64],
-) -> Result<Vec<i64>, sqlx::Error> {
+    found: &[Option<i64>],
+) -> Vec<Option<i64>> {
     for ((i, _), id) in missing.iter().zip(found) {
-        ids[*i] = Some(*id);
+        ids[*i] = *id;
     }
-    ids.into_iter()
-        .map(|id| id.ok_or_else(|| sqlx::Error::Protocol("a series id was not resolved".into())))
-        .collect()
+    ids
 }
 
-/// After commit: the ids resolved are safe to reuse.
+/// After commit: the ids resolved are safe to reuse (keys over the quota have none).
 pub(crate) fn remember(
     cache: Option<&IngestCache>,
     tenant: &str,
     keys: &[BatchSeries<'_>],
-    ids: &[i64],
+    ids: &[Option<i64>],
 ) {
     if let Some(cache) = cache {
-        cache.remember(tenant, keys, ids);
+        let (keys, ids): (Vec<BatchSeries<'_>>, Vec<i64>) = keys
+            .iter()
+            .zip(ids)
+            .filter_map(|(k, id)| id.map(|id| (*k, id)))
+            .unzip();
+        cache.remember(tenant, &keys, &ids);
     }
 }
 
 /// The engine-specific statements of the sample write path.
 pub(crate) trait SampleWrite {
     /// Creates missing series and returns the ids of `keys`, in order.
+    /// The ids of `keys` (in order), creating missing series while the tenant holds
+    /// fewer than `max_series`; a key left without an id is over the quota.
     fn resolve_series(
         &mut self,
         tenant: &str,
         keys: &[&SeriesKey],
-    ) -> impl std::future::Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
+        max_series: u64,
+    ) -> impl std::future::Future<Output = Result<Vec<Option<i64>>, sqlx::Error>> + Send;
     /// Inserts sample rows, skipping any already stored; returns how many were new.
     fn insert_samples(
         &mut self,
@@ -268,6 +295,31 @@ pub(crate) trait SampleWrite {
         tenant: &str,
         seen: &BTreeMap<&str, i64>,
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The stored ids of `keys`, in order; `None` for a series not stored.
+async fn pg_series_ids(
+    conn: &mut PgConnection,
+    tenant: &str,
+    keys: &[&SeriesKey],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    let found: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT k.ord, s.id FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(kind, eid, metric, ord) \
+         JOIN series s ON s.tenant_id = $1 AND s.entity_kind = k.kind AND s.entity_id = k.eid AND s.metric = k.metric",
+    )
+    .bind(tenant)
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ids = vec![None; keys.len()];
+    for (ord, id) in found {
+        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| ids.get_mut(i)) {
+            *slot = Some(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Binary `COPY` rows of (int8, int8, float8).
@@ -322,44 +374,54 @@ impl SampleWrite for PgConnection {
         &mut self,
         tenant: &str,
         keys: &[&SeriesKey],
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let kinds: Vec<&str> = keys.iter().map(|k| k.0).collect();
-        let entities: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-        let metrics: Vec<&str> = keys.iter().map(|k| k.2).collect();
+        max_series: u64,
+    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
         // Keyed probes, not a hash of every series of the tenant (see `update_latest`).
         self.execute(PG_KEYED_JOINS).await?;
-        // Insert what is missing (a concurrent writer creating the same series makes this
-        // wait for it), then read every id: a new statement sees both.
+        let mut ids = pg_series_ids(self, tenant, keys).await?;
+        let new: Vec<&SeriesKey> = keys
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| id.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if new.is_empty() {
+            return Ok(ids);
+        }
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM series WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&mut *self)
+            .await?;
+        let room = usize::try_from(max_series.saturating_sub(u64::try_from(held).unwrap_or(0)))
+            .unwrap_or(usize::MAX);
+        let create = &new[..new.len().min(room)];
+        if create.is_empty() {
+            return Ok(ids);
+        }
+        // A concurrent writer creating the same series makes this wait for it; the
+        // read after sees both.
         sqlx::query(
             "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) \
              SELECT $1, k.kind, k.eid, k.metric FROM unnest($2::text[], $3::text[], $4::text[]) AS k(kind, eid, metric) \
              ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO NOTHING",
         )
         .bind(tenant)
-        .bind(&kinds)
-        .bind(&entities)
-        .bind(&metrics)
+        .bind(create.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(create.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(create.iter().map(|k| k.2).collect::<Vec<_>>())
         .execute(&mut *self)
         .await?;
-        let found: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT k.ord, s.id FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(kind, eid, metric, ord) \
-             JOIN series s ON s.tenant_id = $1 AND s.entity_kind = k.kind AND s.entity_id = k.eid AND s.metric = k.metric",
-        )
-        .bind(tenant)
-        .bind(&kinds)
-        .bind(&entities)
-        .bind(&metrics)
-        .fetch_all(&mut *self)
-        .await?;
-        let mut ids = vec![None; keys.len()];
-        for (ord, id) in found {
-            if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| ids.get_mut(i)) {
-                *slot = Some(id);
+        let created = pg_series_ids(self, tenant, create).await?;
+        let mut filled = create.iter().zip(created);
+        for (key, id) in keys.iter().zip(ids.iter_mut()) {
+            if id.is_none() {
+                match filled.next() {
+                    Some((k, c)) if *k == *key => *id = c,
+                    _ => break,
+                }
             }
         }
-        ids.into_iter()
-            .map(|id| id.ok_or_else(|| sqlx::Error::RowNotFound))
-            .collect()
+        Ok(ids)
     }
 
     async fn insert_samples(&mut self, rows: &[(i64, i64, f64)]) -> Result<u64, sqlx::Error> {
@@ -488,29 +550,47 @@ impl SampleWrite for SqliteConnection {
         &mut self,
         tenant: &str,
         keys: &[&SeriesKey],
-    ) -> Result<Vec<i64>, sqlx::Error> {
+        max_series: u64,
+    ) -> Result<Vec<Option<i64>>, sqlx::Error> {
+        const FIND: &str = "SELECT id FROM series WHERE tenant_id = $1 AND entity_kind = $2 AND entity_id = $3 AND metric = $4";
         let mut ids = Vec::with_capacity(keys.len());
         for key in keys {
-            sqlx::query(
-                "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO NOTHING",
-            )
+            let id: Option<i64> = sqlx::query_scalar(FIND)
+                .bind(tenant)
+                .bind(key.0)
+                .bind(&key.1)
+                .bind(key.2)
+                .fetch_optional(&mut *self)
+                .await?;
+            ids.push(id);
+        }
+        if ids.iter().all(Option::is_some) {
+            return Ok(ids);
+        }
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM series WHERE tenant_id = $1")
             .bind(tenant)
-            .bind(key.0)
-            .bind(&key.1)
-            .bind(key.2)
-            .execute(&mut *self)
-            .await?;
-            let id: i64 = sqlx::query_scalar(
-                "SELECT id FROM series WHERE tenant_id = $1 AND entity_kind = $2 AND entity_id = $3 AND metric = $4",
-            )
-            .bind(tenant)
-            .bind(key.0)
-            .bind(&key.1)
-            .bind(key.2)
             .fetch_one(&mut *self)
             .await?;
-            ids.push(id);
+        let mut room = max_series.saturating_sub(u64::try_from(held).unwrap_or(0));
+        for (key, id) in keys.iter().zip(ids.iter_mut()) {
+            if id.is_some() {
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            room -= 1;
+            *id = Some(
+                sqlx::query_scalar(
+                    "INSERT INTO series (tenant_id, entity_kind, entity_id, metric) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(tenant)
+                .bind(key.0)
+                .bind(&key.1)
+                .bind(key.2)
+                .fetch_one(&mut *self)
+                .await?,
+            );
         }
         Ok(ids)
     }
@@ -648,7 +728,7 @@ mod tests {
         );
         assert_eq!(s.device_seen.get("b"), Some(&3_000));
 
-        let r = rows(&s, &[3, 7], policy.late_after_ms() + 2_500, &policy);
+        let r = rows(&s, &[Some(3), Some(7)], policy.late_after_ms() + 2_500, &policy);
         assert_eq!(
             r.rows,
             vec![(3, 1_000, 1.0), (3, 3_000, 0.0), (7, 2_000, 1.0)]
@@ -666,7 +746,7 @@ mod tests {
             sample("a", MetricName::DeviceUp, 1_000, 0.0),
         ];
         let s = shape(&samples, 1_000, &policy);
-        let r = rows(&s, &[5], 1_000, &policy);
+        let r = rows(&s, &[Some(5)], 1_000, &policy);
         assert_eq!(r.rows, vec![(5, 1_000, 1.0)]);
     }
 

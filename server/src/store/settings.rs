@@ -24,6 +24,19 @@ pub struct TenantSettings {
     pub max_agents: u64,
     /// Samples per second the tenant's agents may deliver together (429 beyond).
     pub max_samples_per_s: u64,
+    /// Series (entity × metric) the tenant may hold: every entity key an agent names
+    /// creates rows, so this bounds what one tenant's agents can make the server keep.
+    /// Samples of a series beyond it are dropped and counted; the rest of the batch is
+    /// stored.
+    pub max_series: u64,
+    /// Days events are kept.
+    pub event_retention_days: u32,
+    /// Days audit log entries are kept.
+    pub audit_retention_days: u32,
+    /// Days alert notifications are kept.
+    pub notification_retention_days: u32,
+    /// Days an address or discovery neighbour no longer reported is kept.
+    pub discovery_retention_days: u32,
 }
 
 impl Default for TenantSettings {
@@ -37,6 +50,15 @@ impl Default for TenantSettings {
             max_devices: 10_000,
             max_agents: 200,
             max_samples_per_s: 100_000,
+            // 10,000 devices at 200 series each (40 ports × 5 counters).
+            max_series: 2_000_000,
+            // A quarter of events, a year of who changed what (what an audit asks
+            // for), a quarter of notifications, and a week for a neighbour or an
+            // address to come back before it is forgotten.
+            event_retention_days: 90,
+            audit_retention_days: 365,
+            notification_retention_days: 90,
+            discovery_retention_days: 7,
         }
     }
 }
@@ -51,6 +73,11 @@ pub struct TenantOverrides {
     pub max_devices: Option<u64>,
     pub max_agents: Option<u64>,
     pub max_samples_per_s: Option<u64>,
+    pub max_series: Option<u64>,
+    pub event_retention_days: Option<u32>,
+    pub audit_retention_days: Option<u32>,
+    pub notification_retention_days: Option<u32>,
+    pub discovery_retention_days: Option<u32>,
 }
 
 impl TenantOverrides {
@@ -69,6 +96,19 @@ impl TenantOverrides {
             max_devices: self.max_devices.unwrap_or(defaults.max_devices),
             max_agents: self.max_agents.unwrap_or(defaults.max_agents),
             max_samples_per_s: self.max_samples_per_s.unwrap_or(defaults.max_samples_per_s),
+            max_series: self.max_series.unwrap_or(defaults.max_series),
+            event_retention_days: self
+                .event_retention_days
+                .unwrap_or(defaults.event_retention_days),
+            audit_retention_days: self
+                .audit_retention_days
+                .unwrap_or(defaults.audit_retention_days),
+            notification_retention_days: self
+                .notification_retention_days
+                .unwrap_or(defaults.notification_retention_days),
+            discovery_retention_days: self
+                .discovery_retention_days
+                .unwrap_or(defaults.discovery_retention_days),
         }
     }
 
@@ -79,6 +119,10 @@ impl TenantOverrides {
             ("raw_retention_days", self.raw_retention_days),
             ("minute_retention_days", self.minute_retention_days),
             ("hour_retention_days", self.hour_retention_days),
+            ("event_retention_days", self.event_retention_days),
+            ("audit_retention_days", self.audit_retention_days),
+            ("notification_retention_days", self.notification_retention_days),
+            ("discovery_retention_days", self.discovery_retention_days),
         ] {
             if days == Some(0) {
                 return Err(StoreError::InvalidSettings(format!(
@@ -96,6 +140,7 @@ impl TenantOverrides {
 pub enum QuotaKind {
     Devices,
     Agents,
+    Series,
 }
 
 impl QuotaKind {
@@ -103,6 +148,7 @@ impl QuotaKind {
         match self {
             QuotaKind::Devices => "devices",
             QuotaKind::Agents => "agents",
+            QuotaKind::Series => "series",
         }
     }
 }
@@ -135,35 +181,71 @@ fn signed<T: Into<u64>>(v: Option<T>) -> Option<i64> {
     v.map(|v| i64::try_from(v.into()).unwrap_or(i64::MAX))
 }
 
-type OverrideRow = (
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
+/// The override columns of `tenant_settings` as read, in [`OVERRIDE_COLUMNS`] order.
+pub(crate) type OverrideRow = [Option<i64>; OVERRIDE_COUNT];
+
+const OVERRIDE_COUNT: usize = 11;
 
 pub(crate) fn overrides_from_row(row: OverrideRow) -> TenantOverrides {
     TenantOverrides {
-        raw_retention_days: unsigned(row.0),
-        minute_retention_days: unsigned(row.1),
-        hour_retention_days: unsigned(row.2),
-        max_devices: unsigned(row.3),
-        max_agents: unsigned(row.4),
-        max_samples_per_s: unsigned(row.5),
+        raw_retention_days: unsigned(row[0]),
+        minute_retention_days: unsigned(row[1]),
+        hour_retention_days: unsigned(row[2]),
+        max_devices: unsigned(row[3]),
+        max_agents: unsigned(row[4]),
+        max_samples_per_s: unsigned(row[5]),
+        max_series: unsigned(row[6]),
+        event_retention_days: unsigned(row[7]),
+        audit_retention_days: unsigned(row[8]),
+        notification_retention_days: unsigned(row[9]),
+        discovery_retention_days: unsigned(row[10]),
     }
 }
 
+fn row_of_overrides(o: &TenantOverrides) -> OverrideRow {
+    [
+        signed(o.raw_retention_days),
+        signed(o.minute_retention_days),
+        signed(o.hour_retention_days),
+        signed(o.max_devices),
+        signed(o.max_agents),
+        signed(o.max_samples_per_s),
+        signed(o.max_series),
+        signed(o.event_retention_days),
+        signed(o.audit_retention_days),
+        signed(o.notification_retention_days),
+        signed(o.discovery_retention_days),
+    ]
+}
+
 /// The columns of `tenant_settings` in [`OverrideRow`] order.
-const OVERRIDE_COLUMNS: [&str; 6] = [
+const OVERRIDE_COLUMNS: [&str; OVERRIDE_COUNT] = [
     "raw_retention_days",
     "minute_retention_days",
     "hour_retention_days",
     "max_devices",
     "max_agents",
     "max_samples_per_s",
+    "max_series",
+    "event_retention_days",
+    "audit_retention_days",
+    "notification_retention_days",
+    "discovery_retention_days",
 ];
+
+/// Reads the override columns from `row`, starting at column `first`.
+pub(crate) fn override_row<'r, R>(row: &'r R, first: usize) -> Result<OverrideRow, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out: OverrideRow = [None; OVERRIDE_COUNT];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = row.try_get(first + i)?;
+    }
+    Ok(out)
+}
 
 /// The override columns qualified by a table alias, for a select list.
 pub(crate) fn override_columns_of(alias: &str) -> String {
@@ -181,8 +263,11 @@ impl TenantStore<'_> {
             "SELECT {} FROM tenant_settings s WHERE s.tenant_id = $1",
             override_columns_of("s")
         );
-        let row: Option<OverrideRow> = on_pool!(self.store, pool => {
-            sqlx::query_as(&sql).bind(self.tenant).fetch_optional(pool).await?
+        let row = on_pool!(self.store, pool => {
+            match sqlx::query(&sql).bind(self.tenant).fetch_optional(pool).await? {
+                Some(r) => Some(override_row(&r, 0)?),
+                None => None,
+            }
         });
         Ok(row.map(overrides_from_row).unwrap_or_default())
     }
@@ -199,26 +284,27 @@ impl TenantStore<'_> {
             return Err(StoreError::UnknownTenant(self.tenant.to_owned()));
         }
         let now = ispvm_proto::time::now_ms();
+        let columns = OVERRIDE_COLUMNS.join(", ");
+        let params = (0..OVERRIDE_COUNT)
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let updates = OVERRIDE_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO tenant_settings (tenant_id, updated_ms, {columns}) VALUES ($1, $2, {params}) \
+             ON CONFLICT (tenant_id) DO UPDATE SET {updates}, updated_ms = excluded.updated_ms"
+        );
+        let values = row_of_overrides(o);
         on_pool!(self.store, pool => {
-            sqlx::query(
-                "INSERT INTO tenant_settings (tenant_id, raw_retention_days, minute_retention_days, \
-                   hour_retention_days, max_devices, max_agents, max_samples_per_s, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET raw_retention_days = excluded.raw_retention_days, \
-                   minute_retention_days = excluded.minute_retention_days, \
-                   hour_retention_days = excluded.hour_retention_days, max_devices = excluded.max_devices, \
-                   max_agents = excluded.max_agents, max_samples_per_s = excluded.max_samples_per_s, \
-                   updated_ms = excluded.updated_ms",
-            )
-            .bind(self.tenant)
-            .bind(signed(o.raw_retention_days))
-            .bind(signed(o.minute_retention_days))
-            .bind(signed(o.hour_retention_days))
-            .bind(signed(o.max_devices))
-            .bind(signed(o.max_agents))
-            .bind(signed(o.max_samples_per_s))
-            .bind(now)
-            .execute(pool).await?;
+            let mut q = sqlx::query(&sql).bind(self.tenant).bind(now);
+            for v in values {
+                q = q.bind(v);
+            }
+            q.execute(pool).await?;
         });
         Ok(())
     }
