@@ -6,7 +6,7 @@ use ispvm_actors::alert::{
     NotificationKind, Rule, Schedule,
 };
 use ispvm_actors::tree::{
-    ChildKey, Clock, DomainStore, LinkSpec, LinkStatus, MonitorTree, PortError, StoredPoint,
+    ActorLimits, ChildKey, Clock, DomainStore, LinkSpec, LinkStatus, MonitorTree, PortError, StoredPoint,
     TreeOptions,
 };
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
@@ -132,10 +132,20 @@ async fn start(
     clock: Arc<FakeClock>,
     notify: Option<mpsc::UnboundedSender<Notification>>,
 ) -> MonitorTree {
+    start_limited(store, clock, notify, ActorLimits::default()).await
+}
+
+async fn start_limited(
+    store: Arc<MemStore>,
+    clock: Arc<FakeClock>,
+    notify: Option<mpsc::UnboundedSender<Notification>>,
+    limits: ActorLimits,
+) -> MonitorTree {
     let options = TreeOptions {
         timers: false,
         notify,
         on_cycle: None,
+        limits,
     };
     MonitorTree::start(store, clock, options)
         .await
@@ -265,5 +275,72 @@ async fn an_engine_restart_keeps_alerts_without_notifying_again() {
         .expect("cycle");
     assert!(rx.try_recv().is_err(), "no second notification");
     assert_eq!(store.notifications.lock().expect("lock").len(), 1);
+    tree.stop().await;
+}
+
+fn cpu(device: &str, ts_ms: i64) -> MetricSample {
+    MetricSample {
+        entity: EntityKey::Device(device.into()),
+        metric: MetricName::DeviceCpuPct,
+        ts_ms,
+        value: 10.0,
+    }
+}
+
+fn routers(children: &[ChildKey]) -> Vec<&str> {
+    children
+        .iter()
+        .filter_map(|k| match k {
+            ChildKey::Router(d) => Some(d.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A tenant's agents naming ever more entities cannot make the tree hold ever more
+/// actors: beyond the cap an entity gets none, and actors that heard nothing for the
+/// idle limit are stopped (and not restarted as if they had failed), which makes room.
+#[tokio::test]
+async fn entity_actors_are_capped_and_idle_ones_stopped() {
+    let store = store();
+    let clock = Arc::new(FakeClock(AtomicI64::new(1_000)));
+    let limits = ActorLimits {
+        max_routers: 3,
+        max_probes: 3,
+        idle_after_ms: 60_000,
+    };
+    let tree = start_limited(Arc::clone(&store), Arc::clone(&clock), None, limits).await;
+    let devices: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
+    tree.ingest(
+        "t1",
+        batch(1, devices.iter().map(|d| cpu(d, 1_000)).collect()),
+    );
+    eventually("three routers", || async {
+        routers(&tree.children("t1").await.expect("children")).len() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        routers(&tree.children("t1").await.expect("children")),
+        ["d0", "d1", "d2"],
+        "no more than the cap"
+    );
+
+    // d0 keeps talking; d1 and d2 fall silent for longer than the idle limit.
+    clock.0.store(50_000, Ordering::SeqCst);
+    tree.ingest("t1", batch(2, vec![cpu("d0", 50_000)]));
+    clock.0.store(100_000, Ordering::SeqCst);
+    assert_eq!(tree.reap_now("t1").await.expect("reap"), 2);
+    // Stopped for idleness is not a failure: nothing comes back by itself.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(routers(&tree.children("t1").await.expect("children")), ["d0"]);
+    // The room is used by the next entities.
+    tree.ingest("t1", batch(3, vec![cpu("d3", 100_000), cpu("d4", 100_000)]));
+    eventually("d3 and d4 watched", || async {
+        routers(&tree.children("t1").await.expect("children")) == ["d0", "d3", "d4"]
+    })
+    .await;
+    let d3 = tree.router("t1", "d3").await.expect("answer");
+    assert!(d3.is_some());
     tree.stop().await;
 }

@@ -104,6 +104,7 @@ pub async fn start_with(
             on_cycle: Some(Arc::new(move |report| {
                 AlertCycle { report }.emit(&cycle_metrics)
             })),
+            limits: ispvm_actors::tree::ActorLimits::default(),
         },
     )
     .await?;

@@ -51,6 +51,7 @@ async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
             timers: false,
             notify: None,
             on_cycle: None,
+            limits: Default::default(),
         },
     )
     .await

@@ -54,6 +54,34 @@ impl std::fmt::Debug for MonitorTree {
     }
 }
 
+/// How many entity actors one tenant may hold, and when an idle one is stopped.
+///
+/// Every entity an agent names (a device in a sample, a probe target) gets an actor;
+/// without bounds one tenant's agents could make the shared server hold any number of
+/// them, for ever. An entity beyond the cap is stored but not watched live (its samples
+/// still reach the alert engine); an actor that heard nothing for `idle_after_ms` is
+/// stopped, and started again by the entity's next data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActorLimits {
+    pub max_routers: usize,
+    pub max_probes: usize,
+    pub idle_after_ms: i64,
+}
+
+impl Default for ActorLimits {
+    fn default() -> Self {
+        ActorLimits {
+            // Twice the default device quota: room for devices seen in samples before
+            // their inventory, never without bound.
+            max_routers: 20_000,
+            max_probes: 20_000,
+            // An hour without a sample: the device is no longer polled (a down device
+            // still reports device.up = 0 every poll).
+            idle_after_ms: 3_600_000,
+        }
+    }
+}
+
 /// How the tree runs.
 pub struct TreeOptions {
     /// Evaluate alerts on the 10 s / 60 s / 5 min timers (tests drive cycles instead).
@@ -61,6 +89,7 @@ pub struct TreeOptions {
     pub notify: Option<UnboundedSender<Notification>>,
     /// Called after every evaluation cycle (telemetry).
     pub on_cycle: Option<CycleHook>,
+    pub limits: ActorLimits,
 }
 
 impl MonitorTree {
@@ -76,6 +105,7 @@ impl MonitorTree {
             timers: options.timers,
             notify: options.notify,
             on_cycle: options.on_cycle,
+            limits: options.limits,
         };
         let (root, _) = Actor::spawn(None, RootActor::<S, C>::default(), args)
             .await
@@ -149,6 +179,12 @@ impl MonitorTree {
     /// Series and points the tenant's engine holds.
     pub async fn engine_footprint(&self, tenant: &str) -> Result<(usize, usize), TreeError> {
         self.ask(tenant, TenantMsg::EngineFootprint).await
+    }
+
+    /// Stops the tenant's entity actors idle for longer than the limit now (the tree
+    /// does it every minute on its timers); answers how many were stopped.
+    pub async fn reap_now(&self, tenant: &str) -> Result<usize, TreeError> {
+        self.ask(tenant, TenantMsg::Reap).await
     }
 
     /// Makes a child fail (supervision tests and chaos drills).

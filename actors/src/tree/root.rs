@@ -26,6 +26,7 @@ pub struct RootArgs<S, C> {
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
     pub on_cycle: Option<CycleHook>,
+    pub limits: super::ActorLimits,
 }
 
 pub struct RootActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -58,6 +59,7 @@ impl<S: DomainStore, C: Clock> RootState<S, C> {
             timers: self.args.timers,
             notify: self.args.notify.clone(),
             on_cycle: self.args.on_cycle.clone(),
+            limits: self.args.limits,
         };
         let (t, _) = Actor::spawn_linked(
             None,

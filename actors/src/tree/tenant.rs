@@ -20,6 +20,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Longest wait before restarting a failed child.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often idle entity actors are looked for (with timers on).
+const REAP_EVERY: Duration = Duration::from_secs(60);
 
 /// A child of the tenant supervisor, by what it watches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +47,9 @@ pub enum TenantMsg {
     CrashChild(ChildKey),
     EngineFootprint(RpcReplyPort<(usize, usize)>),
     Respawn(ChildKey),
+    /// Stop entity actors idle beyond the limit; answers how many (timer or test).
+    Reap(RpcReplyPort<usize>),
+    ReapTick,
 }
 
 pub struct TenantArgs<S, C> {
@@ -54,6 +59,7 @@ pub struct TenantArgs<S, C> {
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
     pub on_cycle: Option<CycleHook>,
+    pub limits: super::ActorLimits,
 }
 
 impl<S, C> Clone for TenantArgs<S, C> {
@@ -65,6 +71,7 @@ impl<S, C> Clone for TenantArgs<S, C> {
             timers: self.timers,
             notify: self.notify.clone(),
             on_cycle: self.on_cycle.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -88,6 +95,10 @@ pub struct TenantState<S, C> {
     link_ends: HashMap<(String, String), Vec<String>>,
     by_id: HashMap<ActorId, ChildKey>,
     restarts: HashMap<ChildKey, u32>,
+    /// When each router and probe actor last had data (clock ms).
+    last_heard: HashMap<ChildKey, i64>,
+    /// Entities not given an actor since the last reap (over the cap).
+    over_cap: u64,
 }
 
 impl<S: DomainStore, C: Clock> TenantState<S, C> {
@@ -142,6 +153,64 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
         };
         self.by_id.insert(cell.get_id(), key);
         Ok(())
+    }
+
+    /// Whether a new entity actor may start; counts and reports the refusal otherwise.
+    fn room_for(&mut self, key: &ChildKey) -> bool {
+        let (held, max) = match key {
+            ChildKey::Router(_) => (self.routers.len(), self.args.limits.max_routers),
+            ChildKey::Probe(_) => (self.probes.len(), self.args.limits.max_probes),
+            ChildKey::Engine | ChildKey::Link(_) => return true,
+        };
+        if held < max {
+            return true;
+        }
+        if self.over_cap == 0 {
+            tracing::warn!(
+                tenant = %self.args.tenant,
+                child = ?key,
+                max,
+                "the tenant holds as many entity actors of this kind as it may; new entities are stored but not watched live"
+            );
+        }
+        self.over_cap += 1;
+        false
+    }
+
+    /// Stops the router and probe actors that heard nothing for the idle limit. They
+    /// leave the supervision map first, so their stop is not taken for a failure.
+    fn reap(&mut self) -> usize {
+        let now = self.args.clock.now_ms();
+        let idle: Vec<ChildKey> = self
+            .last_heard
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) > self.args.limits.idle_after_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &idle {
+            self.last_heard.remove(key);
+            let cell = match key {
+                ChildKey::Router(d) => self.routers.get(d).map(|r| r.get_cell()),
+                ChildKey::Probe(t) => self.probes.get(t).map(|r| r.get_cell()),
+                ChildKey::Engine | ChildKey::Link(_) => None,
+            };
+            if let Some(cell) = cell {
+                self.by_id.remove(&cell.get_id());
+                self.forget(key);
+                self.restarts.remove(key);
+                cell.stop(Some("idle".into()));
+            }
+        }
+        if !idle.is_empty() || self.over_cap > 0 {
+            tracing::info!(
+                tenant = %self.args.tenant,
+                stopped = idle.len(),
+                refused = self.over_cap,
+                "idle entity actors stopped"
+            );
+        }
+        self.over_cap = 0;
+        idle.len()
     }
 
     fn forget(&mut self, key: &ChildKey) {
@@ -241,26 +310,35 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
         for d in &batch.inventory.devices {
             per_device.entry(d.key.as_str()).or_default();
         }
+        let now = self.args.clock.now_ms();
         for (device, (samples, events)) in per_device {
-            if !self.routers.contains_key(device)
-                && let Err(e) = self
-                    .spawn(myself, ChildKey::Router(device.to_owned()))
-                    .await
-            {
-                tracing::error!(tenant = %self.args.tenant, device, error = %e, "router actor not started");
-                continue;
+            let key = ChildKey::Router(device.to_owned());
+            if !self.routers.contains_key(device) {
+                if !self.room_for(&key) {
+                    continue;
+                }
+                if let Err(e) = self.spawn(myself, key.clone()).await {
+                    tracing::error!(tenant = %self.args.tenant, device, error = %e, "router actor not started");
+                    continue;
+                }
             }
+            self.last_heard.insert(key, now);
             if let Some(r) = self.routers.get(device) {
                 let _ = r.cast(RouterMsg::Observe { samples, events });
             }
         }
         for (target, samples) in per_probe {
-            if !self.probes.contains_key(target)
-                && let Err(e) = self.spawn(myself, ChildKey::Probe(target.to_owned())).await
-            {
-                tracing::error!(tenant = %self.args.tenant, target, error = %e, "probe actor not started");
-                continue;
+            let key = ChildKey::Probe(target.to_owned());
+            if !self.probes.contains_key(target) {
+                if !self.room_for(&key) {
+                    continue;
+                }
+                if let Err(e) = self.spawn(myself, key.clone()).await {
+                    tracing::error!(tenant = %self.args.tenant, target, error = %e, "probe actor not started");
+                    continue;
+                }
             }
+            self.last_heard.insert(key, now);
             if let Some(p) = self.probes.get(target) {
                 let _ = p.cast(ProbeMsg::Observe {
                     vantage: batch.agent_id.clone(),
@@ -291,7 +369,12 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
             link_ends: HashMap::new(),
             by_id: HashMap::new(),
             restarts: HashMap::new(),
+            last_heard: HashMap::new(),
+            over_cap: 0,
         };
+        if state.args.timers {
+            myself.send_interval(REAP_EVERY, || TenantMsg::ReapTick);
+        }
         state.spawn(&myself.get_cell(), ChildKey::Engine).await?;
         state.reload_links(&myself.get_cell()).await;
         Ok(state)
@@ -360,6 +443,12 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
                 }
                 ChildKey::Probe(_) | ChildKey::Link(_) => {}
             },
+            TenantMsg::Reap(reply) => {
+                let _ = reply.send(state.reap());
+            }
+            TenantMsg::ReapTick => {
+                state.reap();
+            }
             TenantMsg::Respawn(key) => {
                 let present = match &key {
                     ChildKey::Engine => state.engine.is_some(),
