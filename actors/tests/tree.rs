@@ -6,8 +6,8 @@ use ispvm_actors::alert::{
     NotificationKind, Rule, Schedule,
 };
 use ispvm_actors::tree::{
-    ActorLimits, ChildKey, Clock, DomainStore, LinkSpec, LinkStatus, MonitorTree, PortError, StoredPoint,
-    TreeOptions,
+    ActorLimits, ChildKey, Clock, DomainStore, LinkSpec, LinkStatus, MonitorTree, PortError,
+    StoredPoint, TreeOptions,
 };
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use std::collections::BTreeMap;
@@ -333,7 +333,10 @@ async fn entity_actors_are_capped_and_idle_ones_stopped() {
     assert_eq!(tree.reap_now("t1").await.expect("reap"), 2);
     // Stopped for idleness is not a failure: nothing comes back by itself.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(routers(&tree.children("t1").await.expect("children")), ["d0"]);
+    assert_eq!(
+        routers(&tree.children("t1").await.expect("children")),
+        ["d0"]
+    );
     // The room is used by the next entities.
     tree.ingest("t1", batch(3, vec![cpu("d3", 100_000), cpu("d4", 100_000)]));
     eventually("d3 and d4 watched", || async {

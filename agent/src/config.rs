@@ -407,7 +407,16 @@ impl AgentConfig {
             path: path.to_owned(),
             source,
         })?;
-        let config: AgentConfig = ispvm_proto::settings::load(&text, ENV_PREFIX, std::env::vars())?;
+        Self::from_toml(&text, std::env::vars())
+    }
+
+    /// Parses and checks a configuration from TOML text with `vars` (environment
+    /// variables) over it: what `load` does once the file is read.
+    pub fn from_toml(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let config: AgentConfig = ispvm_proto::settings::load(text, ENV_PREFIX, vars)?;
         config.validate()?;
         Ok(config)
     }

@@ -28,6 +28,10 @@ pub struct HttpState {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        // The agent depends on nothing outside it to do its work (the buffer absorbs a
+        // server outage): alive is ready.
+        .route("/livez", get(healthz))
+        .route("/readyz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/state", get(agent_state))
         .route("/v1/traceroute/{target}", get(traceroute))
@@ -41,10 +45,7 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, ispvm_proto::OPENMETRICS_CONTENT_TYPE)],
         s.metrics.encode(),
     )
 }

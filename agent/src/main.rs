@@ -34,11 +34,20 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the agent")?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    // Containers and systemd stop a process with SIGTERM: stop as on Ctrl-C (the buffer
+    // is flushed and the gossip cluster told we leave).
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     loop {
         tokio::select! {
             signal = tokio::signal::ctrl_c() => {
                 signal.context("waiting for Ctrl-C")?;
                 tracing::info!("stopping");
+                agent.shutdown().await;
+                return Ok(());
+            }
+            Some(()) = terminate.recv() => {
+                tracing::info!("SIGTERM: stopping");
                 agent.shutdown().await;
                 return Ok(());
             }

@@ -451,7 +451,7 @@ async fn a_member_revoked_while_running_is_cut_off_and_its_routers_taken_over() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_cannot_speak_as_another() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut c = cluster(
+    let c = cluster(
         dir.path(),
         &[("agent-1", "lis"), ("agent-2", "lis")],
         routers(&[("lis", 10)]),
@@ -490,7 +490,10 @@ async fn a_member_cannot_speak_as_another() {
         .expect("node")
         .transport_stats()
         .snapshot();
-    println!("impostor: agent-2 left out {} forged entries", stats.entries_forged);
+    println!(
+        "impostor: agent-2 left out {} forged entries",
+        stats.entries_forged
+    );
     assert!(stats.entries_forged > 0, "{stats:?}");
     // The real agent-1 still polls its share.
     assert!(every_router_polled_exactly_once(&c));
@@ -504,10 +507,6 @@ async fn a_node_id_that_is_not_the_certificate_name_is_refused_at_start() {
     let mut c = cluster(dir.path(), &[("agent-1", "lis")], routers(&[("lis", 1)])).await;
     let material = TlsMaterial::load_from_pki_dir(c.pki.dir(), "agent-1").expect("material");
     let config = c.config("agent-2", "lis", free_udp_addr().expect("addr"));
-    let err = c
-        .start_with(config, material)
-        .await
-        .err()
-        .expect("refused");
+    let err = c.start_with(config, material).await.expect_err("refused");
     assert!(err.to_string().contains("common name"), "{err}");
 }

@@ -22,4 +22,4 @@ pub use envelope::{
     FORMAT_VERSION, InterfaceInfo, InventoryPatch, MetricSample, NeighborInfo,
     OLDEST_FORMAT_VERSION, RejectCode, Severity,
 };
-pub use metric::MetricName;
+pub use metric::{MetricName, OPENMETRICS_CONTENT_TYPE};

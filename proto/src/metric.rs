@@ -109,6 +109,12 @@ impl<'de> Deserialize<'de> for MetricName {
     }
 }
 
+/// The content type of `/metrics` on the server and the agents: prometheus-client
+/// writes the OpenMetrics text format (with its `# EOF` terminator), so that is what
+/// scrapers are told, not the older Prometheus text format.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 #[cfg(test)]
 mod tests {
     use super::*;

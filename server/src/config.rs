@@ -235,11 +235,16 @@ impl ServerConfig {
             })?,
             None => String::new(),
         };
-        Ok(ispvm_proto::settings::load(
-            &text,
-            ENV_PREFIX,
-            std::env::vars(),
-        )?)
+        Self::from_toml(&text, std::env::vars())
+    }
+
+    /// Parses a configuration from TOML text with `vars` (environment variables) over
+    /// it: what `load` does once the file is read.
+    pub fn from_toml(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Ok(ispvm_proto::settings::load(text, ENV_PREFIX, vars)?)
     }
 
     pub fn database_url(&self) -> String {

@@ -127,7 +127,8 @@ fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
             .context("creating the demo CA")?;
     } else if !pki.crl_path().exists() {
         // A data directory from before `init` wrote an empty list.
-        pki.refresh_crl().context("writing the demo CA's revocation list")?;
+        pki.refresh_crl()
+            .context("writing the demo CA's revocation list")?;
     }
     pki.ensure(
         CertKind::Server,

@@ -194,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             // The default tenant may have just been made (with the starter rules).
             server.tree.reload(&cfg.default_tenant);
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
             server.shutdown().await;
         }
         #[cfg(feature = "sim")]
@@ -206,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let demo = ispvm_server::demo::start(&options).await?;
             println!("{}", demo.banner());
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
             println!("stopping…");
             demo.shutdown().await;
         }
@@ -248,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 println!("Press Ctrl-C to stop.");
             }
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
             isp.shutdown().await;
         }
         Command::Pki { command } => match command {
@@ -287,6 +287,17 @@ async fn main() -> anyhow::Result<()> {
                 println!("revoked {name}: {}", pki.crl_path().display());
             }
         },
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, which containers and systemd send to stop a
+/// process: both stop it the same orderly way.
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
     }
     Ok(())
 }

@@ -221,9 +221,15 @@ async fn fires_holds_recovers_and_survives_a_restart(store: Store) {
     // Notifications are kept for the tenant's 90 days, then deleted.
     let policy = ispvm_server::store::TimeseriesPolicy::default();
     let day = ispvm_server::store::DAY_MS;
-    store.maintain(&policy, t0 + 89 * day).await.expect("maintain");
+    store
+        .maintain(&policy, t0 + 89 * day)
+        .await
+        .expect("maintain");
     assert_eq!(notified(&store).await.len(), 2, "within retention");
-    let report = store.maintain(&policy, t0 + 92 * day).await.expect("maintain");
+    let report = store
+        .maintain(&policy, t0 + 92 * day)
+        .await
+        .expect("maintain");
     assert_eq!(report.retention.notifications, 2);
     assert!(notified(&store).await.is_empty(), "past retention");
 }

@@ -1554,3 +1554,56 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
     let _ = stop.send(true);
     let _ = task.await;
 }
+
+/// Liveness does not depend on the store (an orchestrator must not restart a server
+/// because its database is down); readiness does; `/metrics` says it is OpenMetrics.
+#[tokio::test]
+async fn liveness_holds_when_the_store_is_gone_and_readiness_does_not() {
+    let (store, _dir) = common::sqlite_store().await;
+    let state = AppState::new(
+        store.clone(),
+        ServerMetrics::new(),
+        StatusPolicy {
+            stale_after_ms: 30_000,
+        },
+        &test_auth(),
+        None,
+        TenantSettings::default(),
+    )
+    .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(ispvm_server::http::serve(listener, state, stopped));
+    let get = |path: &'static str| async move {
+        let r = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("answer");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (r.status().as_u16(), ct, r.text().await.expect("body"))
+    };
+    assert_eq!(get("/livez").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (status, ct, body) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(
+        body.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
+
+    store.close().await;
+    assert_eq!(get("/livez").await.0, 200, "alive without a store");
+    let (status, _, body) = get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(!body.contains("closed"), "no store error text: {body}");
+    let _ = stop.send(true);
+    let _ = task.await;
+}

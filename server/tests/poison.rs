@@ -137,3 +137,127 @@ async fn sqlite_commits_are_durable_before_the_ack() {
         .expect("pragma");
     assert_eq!(level, 2, "synchronous must be FULL (2)");
 }
+
+/// Text as routers and neighbours supply it: anything, including NUL and control
+/// characters, non-ASCII, and kilobytes.
+fn router_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        "[a-z0-9._-]{1,24}",
+        any::<String>(),
+        proptest::collection::vec(any::<char>(), 0..64).prop_map(|c| c.into_iter().collect()),
+        (any::<char>(), 0usize..5_000).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
+        // Incompressible and long: over PostgreSQL's index-key limit if it got through.
+        (1usize..200).prop_map(|n| (0..n)
+            .map(|i| format!("{i:x}{}", i * 7919 % 104_729))
+            .collect()),
+    ]
+}
+
+/// A batch with router text in every field that holds some.
+fn any_batch() -> impl proptest::strategy::Strategy<Value = ispvm_proto::Batch> {
+    use proptest::prelude::*;
+    (
+        proptest::collection::vec(router_text(), 16),
+        proptest::collection::btree_map(router_text(), router_text(), 0..4),
+    )
+        .prop_map(|(t, attrs)| {
+            let mut b = batch("agent-a", "acme", 1, &t[0]);
+            let d = &mut b.inventory.devices[0];
+            d.name = t[1].clone();
+            d.site = t[2].clone();
+            d.model = t[3].clone();
+            d.os_version = t[4].clone();
+            d.mgmt_addr = t[5].clone();
+            b.inventory.interfaces[0].name = t[6].clone();
+            b.inventory.interfaces[0].kind = t[7].clone();
+            b.inventory.addresses.push(ispvm_proto::AddressInfo {
+                device: t[0].clone(),
+                interface: t[6].clone(),
+                address: t[8].clone(),
+            });
+            b.inventory.neighbors.push(NeighborInfo {
+                device: t[0].clone(),
+                interface: t[6].clone(),
+                identity: t[9].clone(),
+                address: t[10].clone(),
+                mac: t[11].clone(),
+                platform: t[12].clone(),
+            });
+            b.events[0].message = t[13].clone();
+            b.events[0].attrs = attrs;
+            b.samples[3].entity = ispvm_proto::EntityKey::Interface {
+                device: t[0].clone(),
+                name: t[14].clone(),
+            };
+            b.samples.push(ispvm_proto::MetricSample {
+                entity: ispvm_proto::EntityKey::ProbeTarget(t[15].clone()),
+                metric: ispvm_proto::MetricName::PingRttMs,
+                ts_ms: T0,
+                value: 1.0,
+            });
+            b
+        })
+}
+
+/// The property behind promise 1: whatever batch the codec accepts (the server's checks
+/// run in `from_bincode`), PostgreSQL stores. A batch that passed the checks and then
+/// failed in the store would be refused for good and cost all its items.
+#[test]
+fn every_batch_the_codec_accepts_stores_on_postgres() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (store, db) = rt.block_on(async {
+        let (store, db) = pg_store().await;
+        store.ensure_tenant("acme", "Acme").await.expect("tenant");
+        (store, db)
+    });
+    let seq = AtomicU64::new(0);
+    let accepted = AtomicU64::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    let limits = Limits::default();
+    let result = runner.run(&(any_batch(), any::<bool>()), |(mut b, clean)| {
+        b.seq = seq.fetch_add(1, Ordering::Relaxed) + 1;
+        // Half the cases as an agent sends them (cleaned first, as the agent does before
+        // buffering), half raw: either way, what the checks accept must store.
+        if clean {
+            ispvm_proto::clean::clean_batch(&mut b, &limits);
+        }
+        let bytes = ispvm_proto::codec::to_bincode(&b).expect("encodes");
+        let checked = ispvm_proto::codec::from_bincode::<ispvm_proto::Batch>(&bytes, &limits);
+        let checked = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                prop_assert!(!clean, "a cleaned batch was refused by the checks: {e}");
+                return Ok(());
+            }
+        };
+        accepted.fetch_add(1, Ordering::Relaxed);
+        let stored = rt.block_on(store.tenant("acme").ingest(&checked, T0));
+        prop_assert!(
+            stored.is_ok(),
+            "accepted by the codec, refused by the store: {stored:?}"
+        );
+        Ok(())
+    });
+    let accepted = accepted.load(Ordering::Relaxed);
+    println!("{accepted} of 256 generated batches passed the checks and were stored");
+    rt.block_on(db.drop_db(store));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(
+        accepted >= 100,
+        "too few accepted batches ({accepted}) to mean anything"
+    );
+}

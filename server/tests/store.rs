@@ -589,7 +589,12 @@ mod timeseries {
         let acme = store.tenant("acme");
         let first = acme
             .ingest(
-                &samples_batch("agent-a", "acme", 1, vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0)]),
+                &samples_batch(
+                    "agent-a",
+                    "acme",
+                    1,
+                    vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0)],
+                ),
                 T0,
             )
             .await
@@ -609,12 +614,21 @@ mod timeseries {
         let second = acme.ingest(&b, T0 + 20_000).await.expect("second");
         assert_eq!((second.samples_stored, second.samples_over_quota), (1, 2));
         let c = acme.counts().await.expect("counts");
-        assert_eq!((c.samples, c.devices), (3, 1), "known series and inventory stored");
+        assert_eq!(
+            (c.samples, c.devices),
+            (3, 1),
+            "known series and inventory stored"
+        );
         // Another tenant is not affected.
         let g = store
             .tenant("globex")
             .ingest(
-                &samples_batch("agent-a", "globex", 1, vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0), cpu("r3", T0, 3.0)]),
+                &samples_batch(
+                    "agent-a",
+                    "globex",
+                    1,
+                    vec![cpu("r1", T0, 1.0), cpu("r2", T0, 2.0), cpu("r3", T0, 3.0)],
+                ),
                 T0,
             )
             .await
@@ -677,16 +691,35 @@ mod timeseries {
         .expect("site (audited)");
         let policy = TimeseriesPolicy::default();
         let at = |days: i64| now + days * DAY_MS + HOUR_MS;
-        let r = store.maintain(&policy, at(1)).await.expect("maintain").retention;
-        assert_eq!((r.events, r.audit_entries, r.discovery_rows, r.series), (0, 0, 0, 0));
-        let r = store.maintain(&policy, at(4)).await.expect("maintain").retention;
+        let r = store
+            .maintain(&policy, at(1))
+            .await
+            .expect("maintain")
+            .retention;
+        assert_eq!(
+            (r.events, r.audit_entries, r.discovery_rows, r.series),
+            (0, 0, 0, 0)
+        );
+        let r = store
+            .maintain(&policy, at(4))
+            .await
+            .expect("maintain")
+            .retention;
         assert_eq!(r.series, 4, "silent for longer than every retention");
         assert!(r.events >= 1, "{r:?}");
         assert_eq!((r.audit_entries, r.discovery_rows), (0, 0), "{r:?}");
-        let r = store.maintain(&policy, at(5)).await.expect("maintain").retention;
+        let r = store
+            .maintain(&policy, at(5))
+            .await
+            .expect("maintain")
+            .retention;
         assert!(r.audit_entries >= 1, "{r:?}");
         assert_eq!(r.discovery_rows, 0, "{r:?}");
-        let r = store.maintain(&policy, at(6)).await.expect("maintain").retention;
+        let r = store
+            .maintain(&policy, at(6))
+            .await
+            .expect("maintain")
+            .retention;
         assert_eq!(r.discovery_rows, 2, "{r:?}");
         assert_eq!(acme.counts().await.expect("counts").events, 0);
         // A series that comes back is a new series, and its samples are stored.

@@ -29,7 +29,7 @@
 pub mod config;
 pub mod oids;
 pub mod service;
-mod session;
+pub mod session;
 
 pub use crate::routeros::PollOutput;
 pub use config::{

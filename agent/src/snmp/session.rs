@@ -81,7 +81,7 @@ impl SnmpError {
 
 /// An SNMP value, owned (the client's values borrow its receive buffer).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     Int(i64),
     Bytes(Vec<u8>),
     Oid(Vec<u64>),
@@ -98,7 +98,7 @@ pub(crate) enum Value {
 
 impl Value {
     /// A non-negative number of any numeric type.
-    pub(crate) fn as_u64(&self) -> Option<u64> {
+    pub fn as_u64(&self) -> Option<u64> {
         match *self {
             Value::Int(i) => u64::try_from(i).ok(),
             Value::Counter32(v) | Value::Gauge32(v) | Value::Ticks(v) => Some(u64::from(v)),
@@ -108,7 +108,7 @@ impl Value {
     }
 
     /// A signed number of any numeric type.
-    pub(crate) fn as_i64(&self) -> Option<i64> {
+    pub fn as_i64(&self) -> Option<i64> {
         match *self {
             Value::Int(i) => Some(i),
             Value::Counter32(v) | Value::Gauge32(v) | Value::Ticks(v) => Some(i64::from(v)),
@@ -119,7 +119,7 @@ impl Value {
 
     /// Text of an OCTET STRING: lossy UTF-8, without NULs and control characters, trimmed
     /// and at most `max` characters long.
-    pub(crate) fn as_text(&self, max: usize) -> Option<String> {
+    pub fn as_text(&self, max: usize) -> Option<String> {
         let Value::Bytes(bytes) = self else {
             return None;
         };
@@ -132,7 +132,7 @@ impl Value {
         (!text.is_empty()).then(|| text.to_owned())
     }
 
-    pub(crate) fn is_absent(&self) -> bool {
+    pub fn is_absent(&self) -> bool {
         matches!(self, Value::Absent)
     }
 
@@ -158,7 +158,7 @@ impl Value {
 
 /// One variable binding of an answer.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Varbind {
+pub struct Varbind {
     pub oid: Vec<u64>,
     pub value: Value,
 }
@@ -242,10 +242,42 @@ impl Request<'_> {
     }
 }
 
-struct Reply {
-    error_status: u32,
-    error_index: u32,
-    varbinds: Vec<Varbind>,
+/// A device's answer as the collector reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub error_status: u32,
+    pub error_index: u32,
+    pub varbinds: Vec<Varbind>,
+}
+
+impl Reply {
+    fn from_pdu(pdu: snmp2::Pdu<'_>) -> Reply {
+        Reply {
+            error_status: pdu.error_status,
+            error_index: pdu.error_index,
+            varbinds: pdu
+                .varbinds
+                .map(|(oid, value)| Varbind {
+                    oid: oid.iter().map(|arcs| arcs.collect()).unwrap_or_default(),
+                    value: Value::from_wire(&value),
+                })
+                .collect(),
+        }
+    }
+
+    /// Decodes a response datagram (SNMPv1/v2c, or v3 under `security`) the way an
+    /// answer from a device is read. The bytes come from whatever answers at the
+    /// device's address; the fuzz target `snmp_response` feeds this arbitrary input.
+    pub fn from_bytes(
+        bytes: &[u8],
+        security: Option<&mut v3::Security>,
+    ) -> Result<Reply, snmp2::Error> {
+        let pdu = match security {
+            Some(s) => snmp2::Pdu::from_bytes_with_security(bytes, Some(s))?,
+            None => snmp2::Pdu::from_bytes(bytes)?,
+        };
+        Ok(Reply::from_pdu(pdu))
+    }
 }
 
 /// Outcome of one attempt at a request.
@@ -607,17 +639,7 @@ impl Session {
             Request::Bulk { reps, .. } => open.client.getbulk(&refs, 0, *reps).await,
         };
         match answer {
-            Ok(pdu) => Attempt::Reply(Reply {
-                error_status: pdu.error_status,
-                error_index: pdu.error_index,
-                varbinds: pdu
-                    .varbinds
-                    .map(|(oid, value)| Varbind {
-                        oid: oid.iter().map(|arcs| arcs.collect()).unwrap_or_default(),
-                        value: Value::from_wire(&value),
-                    })
-                    .collect(),
-            }),
+            Ok(pdu) => Attempt::Reply(Reply::from_pdu(pdu)),
             Err(e) => classify(addr, user, e),
         }
     }
@@ -679,6 +701,18 @@ fn classify(addr: SocketAddr, user: &str, error: snmp2::Error) -> Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fuzz_seed_is_a_real_response() {
+        let bytes: Vec<u8> = include_str!("../../../fuzz/seeds/snmp_response/v2c-get-response.hex")
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+            .collect();
+        let reply = Reply::from_bytes(&bytes, None).expect("decodes");
+        assert_eq!(reply.varbinds.len(), 1);
+        assert_eq!(reply.varbinds[0].oid, [1, 3, 6, 1, 2, 1, 1, 5, 0]);
+        assert_eq!(reply.varbinds[0].value.as_text(16).as_deref(), Some("r1"));
+    }
 
     #[test]
     fn values_convert() {

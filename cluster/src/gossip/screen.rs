@@ -399,7 +399,10 @@ mod tests {
         assert_eq!((s.unproven, s.contradicted), (1, 1));
         assert_eq!(s.to_prove, vec![addr(9)]);
         let text = keys(&ChitchatMessage::deserialize(&mut &s.bytes[..]).expect("reads"));
-        assert!(!text.contains("forged") && !text.contains("elsewhere"), "{text}");
+        assert!(
+            !text.contains("forged") && !text.contains("elsewhere"),
+            "{text}"
+        );
         assert!(text.contains("opo"), "{text}");
     }
 
@@ -414,7 +417,10 @@ mod tests {
         assert_eq!(s.contradicted, 1);
         let read = ChitchatMessage::deserialize(&mut &s.bytes[..]).expect("reads");
         let text = keys(&read);
-        assert!(text.contains("agent-1") && !text.contains("agent-2"), "{text}");
+        assert!(
+            text.contains("agent-1") && !text.contains("agent-2"),
+            "{text}"
+        );
         assert!(text.contains("ispvm-acme"), "{text}");
     }
 
@@ -433,7 +439,10 @@ mod tests {
         }
         msg.push(BLOCK_END);
         assert!(msg.len() < 8 * 1024, "{}", msg.len());
-        assert_eq!(screen(&msg, &book).unwrap_err(), ScreenError::TooLarge);
+        assert_eq!(
+            screen(&msg, &book).expect_err("refused"),
+            ScreenError::TooLarge
+        );
     }
 
     #[test]
@@ -448,6 +457,39 @@ mod tests {
         longer.push(0);
         assert!(screen(&longer, &book).is_err());
         assert!(screen(&whole, &book).is_ok());
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        text.split_whitespace()
+            .filter(|w| !w.starts_with('#'))
+            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+            .collect()
+    }
+
+    /// The fuzz target's seeds must reach past screening into chitchat, or the fuzzer
+    /// starts from nothing.
+    #[test]
+    fn the_fuzz_seeds_are_real_messages() {
+        let book = AddressBook::default();
+        book.prove(SocketAddr::from(([127, 0, 0, 1], 1)), "a");
+        book.prove(SocketAddr::from(([127, 0, 0, 1], 2)), "b");
+        for (seed, expect) in [
+            (
+                include_str!("../../../fuzz/seeds/gossip_message/syn.hex"),
+                "ispvm-acme",
+            ),
+            (
+                include_str!("../../../fuzz/seeds/gossip_message/ack.hex"),
+                "lis",
+            ),
+        ] {
+            let s = screen(&hex(seed), &book).expect("screened");
+            assert_eq!((s.unproven, s.contradicted), (0, 0));
+            let mut cursor: &[u8] = &s.bytes;
+            let msg = ChitchatMessage::deserialize(&mut cursor).expect("chitchat reads it");
+            assert!(cursor.is_empty());
+            assert!(keys(&msg).contains(expect), "{msg:?}");
+        }
     }
 
     #[test]

@@ -501,7 +501,7 @@ fn operation(r: &RouteSpec) -> Value {
     let ok = match r.response {
         Some(schema) => {
             let media = if schema == "PrometheusText" {
-                "text/plain"
+                "application/openmetrics-text"
             } else {
                 "application/json"
             };

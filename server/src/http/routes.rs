@@ -164,6 +164,24 @@ fn table() -> Vec<Route> {
         .returns("Health"),
         route(
             "GET",
+            "/livez",
+            Public,
+            "system",
+            "Liveness: the process serves requests (never fails for the store's sake, so an orchestrator does not restart a server because PostgreSQL is down)",
+            livez,
+        )
+        .returns("Health"),
+        route(
+            "GET",
+            "/readyz",
+            Public,
+            "system",
+            "Readiness: the store answers (503 otherwise; a load balancer sends no traffic)",
+            healthz,
+        )
+        .returns("Health"),
+        route(
+            "GET",
             "/metrics",
             Public,
             "system",
@@ -675,6 +693,10 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+async fn livez() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
 async fn healthz(State(s): State<AppState>) -> Response {
     match s.store.ping().await {
         Ok(()) => Json(json!({ "status": "ok", "store": s.store.engine() })).into_response(),
@@ -697,10 +719,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, ispvm_proto::OPENMETRICS_CONTENT_TYPE)],
         s.metrics.encode(),
     )
 }

@@ -12,10 +12,10 @@ use super::rollup::Level;
 use super::settings::{
     OverrideRow, TenantSettings, override_columns_of, override_row, overrides_from_row,
 };
-use sqlx::Row;
 use super::timeseries::{DAY_MS, TimeseriesPolicy, floor_to};
 use super::{Store, StoreError, TenantStore, on_pool};
 use serde::Serialize;
+use sqlx::Row;
 
 /// Rows one retention pass deleted for a tenant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -728,7 +728,12 @@ mod tests {
         );
         assert_eq!(s.device_seen.get("b"), Some(&3_000));
 
-        let r = rows(&s, &[Some(3), Some(7)], policy.late_after_ms() + 2_500, &policy);
+        let r = rows(
+            &s,
+            &[Some(3), Some(7)],
+            policy.late_after_ms() + 2_500,
+            &policy,
+        );
         assert_eq!(
             r.rows,
             vec![(3, 1_000, 1.0), (3, 3_000, 0.0), (7, 2_000, 1.0)]

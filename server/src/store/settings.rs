@@ -121,7 +121,10 @@ impl TenantOverrides {
             ("hour_retention_days", self.hour_retention_days),
             ("event_retention_days", self.event_retention_days),
             ("audit_retention_days", self.audit_retention_days),
-            ("notification_retention_days", self.notification_retention_days),
+            (
+                "notification_retention_days",
+                self.notification_retention_days,
+            ),
             ("discovery_retention_days", self.discovery_retention_days),
         ] {
             if days == Some(0) {
