@@ -22,7 +22,7 @@ pub mod uplink;
 
 use actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
 use config::{AgentConfig, RouterConfig};
-use ispvm_cluster::{TlsError, TlsMaterial};
+use ispvm_transport::{TlsError, TlsMaterial};
 use ractor::{Actor, ActorRef};
 use state::AgentState;
 use std::net::SocketAddr;

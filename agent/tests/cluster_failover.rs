@@ -6,8 +6,8 @@ use ispvm_agent::cluster::ClusterConfig;
 use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig, TlsPaths,
 };
-use ispvm_cluster::pki::{CertKind, Pki};
 use ispvm_sim::{Topology, VirtualIsp};
+use ispvm_transport::pki::{CertKind, Pki};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

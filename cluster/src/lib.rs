@@ -1,23 +1,15 @@
-//! Secure transport between ISPVisualMonitor processes.
+//! The agents' gossip cluster: chitchat over QUIC with mutual TLS.
 //!
-//! Every link between an agent, another agent and the server is QUIC with mutual TLS:
-//! both ends present a certificate issued by the deployment's CA and both verify the
-//! other's. This crate builds those configurations ([`tls`]), the QUIC endpoints
-//! ([`quic`]) and reads who the peer is from its certificate ([`identity`]). Gossip
-//! membership (chitchat) over the same transport grows here too. No code path disables
-//! certificate verification.
+//! Agents of one tenant share liveness, router ownership and reachability through it,
+//! so a dead agent's routers are taken over within the failure-detection time and
+//! root-cause analysis sees the network from several vantage points. The transport
+//! (TLS, QUIC, PKI, revocation) is `ispvm-transport`; this crate adds membership
+//! ([`gossip`]), the node-state schema ([`node_state`]), ownership ([`ownership`],
+//! [`assignment`]).
 
 pub mod assignment;
-pub mod crl_watch;
 pub mod gossip;
-pub mod identity;
 pub mod node_state;
 pub mod ownership;
-pub mod pki;
-pub mod quic;
-pub mod refusal;
+#[cfg(feature = "testsuite")]
 pub mod testing;
-pub mod tls;
-
-pub use identity::{IdentityError, PeerIdentity};
-pub use tls::{TlsError, TlsMaterial};

@@ -5,8 +5,8 @@
 use crate::assignment::{self, Assignment, Handover, RouterSpec, SharedAssignment};
 use crate::gossip::{GossipConfig, GossipNode, Membership};
 use crate::ownership::OwnershipPolicy;
-use crate::pki::{CertKind, Pki};
-use crate::tls::TlsMaterial;
+use ispvm_transport::pki::{CertKind, Pki};
+use ispvm_transport::tls::TlsMaterial;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

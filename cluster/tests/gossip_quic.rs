@@ -7,10 +7,10 @@ use ispvm_cluster::assignment::{HandoverKind, RouterSpec};
 use ispvm_cluster::gossip::GossipConfig;
 use ispvm_cluster::node_state::Reach;
 use ispvm_cluster::ownership::Capability;
-use ispvm_cluster::pki::{CertKind, Pki, Validity};
-use ispvm_cluster::refusal::Refusal;
 use ispvm_cluster::testing::{TENANT, TestCluster, free_udp_addr};
-use ispvm_cluster::tls::TlsMaterial;
+use ispvm_transport::pki::{CertKind, Pki, Validity};
+use ispvm_transport::refusal::Refusal;
+use ispvm_transport::tls::TlsMaterial;
 use std::time::{Duration, SystemTime};
 
 const INTERVAL: Duration = Duration::from_millis(200);

@@ -3,7 +3,8 @@
 //! window, is reported as flapping once, and survives a restart of the actor tree without
 //! a second notification. Every notification explains itself.
 
-mod common;
+use ispvm_testkit as common;
+use ispvm_testkit::on_both_engines;
 
 use common::batch;
 use ispvm_actors::alert::{Rule, Schedule};

@@ -2,7 +2,8 @@
 //! tenant isolation, the audit log, credential secrets, pagination and filters, alert
 //! rule import/export, the OpenAPI document, and bad input that changes nothing.
 
-mod common;
+use ispvm_testkit as common;
+use ispvm_testkit::on_both_engines;
 
 use common::{T0, batch};
 use ispvm_actors::StatusPolicy;

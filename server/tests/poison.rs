@@ -3,14 +3,15 @@
 //! for other content is refused, never taken for a replay; SQLite acknowledges only
 //! what survives a power cut.
 
-mod common;
+use ispvm_testkit as common;
+use ispvm_testkit::on_both_engines;
 
 use common::{T0, batch, pg_store, sqlite_store};
-use ispvm_cluster::PeerIdentity;
 use ispvm_proto::{AckStatus, Limits, NeighborInfo, RejectCode};
 use ispvm_server::ingest::Ingestor;
 use ispvm_server::store::{Store, StoreError};
 use ispvm_server::telemetry::ServerMetrics;
+use ispvm_transport::PeerIdentity;
 
 fn peer() -> PeerIdentity {
     PeerIdentity {

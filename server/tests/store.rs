@@ -1,6 +1,7 @@
 //! The store test-suite, run against SQLite and PostgreSQL alike.
 
-mod common;
+use ispvm_testkit as common;
+use ispvm_testkit::on_both_engines;
 
 use common::{T0, batch};
 use ispvm_server::store::{Counts, Store, StoreError};
@@ -322,12 +323,12 @@ on_both_engines!(recent_events, recent_events_newest_first_and_by_kind);
 // The time-series store: partitions, retention, rollups, range reads, quotas.
 
 mod timeseries {
-    use super::common::T0;
     use ispvm_proto::{Batch, DeviceInfo, DeviceRole, EntityKey, MetricName, MetricSample};
     use ispvm_server::store::{
         Counts, DAY_MS, HOUR_MS, MINUTE_MS, QuotaKind, Resolution, Store, StoreError,
         TenantOverrides, TimeseriesPolicy,
     };
+    use ispvm_testkit::T0;
 
     /// The first full hour after T0: rollup buckets line up with it.
     const H0: i64 = (T0 / HOUR_MS + 1) * HOUR_MS;
@@ -453,7 +454,7 @@ mod timeseries {
             assert!(left.iter().any(|p| p.start_ms > later + 2 * DAY_MS));
         }
     }
-    crate::on_both_engines!(
+    ispvm_testkit::on_both_engines!(
         partitions_and_retention,
         partitions_are_created_ahead_and_dropped_by_retention
     );
@@ -493,7 +494,7 @@ mod timeseries {
         assert_eq!((again.samples_stored, again.samples_duplicate), (0, 1));
         assert_eq!(ts.counts().await.expect("counts").samples, 2);
     }
-    crate::on_both_engines!(
+    ispvm_testkit::on_both_engines!(
         default_partition,
         rows_of_a_day_without_partition_move_into_it
     );
@@ -567,7 +568,7 @@ mod timeseries {
         assert_eq!(acme.counts().await.expect("counts").batches, 1);
         assert_eq!(globex.counts().await.expect("counts").batches, 2);
     }
-    crate::on_both_engines!(
+    ispvm_testkit::on_both_engines!(
         per_tenant_retention,
         per_tenant_retention_deletes_only_that_tenants_rows
     );
@@ -635,7 +636,7 @@ mod timeseries {
             .expect("globex");
         assert_eq!((g.samples_stored, g.samples_over_quota), (3, 0));
     }
-    crate::on_both_engines!(
+    ispvm_testkit::on_both_engines!(
         series_quota,
         the_series_quota_costs_only_the_samples_of_new_series
     );
@@ -657,7 +658,7 @@ mod timeseries {
         .await
         .expect("overrides");
         let now = ispvm_proto::time::now_ms();
-        let mut b = super::common::batch("agent-a", "acme", 1, "core1");
+        let mut b = ispvm_testkit::batch("agent-a", "acme", 1, "core1");
         for s in &mut b.samples {
             s.ts_ms = now;
         }
@@ -732,7 +733,7 @@ mod timeseries {
             .expect("again");
         assert_eq!(again.samples_stored, 1);
     }
-    crate::on_both_engines!(
+    ispvm_testkit::on_both_engines!(
         retention_of_everything,
         retention_reaches_everything_that_grows
     );
@@ -878,7 +879,7 @@ mod timeseries {
             0
         );
     }
-    crate::on_both_engines!(rollups, rollups_are_exact_and_take_late_samples);
+    ispvm_testkit::on_both_engines!(rollups, rollups_are_exact_and_take_late_samples);
 
     async fn series_range_picks_the_resolution(store: Store) {
         tenant(&store, "acme").await;
@@ -952,7 +953,7 @@ mod timeseries {
             1
         );
     }
-    crate::on_both_engines!(series_range, series_range_picks_the_resolution);
+    ispvm_testkit::on_both_engines!(series_range, series_range_picks_the_resolution);
 
     async fn another_tenant_reads_nothing(store: Store) {
         tenant(&store, "acme").await;
@@ -1013,7 +1014,7 @@ mod timeseries {
             2
         );
     }
-    crate::on_both_engines!(series_isolation, another_tenant_reads_nothing);
+    ispvm_testkit::on_both_engines!(series_isolation, another_tenant_reads_nothing);
 
     async fn duplicates_are_stored_once(store: Store) {
         tenant(&store, "acme").await;
@@ -1063,7 +1064,7 @@ mod timeseries {
         );
         assert_eq!(ts.counts().await.expect("counts").samples, 3);
     }
-    crate::on_both_engines!(duplicates, duplicates_are_stored_once);
+    ispvm_testkit::on_both_engines!(duplicates, duplicates_are_stored_once);
 
     async fn samples_far_in_the_future_are_dropped(store: Store) {
         tenant(&store, "acme").await;
@@ -1095,7 +1096,7 @@ mod timeseries {
                 .all(|p| p.start_ms <= H0)
         );
     }
-    crate::on_both_engines!(future_samples, samples_far_in_the_future_are_dropped);
+    ispvm_testkit::on_both_engines!(future_samples, samples_far_in_the_future_are_dropped);
 
     async fn quotas_refuse_the_whole_batch(store: Store) {
         tenant(&store, "acme").await;
@@ -1161,7 +1162,7 @@ mod timeseries {
         assert!(!out.duplicate_batch);
         assert_eq!(ts.devices().await.expect("devices").len(), 3);
     }
-    crate::on_both_engines!(quotas, quotas_refuse_the_whole_batch);
+    ispvm_testkit::on_both_engines!(quotas, quotas_refuse_the_whole_batch);
 
     async fn settings_follow_defaults_unless_overridden(store: Store) {
         tenant(&store, "acme").await;
@@ -1212,7 +1213,7 @@ mod timeseries {
             Counts::default()
         );
     }
-    crate::on_both_engines!(settings, settings_follow_defaults_unless_overridden);
+    ispvm_testkit::on_both_engines!(settings, settings_follow_defaults_unless_overridden);
 
     async fn a_large_batch_goes_through_the_copy_path(store: Store) {
         tenant(&store, "acme").await;
@@ -1254,5 +1255,5 @@ mod timeseries {
         assert_eq!(latest.len(), 1_000);
         assert!(latest.iter().all(|l| l.ts_ms == H0 + 90_000));
     }
-    crate::on_both_engines!(large_batch, a_large_batch_goes_through_the_copy_path);
+    ispvm_testkit::on_both_engines!(large_batch, a_large_batch_goes_through_the_copy_path);
 }

@@ -10,8 +10,8 @@ use crate::config::{AgentConfig, RouterConfig};
 use crate::state::AgentState;
 use crate::telemetry::{ActorRestarted, AgentMetrics, RoutersOwned};
 use crate::uplink::QuicUplink;
-use ispvm_cluster::TlsMaterial;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
+use ispvm_transport::TlsMaterial;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };

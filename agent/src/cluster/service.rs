@@ -10,7 +10,6 @@ use crate::actors::SupervisorMsg;
 use crate::actors::uplink::UplinkMsg;
 use crate::config::{AgentConfig, CollectorKind, RouterConfig};
 use crate::state::AgentState;
-use ispvm_cluster::TlsMaterial;
 use ispvm_cluster::assignment::{
     self, Assignment, Handover, HandoverKind, RouterSpec, SharedAssignment,
 };
@@ -19,6 +18,7 @@ use ispvm_cluster::node_state::{Load, Reach};
 use ispvm_cluster::ownership::{Capabilities, Capability};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
+use ispvm_transport::TlsMaterial;
 use ractor::ActorRef;
 use serde::Serialize;
 use std::collections::VecDeque;

@@ -1,10 +1,10 @@
 //! The QUIC uplink: one long-lived mutual-TLS connection to the server, one
 //! bidirectional stream per batch (bincode out, bincode acknowledgement back).
 
-use ispvm_cluster::TlsMaterial;
-use ispvm_cluster::quic::{ALPN_INGEST, EndpointError, client_endpoint};
 use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::{Ack, Batch, Limits};
+use ispvm_transport::TlsMaterial;
+use ispvm_transport::quic::{ALPN_INGEST, EndpointError, client_endpoint};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;

@@ -2,11 +2,11 @@
 
 use super::members::{Membership, Tracker};
 use super::transport::{LinkCuts, QuicTransport, TransportStats};
-use crate::identity::PeerIdentity;
 use crate::node_state::{self, Health, Load, LocalInfo, Reach, SchemaError};
 use crate::ownership::Capabilities;
-use crate::tls::TlsMaterial;
 use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
+use ispvm_transport::identity::PeerIdentity;
+use ispvm_transport::tls::TlsMaterial;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +55,7 @@ impl GossipConfig {
             gossip_interval: Duration::from_millis(250),
             phi_threshold: 8.0,
             dead_member_grace: Duration::from_secs(3600),
-            crl_check: crate::crl_watch::CHECK_EVERY,
+            crl_check: ispvm_transport::crl_watch::CHECK_EVERY,
         }
     }
 

@@ -8,18 +8,18 @@
 //! on a handshake or a write, so a dead or slow peer delays nobody else; when its queue is
 //! full, messages to it are dropped and counted, as UDP gossip would lose them.
 //!
-//! The CA's revocation list is re-read while gossip runs ([`crate::crl_watch`]): when it
+//! The CA's revocation list is re-read while gossip runs ([`ispvm_transport::crl_watch`]): when it
 //! changes, both TLS configurations are rebuilt and every open connection is closed, so
 //! peers reconnect under the new list and a revoked one is refused.
 
 use super::screen::{self, AddressBook};
-use crate::identity::PeerIdentity;
-use crate::pki::GOSSIP_DNS_NAME;
-use crate::refusal::{Refusal, RefusalCounters};
-use crate::tls::{TlsError, TlsMaterial};
 use async_trait::async_trait;
 use chitchat::transport::{Socket, Transport};
 use chitchat::{ChitchatMessage, Deserializable, Serializable};
+use ispvm_transport::identity::PeerIdentity;
+use ispvm_transport::pki::GOSSIP_DNS_NAME;
+use ispvm_transport::refusal::{Refusal, RefusalCounters};
+use ispvm_transport::tls::{TlsError, TlsMaterial};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -175,7 +175,7 @@ impl QuicTransport {
             tenant: tenant.into(),
             stats: Arc::default(),
             cuts: Arc::default(),
-            crl_check: crate::crl_watch::CHECK_EVERY,
+            crl_check: ispvm_transport::crl_watch::CHECK_EVERY,
         }
     }
 
@@ -343,7 +343,7 @@ impl Transport for QuicTransport {
         let accept = tokio::spawn(accept_loop(endpoint.clone(), inbox_tx, shared.clone()));
         let crl_watch = {
             let (endpoint, shared) = (endpoint.clone(), shared.clone());
-            crate::crl_watch::spawn(self.material.clone(), self.crl_check, move |m| {
+            ispvm_transport::crl_watch::spawn(self.material.clone(), self.crl_check, move |m| {
                 match quic_configs(m, &shared.stats.refusals) {
                     Ok((server, client)) => shared.renew(&endpoint, server, client),
                     Err(e) => {

@@ -21,9 +21,9 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::from_json;
 use ispvm_proto::{Ack, AckStatus, Batch, RejectCode};
+use ispvm_transport::PeerIdentity;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,7 +204,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .ok_or(ispvm_cluster::IdentityError::NoCertificate)
+                .ok_or(ispvm_transport::IdentityError::NoCertificate)
                 .and_then(PeerIdentity::from_der);
             let peer = match identity {
                 Ok(p) => Arc::new(p),

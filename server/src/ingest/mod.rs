@@ -16,10 +16,10 @@ pub mod tls;
 
 use crate::store::{IngestCache, Store, StoreError, TenantSettings, TimeseriesPolicy};
 use crate::telemetry::{BatchRejected, BatchStored, ServerMetrics};
-use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::from_bincode;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{Ack, AckStatus, Batch, Limits, RejectCode};
+use ispvm_transport::PeerIdentity;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

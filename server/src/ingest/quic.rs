@@ -1,14 +1,14 @@
 //! The QUIC ingest listener: mutual TLS (only CA-issued client certificates get past the
 //! handshake), one bidirectional stream per batch, bincode in, bincode acknowledgement out.
 //! An agent holds at most a few connections (`[quic] max_connections_per_agent`), each
-//! with at most [`ispvm_cluster::quic::MAX_STREAMS`] batches in flight.
+//! with at most [`ispvm_transport::quic::MAX_STREAMS`] batches in flight.
 
 use super::Ingestor;
 use super::tls::IngestTls;
 use crate::telemetry::{PeerConnection, ServerMetrics};
-use ispvm_cluster::PeerIdentity;
 use ispvm_proto::codec::to_bincode;
 use ispvm_proto::{Ack, RejectCode};
+use ispvm_transport::PeerIdentity;
 use std::sync::Arc;
 use tokio::sync::watch;
 

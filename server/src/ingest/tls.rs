@@ -5,8 +5,8 @@
 //! the epoch moves on: both listeners close the connections made before it, so a
 //! revoked agent loses its open connection and its next handshake is refused.
 
-use ispvm_cluster::quic::{ALPN_INGEST, server_config};
-use ispvm_cluster::{TlsError, TlsMaterial, crl_watch};
+use ispvm_transport::quic::{ALPN_INGEST, server_config};
+use ispvm_transport::{TlsError, TlsMaterial, crl_watch};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

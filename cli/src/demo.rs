@@ -11,10 +11,6 @@
 //! RouterOS API of the core and edge routers over TCP, so `/api/v1/cluster/reachability`
 //! shows a matrix seen from three vantages.
 
-use crate::app::{RunningServer, start_with};
-use crate::config::ServerConfig;
-use crate::pki::{CertKind, Pki};
-use crate::store::{MasterKey, Store};
 use anyhow::Context;
 use ispvm_agent::RunningAgent;
 use ispvm_agent::cluster::ClusterConfig;
@@ -22,9 +18,13 @@ use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
 };
 use ispvm_agent::probe::{ProbeKind, ProbeTargetConfig, ProbesConfig};
-use ispvm_cluster::TlsMaterial;
 use ispvm_proto::DeviceRole;
+use ispvm_server::app::{RunningServer, start_with};
+use ispvm_server::config::ServerConfig;
+use ispvm_server::pki::{CertKind, Pki};
+use ispvm_server::store::{MasterKey, Store};
 use ispvm_sim::{RunningRouter, Topology, VirtualIsp};
+use ispvm_transport::TlsMaterial;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -76,7 +76,7 @@ fn demo_master_key(data_dir: &std::path::Path) -> anyhow::Result<MasterKey> {
         return MasterKey::from_file(&path).with_context(|| format!("{}", path.display()));
     }
     let (key, text) = MasterKey::generate();
-    crate::app::write_private(&path, &text)
+    ispvm_server::app::write_private(&path, &text)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
 }
@@ -170,18 +170,18 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
     let config = ServerConfig {
         data_dir: data_dir.clone(),
         default_tenant: DEMO_TENANT.into(),
-        http: crate::config::HttpConfig {
+        http: ispvm_server::config::HttpConfig {
             listen: options.listen,
             ..Default::default()
         },
-        quic: crate::config::QuicConfig {
+        quic: ispvm_server::config::QuicConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Default::default()
         },
         // Three missed demo polls.
         stale_after_ms: i64::try_from(options.poll_interval_ms.saturating_mul(3))
             .unwrap_or(i64::MAX),
-        https: crate::config::HttpsIngestConfig {
+        https: ispvm_server::config::HttpsIngestConfig {
             listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         },
         master_key: Some(demo_master_key(data_dir)?),
@@ -193,7 +193,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
     if store.ensure_tenant(DEMO_TENANT, "Demo ISP").await? {
         store.tenant(DEMO_TENANT).seed_starter_rules().await?;
     }
-    crate::app::bootstrap_admin(&store, &config, std::env::var("ISPVM_ADMIN_PASSWORD").ok())
+    ispvm_server::app::bootstrap_admin(&store, &config, std::env::var("ISPVM_ADMIN_PASSWORD").ok())
         .await
         .context("creating the demo administrator")?;
     for s in &topology.sites {
@@ -214,7 +214,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
     let mut agents = Vec::new();
     let gossip: Vec<SocketAddr> = agent_ids
         .iter()
-        .map(|_| ispvm_cluster::testing::free_udp_addr())
+        .map(|_| unused_udp_addr())
         .collect::<std::io::Result<_>>()
         .context("finding free UDP ports for gossip")?;
     let routers: Vec<RouterConfig> = isp.routers().iter().map(router_config).collect();
@@ -273,7 +273,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         server,
         agents,
         isp,
-        admin_password_file: data_dir.join(crate::app::ADMIN_PASSWORD_FILE),
+        admin_password_file: data_dir.join(ispvm_server::app::ADMIN_PASSWORD_FILE),
     })
 }
 
@@ -316,4 +316,9 @@ impl RunningDemo {
         self.server.shutdown().await;
         self.isp.shutdown().await;
     }
+}
+
+/// A loopback UDP address nothing listens on right now, for an agent's gossip.
+fn unused_udp_addr() -> std::io::Result<SocketAddr> {
+    std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
 }

@@ -19,12 +19,12 @@
 //! `cargo run --release -p ispvm-server --bin bench-ingest-latency -- --rate 50000 --agents 20 --batch 1000 --seconds 60`
 
 use ispvm_agent::uplink::QuicUplink;
-use ispvm_cluster::TlsMaterial;
 use ispvm_proto::{AckStatus, Batch, EntityKey, MetricName, MetricSample};
 use ispvm_server::app::start_with;
 use ispvm_server::config::{HttpConfig, HttpsIngestConfig, QuicConfig, ServerConfig};
 use ispvm_server::pki::{CertKind, Pki};
 use ispvm_server::store::Store;
+use ispvm_transport::TlsMaterial;
 use sqlx::Connection;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -1,6 +1,7 @@
-//! Helpers shared by the server's integration tests: stores on both engines, a PKI, and
-//! batches.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers shared by the tests of the server and of the `ispvm` command: stores on both
+//! engines (a fresh SQLite file, a fresh PostgreSQL database) and sample batches.
+//!
+//! A dev-dependency only: no production crate links it.
 
 use ispvm_proto::{
     Batch, DeviceInfo, DeviceRole, EntityKey, Event, EventKind, InterfaceInfo, MetricName,
@@ -81,13 +82,13 @@ macro_rules! on_both_engines {
         mod $name {
             #[tokio::test]
             async fn sqlite() {
-                let (store, _dir) = $crate::common::sqlite_store().await;
+                let (store, _dir) = $crate::sqlite_store().await;
                 super::$body(store).await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                let (store, db) = $crate::common::pg_store().await;
+                let (store, db) = $crate::pg_store().await;
                 super::$body(store.clone()).await;
                 db.drop_db(store).await;
             }

@@ -199,12 +199,12 @@ async fn main() -> anyhow::Result<()> {
         }
         #[cfg(feature = "sim")]
         Command::Demo { listen, data_dir } => {
-            let options = ispvm_server::demo::DemoOptions {
+            let options = ispvm_cli::demo::DemoOptions {
                 listen,
                 data_dir,
                 ..Default::default()
             };
-            let demo = ispvm_server::demo::start(&options).await?;
+            let demo = ispvm_cli::demo::start(&options).await?;
             println!("{}", demo.banner());
             stop_signal().await?;
             println!("stopping…");

@@ -2,19 +2,19 @@
 //! sample and event stored exactly once), over HTTPS when UDP is blocked, and syslog
 //! events from the routers.
 
-mod common;
+use ispvm_testkit as common;
 
 use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
     UplinkConfig,
 };
-use ispvm_cluster::TlsMaterial;
+use ispvm_cli::demo::router_config;
 use ispvm_server::app::{RunningServer, start_with};
 use ispvm_server::config::{HttpConfig as ServerHttp, QuicConfig, ServerConfig};
-use ispvm_server::demo::router_config;
 use ispvm_server::pki::{CertKind, Pki};
 use ispvm_server::store::Store;
 use ispvm_sim::{Topology, VirtualIsp};
+use ispvm_transport::TlsMaterial;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;

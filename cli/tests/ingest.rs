@@ -1,17 +1,17 @@
 //! Ingest over QUIC and over HTTPS, both with mutual TLS: what an agent's batch must be
 //! to be stored, and that every bad batch is refused with a clear answer and stores nothing.
 
-mod common;
+use ispvm_testkit as common;
 
 use common::{T0, batch};
 use ispvm_agent::uplink::QuicUplink;
-use ispvm_cluster::TlsMaterial;
 use ispvm_proto::codec::to_bincode;
 use ispvm_proto::{Ack, AckStatus, Limits, RejectCode};
 use ispvm_server::app::{RunningServer, start_with};
 use ispvm_server::config::{HttpConfig, QuicConfig, ServerConfig};
 use ispvm_server::pki::{CertKind, Pki};
 use ispvm_server::store::Counts;
+use ispvm_transport::TlsMaterial;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -365,7 +365,7 @@ async fn a_client_without_a_certificate_cannot_connect() {
     .expect("tls13")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    tls.alpn_protocols = vec![ispvm_cluster::quic::ALPN_INGEST.to_vec()];
+    tls.alpn_protocols = vec![ispvm_transport::quic::ALPN_INGEST.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
     let mut endpoint = quinn::Endpoint::client(SocketAddr::new(LOCAL, 0)).expect("endpoint");
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
