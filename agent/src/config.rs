@@ -601,6 +601,33 @@ role = "agg"
         assert!(bad.validate().is_err());
     }
 
+    /// A numeric agent id from the environment is an id, and a misspelt key is named.
+    #[test]
+    fn environment_values_are_typed_and_unknown_keys_refused() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let vars = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let config = AgentConfig::from_toml(
+            text,
+            vars(&[
+                ("ISPVM_AGENT_AGENT_ID", "1001"),
+                ("ISPVM_AGENT_UPLINK__POISON_AFTER", "3"),
+            ]),
+        )
+        .expect("typed from the environment");
+        assert_eq!(config.agent_id, "1001");
+        assert_eq!(config.uplink.poison_after, 3);
+        let err = AgentConfig::from_toml(text, vars(&[("ISPVM_AGENT_UPLINK__POISON_AFTR", "3")]))
+            .expect_err("misspelt");
+        assert!(err.to_string().contains("uplink.poison_aftr"), "{err}");
+        let err = AgentConfig::from_toml(&format!("{text}\nsurprise = 1\n"), Vec::new())
+            .expect_err("unknown key in the file");
+        assert!(err.to_string().contains("surprise"), "{err}");
+    }
+
     #[test]
     fn router_tls_needs_one_trust_anchor() {
         let text = include_str!("../../deploy/agent.example.toml");
