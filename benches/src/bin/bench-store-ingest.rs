@@ -8,10 +8,15 @@
 //! timestamps 10 s apart, as routers polled every 10 s would. A first round creates every
 //! series (and is reported apart); the figure is the steady state after it.
 //!
+//! Machines differ, so the same run then measures the machine's limit: the same writers
+//! send the same rows by plain binary `COPY` into a bare table (no index, no partition,
+//! no series lookup) of the same database for the same time, and the bench prints the
+//! ratio of the two rates. The ratio is what `docs/benchmarks.md` tracks.
+//!
 //! Uses a fresh database (dropped at the end) on the server of `ISPVM_TEST_PG_URL`
 //! (default `postgres://ispvm:ispvm@127.0.0.1:5432/ispvm_test`; the role needs CREATEDB).
 //!
-//! `cargo run --release -p ispvm-server --bin bench-store-ingest -- --writers 4 --batch 10000 --series 100000 --seconds 30`
+//! `cargo run --release -p ispvm-benches --bin bench-store-ingest -- --writers 2 --batch 10000 --series 100000 --seconds 30`
 
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use ispvm_server::store::{IngestCache, Store, TimeseriesPolicy};
@@ -115,6 +120,60 @@ async fn cpu_now(store: &Store, db: &str) -> anyhow::Result<(f64, f64)> {
         .map(cpu_seconds)
         .sum();
     Ok((cpu_seconds(std::process::id()), pg))
+}
+
+/// Rows per second `writers` connections reach by binary `COPY` of batches of `batch`
+/// (series id, time, value) rows into a bare table, each batch its own transaction as a
+/// stored batch is, for `seconds`.
+async fn copy_baseline(
+    url: &str,
+    writers: usize,
+    batch: usize,
+    series: u64,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let mut setup = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(
+        "CREATE TABLE copy_baseline (series_id BIGINT NOT NULL, ts_ms BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL)",
+    )
+    .execute(&mut setup)
+    .await?;
+    let copied = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers as u64 {
+        let url = url.to_owned();
+        let copied = copied.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            let mut round = 0i64;
+            let mut next = w;
+            while Instant::now() < deadline {
+                let rows: Vec<(i64, i64, f64)> = (0..batch)
+                    .map(|i| {
+                        let id = i64::try_from(next).unwrap_or(0);
+                        next += writers as u64;
+                        if next >= series {
+                            next = w;
+                            round += 1;
+                        }
+                        (id, round * 10_000, i as f64)
+                    })
+                    .collect();
+                let mut copy = conn
+                    .copy_in_raw("COPY copy_baseline (series_id, ts_ms, value) FROM STDIN (FORMAT binary)")
+                    .await?;
+                copy.send(ispvm_server::store::copy_binary(&rows)).await?;
+                copied.fetch_add(copy.finish().await?, Ordering::Relaxed);
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(copied.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -290,6 +349,19 @@ async fn main() -> anyhow::Result<()> {
     );
     let counted = store.tenant("bench").counts().await?.samples;
     println!("rows in samples: {counted}");
+    let store_rate = total as f64 / elapsed;
+
+    // The machine's limit: the same rows by plain COPY into a bare table.
+    let db_url = format!("{base}/{name}");
+    let copied = copy_baseline(&db_url, writers, batch, series, seconds).await?;
+    println!(
+        "plain binary COPY into a bare table, {writers} writers, batches of {batch}: {:.0} rows/s",
+        copied
+    );
+    println!(
+        "ratio store / plain COPY: {:.2}",
+        if copied > 0.0 { store_rate / copied } else { 0.0 }
+    );
 
     store.close().await;
     if keep {

@@ -35,7 +35,7 @@ pub use inventory::{
 pub use partitions::PartitionInfo;
 pub use retention::{MaintenanceReport, RetentionReport, retention_cutoff};
 pub use rollup::RollupReport;
-pub use samples::IngestCache;
+pub use samples::{IngestCache, copy_binary};
 pub use settings::{QuotaExceeded, QuotaKind, TenantOverrides, TenantSettings};
 pub use timeseries::{
     DAY_MS, HOUR_MS, MAX_POINTS, MINUTE_MS, Resolution, SeriesPoint, SeriesRange, TimeseriesPolicy,

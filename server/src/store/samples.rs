@@ -322,8 +322,9 @@ async fn pg_series_ids(
     Ok(ids)
 }
 
-/// Binary `COPY` rows of (int8, int8, float8).
-fn copy_binary(rows: &[(i64, i64, f64)]) -> Vec<u8> {
+/// Binary `COPY` rows of (int8, int8, float8). Public for the ingest benchmark, whose
+/// baseline copies the same rows into a bare table.
+pub fn copy_binary(rows: &[(i64, i64, f64)]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(19 + rows.len() * 38 + 2);
     buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     buf.extend_from_slice(&0i32.to_be_bytes()); // flags
