@@ -3,7 +3,7 @@
 //! for one bad event).
 
 use ispvm_agent::syslog::config::{RateLimitConfig, UnknownSources};
-use ispvm_agent::syslog::normalise::{Context, MAX_ATTRS, PIPELINE_ATTRS, normalise};
+use ispvm_agent::syslog::events::{Context, MAX_ATTRS, PIPELINE_ATTRS, normalise};
 use ispvm_agent::syslog::pipeline::{Admission, Gate, Pipeline, RawMessage};
 use ispvm_agent::syslog::receiver::Framer;
 use ispvm_agent::syslog::{SyslogConfig, SyslogMetrics, Transport, parse, routeros};

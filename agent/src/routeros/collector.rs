@@ -12,7 +12,7 @@
 use super::client::{ClientError, RouterOsClient};
 use super::routing::{PeerTracker, Protocol, bgp_readings, ospf_readings};
 use super::values::{parse_bool, parse_duration_s, version_number};
-use crate::normalise::{CounterRates, CounterWidth};
+use crate::rates::{CounterRates, CounterWidth};
 use ispvm_proto::routeros::{Command, Reply};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{

@@ -26,15 +26,15 @@
 //! # }
 //! ```
 
+pub mod collector;
 pub mod config;
 pub mod oids;
-pub mod service;
 pub mod session;
 
 pub use crate::routeros::PollOutput;
+pub use collector::{PollStats, SnmpCollector};
 pub use config::{
     AuthProtocol, PrivProtocol, Secret, SecurityLevel, SnmpConfig, SnmpCredentials, SnmpLimits,
     V3Credentials,
 };
-pub use service::{PollStats, SnmpCollector};
 pub use session::SnmpError;

@@ -22,8 +22,8 @@
 
 pub mod config;
 pub mod dedup;
+pub mod events;
 pub mod metrics;
-pub mod normalise;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod receiver;

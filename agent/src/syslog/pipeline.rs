@@ -7,8 +7,8 @@
 
 use super::config::{SyslogConfig, UnknownSources};
 use super::dedup::{Dedup, Verdict};
+use super::events::{Context, Normalised, normalise};
 use super::metrics::{Malformed, SyslogMetrics, Telemetry};
-use super::normalise::{Context, Normalised, normalise};
 use super::ratelimit::RateLimiter;
 use super::{SyslogMessage, SyslogSeverity, Transport, parse, routeros};
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};

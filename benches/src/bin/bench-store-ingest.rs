@@ -162,7 +162,9 @@ async fn copy_baseline(
                     })
                     .collect();
                 let mut copy = conn
-                    .copy_in_raw("COPY copy_baseline (series_id, ts_ms, value) FROM STDIN (FORMAT binary)")
+                    .copy_in_raw(
+                        "COPY copy_baseline (series_id, ts_ms, value) FROM STDIN (FORMAT binary)",
+                    )
                     .await?;
                 copy.send(ispvm_server::store::copy_binary(&rows)).await?;
                 copied.fetch_add(copy.finish().await?, Ordering::Relaxed);
@@ -360,7 +362,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "ratio store / plain COPY: {:.2}",
-        if copied > 0.0 { store_rate / copied } else { 0.0 }
+        if copied > 0.0 {
+            store_rate / copied
+        } else {
+            0.0
+        }
     );
 
     store.close().await;

@@ -12,18 +12,17 @@ mod credentials;
 mod devices;
 mod edges;
 mod links;
-mod maintenance;
 mod profiles;
 mod rules;
 mod services;
 mod sites;
 pub mod validate;
+mod windows;
 
 pub use credentials::{CredentialSecret, CredentialSet, CredentialSpec};
 pub use devices::{Device, DeviceFilter, DeviceSpec};
 pub use edges::{EdgeFilter, EdgeSpec, EntityRef, TopologyEdge};
 pub use links::{Endpoint, Link, LinkFilter, LinkSpec};
-pub use maintenance::{MaintenanceFilter, MaintenanceSpec, MaintenanceWindow, Scope};
 pub use profiles::{PollingProfile, ProfileSpec};
 pub use rules::{
     AlertRule, ImportMode, ImportOutcome, RULES_FORMAT_VERSION, RuleDocument, parse_import,
@@ -31,6 +30,7 @@ pub use rules::{
 };
 pub use services::{Service, ServiceFilter, ServiceSpec};
 pub use sites::{Site, SiteSpec};
+pub use windows::{MaintenanceFilter, MaintenanceSpec, MaintenanceWindow, Scope};
 
 use super::StoreError;
 use crate::store::crypto::SealError;

@@ -15,7 +15,7 @@
 use super::config::{DEFAULT_PORT, SnmpConfig, SnmpCredentials};
 use super::oids::{self, Oid};
 use super::session::{Columns, EngineCache, Session, SnmpError, Value, Varbind};
-use crate::normalise::{CounterRates, CounterWidth};
+use crate::rates::{CounterRates, CounterWidth};
 use crate::routeros::PollOutput;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{
