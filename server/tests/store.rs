@@ -10,6 +10,32 @@ async fn tenant(store: &Store, id: &str) {
     assert!(store.ensure_tenant(id, id).await.expect("tenant"));
 }
 
+/// `sslmode=require` works: the store speaks TLS to PostgreSQL (the Debian package
+/// serves it with its snakeoil certificate), and the session is encrypted.
+#[tokio::test]
+async fn postgres_over_tls_with_sslmode_require() {
+    let (plain, db) = common::pg_store().await;
+    let base = common::pg_admin_url();
+    let base = base
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("URL with a database");
+    let store = Store::connect(&format!("{base}/{}?sslmode=require", db.name))
+        .await
+        .expect("TLS connection");
+    let Store::Postgres(pool) = &store else {
+        panic!("a PostgreSQL store");
+    };
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_ssl");
+    assert!(ssl, "the session is not encrypted");
+    tenant(&store, "acme").await;
+    store.close().await;
+    db.drop_db(plain).await;
+}
+
 async fn stores_a_batch_and_reads_it_back(store: Store) {
     tenant(&store, "acme").await;
     let ts = store.tenant("acme");
