@@ -100,12 +100,73 @@ impl BufferSettings {
 /// Where the server's QUIC ingest listens.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ServerConfig {
-    pub addr: SocketAddr,
+    /// `host:port` or `ip:port`, or a list of them: several servers, or a DNS name with
+    /// several addresses; the uplink uses whichever answers (see `uplink/quic.rs`).
+    pub addr: ServerAddrs,
     /// Name the server certificate must carry.
     pub server_name: String,
     /// The server's HTTPS ingest (TCP), used when QUIC (UDP) keeps failing.
     #[serde(default)]
     pub https_addr: Option<SocketAddr>,
+}
+
+/// One or more `host:port` / `ip:port` of the server's QUIC ingest, as written in the
+/// file: a string (`"ingest.example.net:4433"`, or several separated by commas) or a
+/// list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ServerAddrs(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for ServerAddrs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let list = match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            OneOrMany::Many(v) => v,
+        };
+        let addrs = ServerAddrs(list);
+        addrs.check().map_err(serde::de::Error::custom)?;
+        Ok(addrs)
+    }
+}
+
+impl From<SocketAddr> for ServerAddrs {
+    fn from(a: SocketAddr) -> Self {
+        ServerAddrs(vec![a.to_string()])
+    }
+}
+
+impl ServerAddrs {
+    /// Each entry must be `host:port` with a port; names are resolved when connecting.
+    fn check(&self) -> Result<(), String> {
+        if self.0.is_empty() {
+            return Err("server.addr names no address".into());
+        }
+        for a in &self.0 {
+            if a.parse::<SocketAddr>().is_ok() {
+                continue;
+            }
+            let port = a.rsplit_once(':').and_then(|(host, port)| {
+                (!host.is_empty() && !host.contains(char::is_whitespace))
+                    .then(|| port.parse::<u16>().ok())
+                    .flatten()
+            });
+            if port.is_none() {
+                return Err(format!("server.addr {a:?} is not host:port"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// PEM files of the deployment PKI.
@@ -599,6 +660,46 @@ role = "agg"
         let mut bad = config.clone();
         bad.routers[3].profile = Some("nope".into());
         assert!(bad.validate().is_err());
+    }
+
+    /// The server may be one address, a DNS name, or several; a malformed one is refused.
+    #[test]
+    fn server_addr_takes_names_and_lists() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let with = |addr: &str| {
+            let t = text.replace("addr = \"10.0.0.5:4433\"", &format!("addr = {addr}"));
+            AgentConfig::from_toml(&t, Vec::new())
+        };
+        assert_eq!(
+            with("\"ingest.example.net:4433\"")
+                .expect("name")
+                .server
+                .addr
+                .0,
+            ["ingest.example.net:4433"]
+        );
+        assert_eq!(
+            with("[\"a.example.net:4433\", \"10.0.0.2:4433\"]")
+                .expect("list")
+                .server
+                .addr
+                .0,
+            ["a.example.net:4433", "10.0.0.2:4433"]
+        );
+        assert!(with("\"ingest.example.net\"").is_err(), "no port");
+        assert!(with("[]").is_err(), "no address");
+        let env = AgentConfig::from_toml(
+            text,
+            vec![(
+                "ISPVM_AGENT_SERVER__ADDR".to_owned(),
+                "s1.example.net:4433, s2.example.net:4433".to_owned(),
+            )],
+        )
+        .expect("from the environment");
+        assert_eq!(
+            env.server.addr.0,
+            ["s1.example.net:4433", "s2.example.net:4433"]
+        );
     }
 
     /// A numeric agent id from the environment is an id, and a misspelt key is named.

@@ -131,7 +131,7 @@ async fn sigkilled_agent_routers_are_polled_again_by_the_survivors() {
             data_dir: dir.path().join(id),
             // No server answers: batches wait in the disk buffer, polling goes on.
             server: ServerConfig {
-                addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+                addr: SocketAddr::from(([127, 0, 0, 1], 9)).into(),
                 server_name: "localhost".into(),
                 https_addr: None,
             },

@@ -60,7 +60,7 @@ async fn start(
         data_dir: dir.to_owned(),
         // Nothing listens there: the uplink keeps retrying, which is fine here.
         server: ServerConfig {
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9).into(),
             server_name: "localhost".into(),
             https_addr: None,
         },
@@ -248,7 +248,7 @@ async fn probe_targets_change_live_and_show_in_the_state_endpoint() {
         site: "lis1".into(),
         data_dir: dir.path().to_owned(),
         server: ServerConfig {
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9).into(),
             server_name: "localhost".into(),
             https_addr: None,
         },

@@ -230,7 +230,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             site: site.clone(),
             data_dir: data_dir.join("agents").join(agent_id),
             server: AgentServer {
-                addr: server.quic_addr,
+                addr: server.quic_addr.into(),
                 server_name: SERVER_NAME.into(),
                 https_addr: server.https_addr,
             },

@@ -73,7 +73,7 @@ fn agent_config(
         site: "lis1".into(),
         data_dir: dir.join("agent"),
         server: AgentServer {
-            addr: quic,
+            addr: quic.into(),
             server_name: "localhost".into(),
             https_addr: https,
         },

@@ -129,6 +129,44 @@ fn rejection(ack: &Ack) -> (RejectCode, String) {
     }
 }
 
+/// Given several addresses (one dead, one a DNS name), the uplink delivers through the
+/// one that answers and stays with it.
+#[tokio::test]
+async fn the_uplink_uses_whichever_server_address_answers() {
+    let f = fixture().await;
+    let material = TlsMaterial::load(
+        &f.pki.ca_cert_path(),
+        &f.pki.paths("agent-a").cert,
+        &f.pki.paths("agent-a").key,
+    )
+    .expect("agent tls");
+    // Nothing listens on the first; the second is the server under a name.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let dead_addr = dead.local_addr().expect("addr");
+    drop(dead);
+    let mut up = QuicUplink::to_any(
+        vec![
+            dead_addr.to_string(),
+            format!("localhost:{}", f.server.quic_addr.port()),
+        ],
+        "localhost".into(),
+        &material,
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    )
+    .expect("uplink");
+    for seq in 1..=2 {
+        let ack = up
+            .send(&batch("agent-a", "acme", seq, "core1"))
+            .await
+            .expect("ack");
+        assert!(matches!(ack.status, AckStatus::Accepted { .. }), "{ack:?}");
+    }
+    assert_eq!(f.counts("acme").await.batches, 2);
+    up.close().await;
+    f.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_valid_batch_is_stored_once() {
     let f = fixture().await;

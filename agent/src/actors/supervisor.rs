@@ -90,8 +90,8 @@ pub struct AgentSupervisor;
 impl SupervisorState {
     async fn start_uplink(&mut self, myself: &ActorCell) -> Result<(), ActorProcessingErr> {
         let c = &self.args.config;
-        let transport = QuicUplink::new(
-            c.server.addr,
+        let transport = QuicUplink::to_any(
+            c.server.addr.0.clone(),
             c.server.server_name.clone(),
             &self.args.tls,
             Duration::from_millis(c.uplink.connect_timeout_ms),

@@ -1,5 +1,10 @@
 //! The QUIC uplink: one long-lived mutual-TLS connection to the server, one
 //! bidirectional stream per batch (bincode out, bincode acknowledgement back).
+//!
+//! The server may be given as several addresses or DNS names (`[server] addr`); every
+//! name is resolved again at each connection attempt (a DNS change takes effect at the
+//! next reconnect), and the addresses are tried in turn, starting with the one that
+//! last worked, until one answers.
 
 use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::{Ack, Batch, Limits};
@@ -19,6 +24,8 @@ pub enum UplinkError {
     Endpoint(#[from] EndpointError),
     #[error("cannot connect to the server at {addr}: {reason}")]
     Connect { addr: SocketAddr, reason: String },
+    #[error("cannot resolve the server address {target:?}: {reason}")]
+    Resolve { target: String, reason: String },
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("stream failed: {0}")]
@@ -31,8 +38,13 @@ pub enum UplinkError {
 
 /// A reusable connection to the server's ingest endpoint.
 pub struct QuicUplink {
-    endpoint: quinn::Endpoint,
-    server: SocketAddr,
+    /// One client endpoint per address family, made when first needed.
+    endpoints: Vec<(bool, quinn::Endpoint)>,
+    material: TlsMaterial,
+    /// `host:port` or `ip:port`, as configured.
+    targets: Vec<String>,
+    /// The address that answered last, tried first.
+    last_good: Option<SocketAddr>,
     server_name: String,
     connection: Option<quinn::Connection>,
     connect_timeout: Duration,
@@ -47,14 +59,72 @@ impl QuicUplink {
         connect_timeout: Duration,
         exchange_timeout: Duration,
     ) -> Result<Self, UplinkError> {
+        Self::to_any(
+            vec![server.to_string()],
+            server_name,
+            material,
+            connect_timeout,
+            exchange_timeout,
+        )
+    }
+
+    /// An uplink to whichever of `targets` (`host:port` or `ip:port`) answers.
+    pub fn to_any(
+        targets: Vec<String>,
+        server_name: String,
+        material: &TlsMaterial,
+        connect_timeout: Duration,
+        exchange_timeout: Duration,
+    ) -> Result<Self, UplinkError> {
         Ok(QuicUplink {
-            endpoint: client_endpoint(server, material, ALPN_INGEST)?,
-            server,
+            endpoints: Vec::new(),
+            material: material.clone(),
+            targets,
+            last_good: None,
             server_name,
             connection: None,
             connect_timeout,
             exchange_timeout,
         })
+    }
+
+    /// The client endpoint for `addr`'s address family.
+    fn endpoint_for(&mut self, addr: SocketAddr) -> Result<quinn::Endpoint, UplinkError> {
+        if let Some((_, e)) = self.endpoints.iter().find(|(v4, _)| *v4 == addr.is_ipv4()) {
+            return Ok(e.clone());
+        }
+        let e = client_endpoint(addr, &self.material, ALPN_INGEST)?;
+        self.endpoints.push((addr.is_ipv4(), e.clone()));
+        Ok(e)
+    }
+
+    /// Every address the targets resolve to now, the last good one first.
+    async fn addresses(&self) -> Result<Vec<SocketAddr>, UplinkError> {
+        let mut out = Vec::new();
+        let mut last_error = None;
+        for target in &self.targets {
+            match tokio::net::lookup_host(target.as_str()).await {
+                Ok(found) => out.extend(found.filter(|a| !out.contains(a)).collect::<Vec<_>>()),
+                Err(e) => {
+                    last_error = Some(UplinkError::Resolve {
+                        target: target.clone(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(last_error.unwrap_or(UplinkError::Resolve {
+                target: String::new(),
+                reason: "no server address configured".into(),
+            }));
+        }
+        if let Some(good) = self.last_good
+            && let Some(i) = out.iter().position(|a| *a == good)
+        {
+            out[..=i].rotate_right(1);
+        }
+        Ok(out)
     }
 
     async fn connection(&mut self) -> Result<quinn::Connection, UplinkError> {
@@ -63,22 +133,38 @@ impl QuicUplink {
         {
             return Ok(c.clone());
         }
+        let mut last_error = None;
+        for addr in self.addresses().await? {
+            match self.connect_to(addr).await {
+                Ok(conn) => {
+                    self.last_good = Some(addr);
+                    self.connection = Some(conn.clone());
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "server address did not answer; trying the next");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or(UplinkError::Timeout(self.connect_timeout)))
+    }
+
+    async fn connect_to(&mut self, addr: SocketAddr) -> Result<quinn::Connection, UplinkError> {
         let connecting = self
-            .endpoint
-            .connect(self.server, &self.server_name)
+            .endpoint_for(addr)?
+            .connect(addr, &self.server_name)
             .map_err(|e| UplinkError::Connect {
-                addr: self.server,
+                addr,
                 reason: e.to_string(),
             })?;
-        let conn = timeout(self.connect_timeout, connecting)
+        timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| UplinkError::Timeout(self.connect_timeout))?
             .map_err(|e| UplinkError::Connect {
-                addr: self.server,
+                addr,
                 reason: e.to_string(),
-            })?;
-        self.connection = Some(conn.clone());
-        Ok(conn)
+            })
     }
 
     /// Sends one batch and waits for the server's acknowledgement.
@@ -110,7 +196,9 @@ impl QuicUplink {
         if let Some(c) = self.connection.take() {
             c.close(0u32.into(), b"agent stopping");
         }
-        self.endpoint.wait_idle().await;
+        for (_, e) in &self.endpoints {
+            e.wait_idle().await;
+        }
     }
 }
 
