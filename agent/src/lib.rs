@@ -78,14 +78,12 @@ pub async fn start_with_tls(
     tls: TlsMaterial,
 ) -> Result<RunningAgent, AgentError> {
     config.validate()?;
-    let syslog_metrics = syslog::SyslogMetrics::new();
-    let probe_metrics = probe::ProbeMetrics::new();
-    let cluster_metrics = cluster::ClusterMetrics::new();
-    let metrics = AgentMetrics::new_with(|registry| {
-        syslog_metrics.register(registry);
-        probe_metrics.register(registry);
-        cluster_metrics.register(registry);
-    });
+    let telemetry::AllMetrics {
+        agent: metrics,
+        syslog: syslog_metrics,
+        probes: probe_metrics,
+        cluster: cluster_metrics,
+    } = telemetry::AllMetrics::new();
     let state = Arc::new(AgentState::default());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await

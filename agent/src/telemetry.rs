@@ -58,6 +58,40 @@ impl std::fmt::Debug for AgentMetrics {
     }
 }
 
+/// Every metric of a running agent: its own and those of the parts that keep theirs
+/// (syslog, probes, cluster), all in one registry.
+pub struct AllMetrics {
+    pub agent: Arc<AgentMetrics>,
+    pub syslog: Arc<crate::syslog::SyslogMetrics>,
+    pub probes: Arc<crate::probe::ProbeMetrics>,
+    pub cluster: Arc<crate::cluster::ClusterMetrics>,
+}
+
+impl AllMetrics {
+    pub fn new() -> Self {
+        let syslog = crate::syslog::SyslogMetrics::new();
+        let probes = crate::probe::ProbeMetrics::new();
+        let cluster = crate::cluster::ClusterMetrics::new();
+        let agent = AgentMetrics::new_with(|registry| {
+            syslog.register(registry);
+            probes.register(registry);
+            cluster.register(registry);
+        });
+        AllMetrics {
+            agent,
+            syslog,
+            probes,
+            cluster,
+        }
+    }
+}
+
+impl Default for AllMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AgentMetrics {
     pub fn new() -> Arc<Self> {
         Self::new_with(|_| {})
