@@ -219,18 +219,7 @@ pub async fn serve(
                     return;
                 }
             };
-            let Some(_counted) = ingestor.connection(&peer) else {
-                let reason = format!(
-                    "over the cap of {} connections per agent",
-                    ingestor.connections_per_agent()
-                );
-                PeerConnection {
-                    transport: "https",
-                    remote,
-                    peer: Some(&peer.common_name),
-                    refused: Some(&reason),
-                }
-                .emit(&metrics);
+            let Some(_counted) = ingestor.connection("https", remote, &peer) else {
                 return;
             };
             let service = TowerToHyperService::new(app.layer(Extension(peer)));

@@ -84,14 +84,29 @@ impl Ingestor {
         self
     }
 
-    /// Counts a new connection of `peer`; `None` when the agent is at its cap (the
-    /// transport closes the connection).
-    pub fn connection(&self, peer: &PeerIdentity) -> Option<connections::ConnectionGuard> {
-        self.connections.enter(&peer.common_name)
-    }
-
-    pub fn connections_per_agent(&self) -> usize {
-        self.connections.max()
+    /// Counts a new connection of `peer` over `transport` from `remote`; `None` (counted
+    /// and logged as refused) when the agent is at its cap: the transport closes it.
+    pub fn connection(
+        &self,
+        transport: &'static str,
+        remote: std::net::SocketAddr,
+        peer: &PeerIdentity,
+    ) -> Option<connections::ConnectionGuard> {
+        let guard = self.connections.enter(&peer.common_name);
+        if guard.is_none() {
+            let reason = format!(
+                "over the cap of {} connections per agent",
+                self.connections.max()
+            );
+            crate::telemetry::PeerConnection {
+                transport,
+                remote,
+                peer: Some(&peer.common_name),
+                refused: Some(&reason),
+            }
+            .emit(&self.metrics);
+        }
+        guard
     }
 
     /// Takes one batch from the agent's rate budget, by its certificate, before the

@@ -72,18 +72,7 @@ pub async fn serve(
                 conn.close(2u32.into(), b"revocation list changed");
                 return;
             }
-            let Some(_counted) = ingestor.connection(&peer) else {
-                let reason = format!(
-                    "over the cap of {} connections per agent",
-                    ingestor.connections_per_agent()
-                );
-                PeerConnection {
-                    transport: "quic",
-                    remote,
-                    peer: Some(&peer.common_name),
-                    refused: Some(&reason),
-                }
-                .emit(&metrics);
+            let Some(_counted) = ingestor.connection("quic", remote, &peer) else {
                 conn.close(3u32.into(), b"too many connections");
                 return;
             };

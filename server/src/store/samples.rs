@@ -297,6 +297,19 @@ pub(crate) trait SampleWrite {
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
+/// The columns of `keys`, as the arrays `unnest` takes.
+fn kinds<'k>(keys: &[&'k SeriesKey]) -> Vec<&'k str> {
+    keys.iter().map(|k| k.0).collect()
+}
+
+fn entities<'k>(keys: &[&'k SeriesKey]) -> Vec<&'k str> {
+    keys.iter().map(|k| k.1.as_str()).collect()
+}
+
+fn metrics<'k>(keys: &[&'k SeriesKey]) -> Vec<&'k str> {
+    keys.iter().map(|k| k.2).collect()
+}
+
 /// The stored ids of `keys`, in order; `None` for a series not stored.
 async fn pg_series_ids(
     conn: &mut PgConnection,
@@ -308,9 +321,9 @@ async fn pg_series_ids(
          JOIN series s ON s.tenant_id = $1 AND s.entity_kind = k.kind AND s.entity_id = k.eid AND s.metric = k.metric",
     )
     .bind(tenant)
-    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
-    .bind(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
-    .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
+    .bind(kinds(keys))
+    .bind(entities(keys))
+    .bind(metrics(keys))
     .fetch_all(&mut *conn)
     .await?;
     let mut ids = vec![None; keys.len()];
@@ -407,9 +420,9 @@ impl SampleWrite for PgConnection {
              ON CONFLICT (tenant_id, entity_kind, entity_id, metric) DO NOTHING",
         )
         .bind(tenant)
-        .bind(create.iter().map(|k| k.0).collect::<Vec<_>>())
-        .bind(create.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
-        .bind(create.iter().map(|k| k.2).collect::<Vec<_>>())
+        .bind(kinds(create))
+        .bind(entities(create))
+        .bind(metrics(create))
         .execute(&mut *self)
         .await?;
         let created = pg_series_ids(self, tenant, create).await?;
