@@ -1,8 +1,10 @@
 //! The monitoring domain of ISPVisualMonitor.
 //!
 //! Domain decisions live here, free of HTTP and SQL, so they can be tested with plain
-//! values and reused by the server's actor tree as it grows (per-tenant supervisors,
-//! router / probe-target / link actors, the alert engine and the correlator).
+//! values: device status, reachability, the alert engine and its rules ([`alert`]), and
+//! the server's actor tree ([`tree`]: a supervisor per tenant, router, probe-target and
+//! link actors, the alert engine as an actor), which reaches the store only through the
+//! [`tree::DomainStore`] port. The correlator (root cause, incidents) comes with issue 13.
 
 pub mod alert;
 pub mod reach;

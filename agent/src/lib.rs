@@ -1,9 +1,13 @@
 //! The ISPVisualMonitor PoP agent.
 //!
-//! It runs next to the routers of one PoP, polls them (RouterOS API today; SNMP, probes
-//! and syslog follow), turns what they report into canonical metrics and events, and
-//! delivers them to the server in numbered batches over QUIC with mutual TLS. Every
-//! router is a supervised actor; see [`actors`].
+//! It runs next to the routers of one PoP: polls them over the RouterOS API ([`routeros`])
+//! and SNMP ([`snmp`]), probes targets by ICMP and TCP ([`probe`]), takes syslog
+//! ([`syslog`]), turns what they report into canonical metrics and events, keeps them in a
+//! crash-safe disk buffer ([`buffer`]) and delivers them to the server in numbered
+//! batches over QUIC with mutual TLS, HTTPS as the fallback ([`uplink`]). With other
+//! agents of its tenant it forms a gossip cluster that shares liveness, router ownership
+//! and reachability ([`cluster`]). Every router and probe target is a supervised actor;
+//! see [`actors`].
 
 pub mod actors;
 pub mod breaker;
