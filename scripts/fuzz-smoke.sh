@@ -28,7 +28,8 @@ for target in $(cargo fuzz list); do
         # Binary seeds are kept as hex text (`*.hex`); they go into the working corpus.
         for hex in "fuzz/seeds/$target"/*.hex; do
             [ -e "$hex" ] || continue
-            xxd -r -p "$hex" > "$corpus/seed-$(basename "$hex" .hex)"
+            python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(open(sys.argv[1]).read()))' \
+                "$hex" > "$corpus/seed-$(basename "$hex" .hex)"
         done
         dirs+=("fuzz/seeds/$target")
     fi
