@@ -2,8 +2,8 @@
 //! routers it polls and how their last polls went) and the cluster state under
 //! `/v1/cluster` (see [`crate::cluster::http`]).
 
+use crate::internal_events::AgentMetrics;
 use crate::state::AgentState;
-use crate::telemetry::AgentMetrics;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;

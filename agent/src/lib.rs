@@ -14,25 +14,26 @@ pub mod breaker;
 pub mod buffer;
 pub mod cluster;
 pub mod config;
+pub mod data_dir;
 pub mod http;
+pub mod internal_events;
 pub mod probe;
 pub mod rates;
 pub mod routeros;
 pub mod snmp;
 pub mod state;
 pub mod syslog;
-pub mod telemetry;
 pub mod uplink;
 
 use actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
 use config::{AgentConfig, RouterConfig};
+use internal_events::AgentMetrics;
 use ispvm_transport::{TlsError, TlsMaterial};
 use ractor::{Actor, ActorRef};
 use state::AgentState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use telemetry::AgentMetrics;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -47,7 +48,9 @@ pub enum AgentError {
         source: std::io::Error,
     },
     #[error("cannot start the supervision tree: {0}")]
-    Spawn(String),
+    Spawn(#[source] ractor::SpawnErr),
+    #[error(transparent)]
+    DataDir(#[from] data_dir::LockError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error("cannot join the agent cluster: {0}")]
@@ -57,6 +60,8 @@ pub enum AgentError {
 /// A started agent; stop it with [`RunningAgent::shutdown`].
 pub struct RunningAgent {
     pub agent_id: String,
+    /// Released when the agent is gone (shut down or dropped).
+    _data_dir_lock: data_dir::DataDirLock,
     /// The agent's own metrics (also served on `/metrics`).
     pub metrics: Arc<AgentMetrics>,
     /// Where `/healthz`, `/metrics` and `/v1/state` answer.
@@ -82,12 +87,14 @@ pub async fn start_with_tls(
     tls: TlsMaterial,
 ) -> Result<RunningAgent, AgentError> {
     config.validate()?;
-    let telemetry::AllMetrics {
+    // Before anything touches the buffer: one agent per data directory.
+    let data_dir_lock = data_dir::DataDir::new(&config.data_dir).lock()?;
+    let internal_events::AllMetrics {
         agent: metrics,
         syslog: syslog_metrics,
         probes: probe_metrics,
         cluster: cluster_metrics,
-    } = telemetry::AllMetrics::new();
+    } = internal_events::AllMetrics::new();
     let state = Arc::new(AgentState::default());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -136,7 +143,7 @@ pub async fn start_with_tls(
         },
     )
     .await
-    .map_err(|e| AgentError::Spawn(e.to_string()))?;
+    .map_err(AgentError::Spawn)?;
     let supervisor_task = tokio::spawn(async move {
         let _ = handle.await;
     });
@@ -178,6 +185,7 @@ pub async fn start_with_tls(
     tracing::info!(agent = %agent_id, http = %http_addr, "agent started");
     Ok(RunningAgent {
         agent_id,
+        _data_dir_lock: data_dir_lock,
         metrics: agent_metrics,
         http_addr,
         cluster,

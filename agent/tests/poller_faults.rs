@@ -4,9 +4,9 @@
 use ispvm_agent::actors::poller::{Poller, PollerArgs};
 use ispvm_agent::actors::uplink::UplinkMsg;
 use ispvm_agent::config::{PollConfig, RouterConfig};
+use ispvm_agent::internal_events::AgentMetrics;
 use ispvm_agent::routeros::PollOutput;
 use ispvm_agent::state::AgentState;
-use ispvm_agent::telemetry::AgentMetrics;
 use ispvm_proto::{EventKind, MetricName};
 use ispvm_sim::{Fault, Topology, VirtualIsp};
 use ractor::{Actor, ActorProcessingErr, ActorRef};

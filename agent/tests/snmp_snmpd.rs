@@ -438,7 +438,7 @@ async fn a_poller_collects_over_snmp_when_configured_so() {
             ..PollConfig::default()
         },
         uplink: sink.clone(),
-        metrics: ispvm_agent::telemetry::AgentMetrics::new(),
+        metrics: ispvm_agent::internal_events::AgentMetrics::new(),
         state: Arc::new(ispvm_agent::state::AgentState::default()),
         limiter: Arc::new(tokio::sync::Semaphore::new(2)),
     };

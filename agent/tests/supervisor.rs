@@ -4,8 +4,8 @@
 use ispvm_agent::actors::supervisor::ChildKey;
 use ispvm_agent::actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
 use ispvm_agent::config::{AgentConfig, PollConfig, RouterConfig, ServerConfig, TlsPaths};
+use ispvm_agent::internal_events::{ActorRestarted, AgentMetrics};
 use ispvm_agent::state::AgentState;
-use ispvm_agent::telemetry::AgentMetrics;
 use ispvm_sim::{Topology, VirtualIsp};
 use ispvm_transport::TlsMaterial;
 use ractor::{Actor, ActorCell, ActorRef};
@@ -154,13 +154,7 @@ async fn a_killed_poller_restarts_and_the_router_set_changes_live() {
         .await
         .expect("restarted");
     assert_ne!(new.get_id(), old.get_id());
-    assert!(
-        metrics
-            .encode()
-            .contains("ispvm_agent_actor_restarts_total{actor=\"poller\"} 1"),
-        "{}",
-        metrics.encode()
-    );
+    assert_eq!(metrics.events().count::<ActorRestarted>(), 1);
 
     let untouched = poller(&sup, "lis1-core2").await.expect("core2").get_id();
     sup.cast(SupervisorMsg::SetRouters(vec![
@@ -207,11 +201,7 @@ async fn a_poller_that_keeps_dying_is_parked_as_a_crash_loop() {
             .is_none(),
         "parked"
     );
-    let text = metrics.encode();
-    assert!(
-        text.contains("ispvm_agent_actor_crash_loops_total{actor=\"poller\"} 1"),
-        "{text}"
-    );
+    assert_eq!(metrics.events().count_named("ActorCrashLooping"), 1);
     sup.stop(None);
     isp.shutdown().await;
 }

@@ -6,8 +6,8 @@
 
 use ispvm_agent::actors::syslog::{SyslogAddrs, SyslogArgs, SyslogMsg, SyslogReceiver};
 use ispvm_agent::actors::uplink::UplinkMsg;
+use ispvm_agent::internal_events::syslog::SyslogCounts;
 use ispvm_agent::syslog::config::{RateLimitConfig, UnknownSources};
-use ispvm_agent::syslog::metrics::SyslogCounts;
 use ispvm_agent::syslog::{SyslogConfig, SyslogMetrics, SyslogSeverity};
 use ispvm_proto::codec::Bounded;
 use ispvm_proto::{Batch, EntityKey, Event, EventKind, Limits, Severity};

@@ -8,6 +8,7 @@ use ispvm_agent::config::{
     AgentConfig, HttpConfig, PollConfig, RouterConfig, ServerConfig as AgentServer, TlsPaths,
     UplinkConfig,
 };
+use ispvm_agent::internal_events::{AgentMetrics, BatchQuarantined, ItemsCleaned, SeqRenumbered};
 use ispvm_cli::demo::router_config;
 use ispvm_server::app::{RunningServer, start_with};
 use ispvm_server::config::{HttpConfig as ServerHttp, QuicConfig, ServerConfig};
@@ -17,6 +18,7 @@ use ispvm_sim::{Topology, VirtualIsp};
 use ispvm_transport::TlsMaterial;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -124,7 +126,8 @@ fn pki(dir: &Path) -> Pki {
 
 /// Stops the agent (it delivers what it holds) and returns its final metrics, checking
 /// that nothing was left in its buffer: only then can stored and buffered counts agree.
-async fn stop_drained(agent: ispvm_agent::RunningAgent) -> String {
+/// Stops the agent once its buffer is empty; its metrics, to read what happened.
+async fn stop_drained(agent: ispvm_agent::RunningAgent) -> Arc<AgentMetrics> {
     let metrics = agent.metrics.clone();
     agent.shutdown().await;
     let text = metrics.encode();
@@ -133,7 +136,7 @@ async fn stop_drained(agent: ispvm_agent::RunningAgent) -> String {
         0,
         "drained:\n{text}"
     );
-    text
+    metrics
 }
 
 /// Reads one counter from a Prometheus text exposition.
@@ -167,6 +170,12 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = first.store.tenant("acme").counts().await.expect("counts");
     assert!(before.samples > 0, "data flows before the outage");
+    // The running agent holds its data directory: a second one (or an offline tool)
+    // on it is refused.
+    assert!(matches!(
+        ispvm_agent::data_dir::DataDir::new(dir.path().join("agent")).lock(),
+        Err(ispvm_agent::data_dir::LockError::Held { .. })
+    ));
     first.shutdown().await;
 
     // The agent keeps polling and buffers to disk while nobody answers; a link cut
@@ -193,7 +202,7 @@ async fn a_server_outage_loses_and_duplicates_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let text = stop_drained(agent).await;
+    let text = stop_drained(agent).await.encode();
     let buffered_samples = counter(&text, "ispvm_agent_buffered_samples_total");
     let buffered_events = counter(&text, "ispvm_agent_buffered_events_total");
     assert!(
@@ -253,7 +262,7 @@ async fn with_udp_blocked_batches_arrive_over_https_exactly_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let text = stop_drained(agent).await;
+    let text = stop_drained(agent).await.encode();
     let stored = server.store.tenant("acme").counts().await.expect("counts");
     assert_eq!(
         stored.samples as u64,
@@ -389,7 +398,7 @@ async fn the_agent_honours_server_backpressure() {
     }
     // Let the agent's bucket refill so the last batch at shutdown is not pushed back.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let text = stop_drained(agent).await;
+    let text = stop_drained(agent).await.encode();
     assert!(
         text.contains("ispvm_agent_uplink_batches_total{result=\"rejected\"}"),
         "the server pushed back:\n{text}"
@@ -533,14 +542,17 @@ async fn odd_router_text_blinds_nothing_on_postgres() {
             .any(|v| v.entity_id == "healthy" && v.metric == "device.up" && v.value == 1.0)
     );
 
-    let text = stop_drained(agent).await;
+    let metrics = stop_drained(agent).await;
+    let text = metrics.encode();
     assert!(
         counter(&text, "ispvm_agent_uplink_fields_cleaned_total") >= 2,
         "{text}"
     );
-    assert!(
-        !text.contains("ispvm_agent_uplink_batches_quarantined_total{"),
-        "nothing set aside:\n{text}"
+    assert!(metrics.events().count::<ItemsCleaned>() >= 1);
+    assert_eq!(
+        metrics.events().count::<BatchQuarantined>(),
+        0,
+        "nothing set aside"
     );
     server.shutdown().await;
     db.drop_db(store).await;
@@ -607,7 +619,9 @@ async fn a_refused_batch_is_set_aside_and_the_uplink_goes_on() {
     assert_eq!(state["quarantine"]["batches"], 1, "{state}");
     assert_eq!(state["quarantine"]["last"]["seq"], 2, "{state}");
     assert_eq!(state["quarantine"]["last"]["reason"], "invalid", "{state}");
-    let text = stop_drained(agent).await;
+    let metrics = stop_drained(agent).await;
+    assert_eq!(metrics.events().count::<BatchQuarantined>(), 1);
+    let text = metrics.encode();
     assert!(
         text.contains("ispvm_agent_uplink_batches_quarantined_total{reason=\"invalid\"} 1"),
         "{text}"
@@ -723,8 +737,8 @@ async fn a_reused_number_is_renumbered_not_lost() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = stop_drained(agent).await;
-    assert_eq!(counter(&text, "ispvm_agent_uplink_seq_renumbered_total"), 1);
+    let metrics = stop_drained(agent).await;
+    assert_eq!(metrics.events().count::<SeqRenumbered>(), 1);
     let agents = server.store.tenant("acme").agents().await.expect("agents");
     assert!(
         agents[0].last_seq > 1_000_000_000_000,

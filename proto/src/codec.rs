@@ -98,9 +98,15 @@ impl DecodeError {
 }
 
 /// A message that could not be encoded (only a non-serialisable value can cause this).
+///
+/// The cause is kept as a boxed source so bincode's error type stays inside this module.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode message: {0}")]
-pub struct EncodeError(String);
+#[error("cannot encode message as {format}: {source}")]
+pub struct EncodeError {
+    format: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
 
 /// A message whose decoded form must be checked against limits.
 pub trait Bounded: Sized {
@@ -123,12 +129,18 @@ pub trait Bounded: Sized {
 
 /// Encodes a message as bincode.
 pub fn to_bincode<T: Serialize>(message: &T) -> Result<Vec<u8>, EncodeError> {
-    bincode::serde::encode_to_vec(message, bincode_config()).map_err(|e| EncodeError(e.to_string()))
+    bincode::serde::encode_to_vec(message, bincode_config()).map_err(|e| EncodeError {
+        format: "bincode",
+        source: Box::new(e),
+    })
 }
 
 /// Encodes a message as JSON.
 pub fn to_json<T: Serialize>(message: &T) -> Result<Vec<u8>, EncodeError> {
-    serde_json::to_vec(message).map_err(|e| EncodeError(e.to_string()))
+    serde_json::to_vec(message).map_err(|e| EncodeError {
+        format: "JSON",
+        source: Box::new(e),
+    })
 }
 
 /// Decodes a bincode message from untrusted bytes within `limits`.

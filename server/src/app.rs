@@ -4,8 +4,8 @@ use crate::config::ServerConfig;
 use crate::domain::StoreDomain;
 use crate::http::{AppState, AuthSetupError};
 use crate::ingest::Ingestor;
+use crate::internal_events::{AlertCycle, AlertNotified, InternalEvent, ServerMetrics};
 use crate::store::{Store, StoreError};
-use crate::telemetry::{AlertCycle, AlertNotified, ServerMetrics};
 use ispvm_actors::StatusPolicy;
 use ispvm_actors::tree::{MonitorTree, SystemClock, TreeOptions};
 use ispvm_transport::quic::{ALPN_INGEST, EndpointError, server_endpoint};
@@ -104,7 +104,7 @@ pub async fn start_with(
             on_cycle: Some(Arc::new(move |report| {
                 AlertCycle { report }.emit(&cycle_metrics)
             })),
-            limits: ispvm_actors::tree::ActorLimits::default(),
+            limits: config.actors,
         },
     )
     .await?;

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub master_key: Option<crate::store::MasterKey>,
     /// A file holding the master key instead (e.g. a systemd credential).
     pub master_key_file: Option<PathBuf>,
+    /// `[actors]`: entity actors each tenant may hold, and when an idle one stops.
+    pub actors: ispvm_actors::tree::ActorLimits,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +67,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             master_key: None,
             master_key_file: None,
+            actors: Default::default(),
         }
     }
 }
@@ -223,6 +226,11 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Settings(#[from] ispvm_proto::settings::SettingsError),
+    #[error("[{section}]: {reason}")]
+    Invalid {
+        section: &'static str,
+        reason: String,
+    },
 }
 
 impl ServerConfig {
@@ -244,7 +252,14 @@ impl ServerConfig {
         text: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        Ok(ispvm_proto::settings::load(text, ENV_PREFIX, vars)?)
+        let config: ServerConfig = ispvm_proto::settings::load(text, ENV_PREFIX, vars)?;
+        if let Some(reason) = config.actors.problem() {
+            return Err(ConfigError::Invalid {
+                section: "actors",
+                reason,
+            });
+        }
+        Ok(config)
     }
 
     pub fn database_url(&self) -> String {
@@ -311,6 +326,28 @@ mod tests {
         assert_eq!(config.http.listen, SocketAddr::from(([0, 0, 0, 0], 9999)));
         assert_eq!(config.limits.max_samples, 50_000);
         assert_eq!(config.database_url(), "sqlite:///var/lib/ispvm/ispvm.db");
+    }
+
+    #[test]
+    fn actor_limits_come_from_the_actors_section_and_are_checked() {
+        let config = ServerConfig::from_toml(
+            "[actors]\nmax_routers = 500\n",
+            vec![(
+                "ISPVM_ACTORS__IDLE_AFTER_MS".to_owned(),
+                "120000".to_owned(),
+            )],
+        )
+        .expect("config");
+        assert_eq!(config.actors.max_routers, 500);
+        assert_eq!(config.actors.idle_after_ms, 120_000);
+        assert_eq!(
+            config.actors.max_probes,
+            ispvm_actors::tree::ActorLimits::default().max_probes
+        );
+        let e = ServerConfig::from_toml("[actors]\nidle_after_ms = 10\n", Vec::new())
+            .expect_err("an idle time below a minute is refused");
+        assert!(e.to_string().contains("[actors]"), "{e}");
+        assert!(ServerConfig::from_toml("[actors]\nmax_router = 5\n", Vec::new()).is_err());
     }
 
     #[test]

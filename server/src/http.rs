@@ -24,8 +24,8 @@ pub use common::ApiError;
 pub use routes::{RouteSpec, route_specs};
 
 use crate::config::AuthConfig;
+use crate::internal_events::ServerMetrics;
 use crate::store::{MasterKey, Store, TenantSettings};
-use crate::telemetry::ServerMetrics;
 use axum::Router;
 use ispvm_actors::StatusPolicy;
 use ispvm_actors::tree::MonitorTree;

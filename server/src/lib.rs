@@ -10,6 +10,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod internal_events;
 pub mod pki;
 pub mod store;
-pub mod telemetry;

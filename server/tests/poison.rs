@@ -9,8 +9,8 @@ use ispvm_testkit::on_both_engines;
 use common::{T0, batch, pg_store, sqlite_store};
 use ispvm_proto::{AckStatus, Limits, NeighborInfo, RejectCode};
 use ispvm_server::ingest::Ingestor;
+use ispvm_server::internal_events::ServerMetrics;
 use ispvm_server::store::{Store, StoreError};
-use ispvm_server::telemetry::ServerMetrics;
 use ispvm_transport::PeerIdentity;
 
 fn peer() -> PeerIdentity {

@@ -67,7 +67,7 @@ pub fn server_endpoint(
 /// changes (a new revocation list).
 pub fn server_config(material: &TlsMaterial, alpn: &[u8]) -> Result<quinn::ServerConfig, TlsError> {
     let tls = material.server_config(&[alpn])?;
-    let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
+    let crypto = QuicServerConfig::try_from(tls).map_err(TlsError::Quic)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(server_transport());
     Ok(config)
@@ -81,7 +81,7 @@ pub fn client_endpoint(
     alpn: &[u8],
 ) -> Result<quinn::Endpoint, EndpointError> {
     let tls = material.client_config(&[alpn])?;
-    let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
+    let crypto = QuicClientConfig::try_from(tls).map_err(TlsError::Quic)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport());
     let bind: SocketAddr = if server.is_ipv4() {

@@ -16,12 +16,24 @@ use std::sync::Arc;
 /// Why TLS material could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
     #[error("{path} holds no {what}")]
     Missing { path: PathBuf, what: &'static str },
-    #[error("TLS configuration: {0}")]
-    Config(String),
+    #[error("TLS configuration ({what}): {source}")]
+    Config {
+        what: &'static str,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("TLS configuration (peer verifier): {0}")]
+    Verifier(#[source] rustls::client::VerifierBuilderError),
+    #[error("TLS configuration not usable for QUIC: {0}")]
+    Quic(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
     #[error(
         "{0} is missing: without the CA's revocation list a revoked certificate would pass; `ispvm pki crl` writes an empty one"
     )]
@@ -55,14 +67,14 @@ impl Clone for TlsMaterial {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsError::Read {
+        .map_err(|source| TlsError::Read {
             path: path.to_owned(),
-            reason: e.to_string(),
+            source,
         })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Read {
+        .map_err(|source| TlsError::Read {
             path: path.to_owned(),
-            reason: e.to_string(),
+            source,
         })?;
     if certs.is_empty() {
         return Err(TlsError::Missing {
@@ -75,14 +87,14 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     CertificateRevocationListDer::pem_file_iter(path)
-        .map_err(|e| TlsError::Read {
+        .map_err(|source| TlsError::Read {
             path: path.to_owned(),
-            reason: e.to_string(),
+            source,
         })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Read {
+        .map_err(|source| TlsError::Read {
             path: path.to_owned(),
-            reason: e.to_string(),
+            source,
         })
 }
 
@@ -99,9 +111,9 @@ impl TlsMaterial {
     /// the CA's revocation list from `crl.pem` beside the CA bundle (where `ispvm pki`
     /// writes it), so revocation needs no extra setting. A missing list is an error.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, TlsError> {
-        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Read {
             path: key.to_owned(),
-            reason: e.to_string(),
+            source,
         })?;
         let crl = ca.with_file_name("crl.pem");
         let crls = load_crls(&crl)?;
@@ -143,9 +155,10 @@ impl TlsMaterial {
     fn roots(&self) -> Result<RootCertStore, TlsError> {
         let mut roots = RootCertStore::empty();
         for ca in &self.ca {
-            roots
-                .add(ca.clone())
-                .map_err(|e| TlsError::Config(format!("bad CA certificate: {e}")))?;
+            roots.add(ca.clone()).map_err(|source| TlsError::Config {
+                what: "CA certificate",
+                source,
+            })?;
         }
         Ok(roots)
     }
@@ -166,17 +179,23 @@ impl TlsMaterial {
             WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider.clone())
                 .with_crls(self.crls.iter().cloned())
                 .build()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
+                .map_err(TlsError::Verifier)?;
         let verifier = Arc::new(CountingClientVerifier {
             inner,
             counters: refusals.clone(),
         });
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| TlsError::Config(e.to_string()))?
+            .map_err(|source| TlsError::Config {
+                what: "protocol versions",
+                source,
+            })?
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .map_err(|source| TlsError::Config {
+                what: "own certificate and key",
+                source,
+            })?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
@@ -197,7 +216,7 @@ impl TlsMaterial {
             WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider.clone())
                 .with_crls(self.crls.iter().cloned())
                 .build()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
+                .map_err(TlsError::Verifier)?;
         let verifier = Arc::new(CountingServerVerifier {
             inner,
             counters: refusals.clone(),
@@ -206,11 +225,17 @@ impl TlsMaterial {
         // WebPKI verification (CA, validity, CRL, server name) and only adds counting.
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| TlsError::Config(e.to_string()))?
+            .map_err(|source| TlsError::Config {
+                what: "protocol versions",
+                source,
+            })?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .map_err(|source| TlsError::Config {
+                what: "own certificate and key",
+                source,
+            })?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }

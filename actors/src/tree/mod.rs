@@ -61,11 +61,37 @@ impl std::fmt::Debug for MonitorTree {
 /// them, for ever. An entity beyond the cap is stored but not watched live (its samples
 /// still reach the alert engine); an actor that heard nothing for `idle_after_ms` is
 /// stopped, and started again by the entity's next data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The server's `[actors]` section sets them for every tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ActorLimits {
+    /// Router actors per tenant.
     pub max_routers: usize,
+    /// Probe-target actors per tenant.
     pub max_probes: usize,
+    /// An entity actor that heard nothing for this long is stopped.
     pub idle_after_ms: i64,
+}
+
+impl ActorLimits {
+    /// The least idle time accepted: below a minute an actor would be stopped between
+    /// two polls of a slow profile and rebuilt from the store at every sample.
+    pub const MIN_IDLE_AFTER_MS: i64 = 60_000;
+
+    /// Why these limits cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.max_routers == 0 || self.max_probes == 0 {
+            return Some("max_routers and max_probes must be at least 1".into());
+        }
+        if self.idle_after_ms < Self::MIN_IDLE_AFTER_MS {
+            return Some(format!(
+                "idle_after_ms must be at least {}",
+                Self::MIN_IDLE_AFTER_MS
+            ));
+        }
+        None
+    }
 }
 
 impl Default for ActorLimits {

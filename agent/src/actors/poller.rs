@@ -9,9 +9,11 @@ use super::ticker::Ticker;
 use super::uplink::UplinkMsg;
 use crate::breaker::{Breaker, Transition};
 use crate::config::{PollConfig, RouterConfig};
+use crate::internal_events::{
+    AgentMetrics, BreakerChanged, InternalEvent, PollDropped, PollFinished,
+};
 use crate::routeros::RouterOsClient;
 use crate::state::AgentState;
-use crate::telemetry::{AgentMetrics, BreakerChanged, PollFinished};
 use ispvm_proto::routeros::Command;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
@@ -181,7 +183,10 @@ impl PollerState {
         if !self.breaker.allows(Instant::now()) {
             let output = self.source.still_unreachable();
             if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
-                tracing::warn!(router = %self.source.device(), "uplink is not running; poll result dropped");
+                PollDropped {
+                    router: self.source.device(),
+                }
+                .emit(&self.metrics);
             }
             return;
         }
@@ -248,7 +253,7 @@ impl PollerState {
             }
         };
         if self.uplink.cast(UplinkMsg::Collected(output)).is_err() {
-            tracing::warn!(router = %key, "uplink is not running; poll result dropped");
+            PollDropped { router: &key }.emit(&self.metrics);
         }
     }
 }

@@ -9,7 +9,10 @@
 
 use super::ticker::Ticker;
 use super::uplink::UplinkMsg;
-use crate::probe::metrics::{ProberRunning, RoundFinished, TracerouteFinished};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::probe::{
+    ProberRunning, RoundDropped, RoundFinished, TracerouteFinished,
+};
 use crate::probe::{
     Hop, IcmpPinger, ProbeError, ProbeMetrics, ProbeTarget, ProbeTargetConfig, RoundReport,
     resolve, traceroute,
@@ -169,10 +172,10 @@ impl ProberState {
                         ..PollOutput::default()
                     };
                     if self.uplink.cast(UplinkMsg::Collected(out)).is_err() {
-                        tracing::warn!(
-                            target_key = self.target.key(),
-                            "uplink is not running; probe round dropped"
-                        );
+                        RoundDropped {
+                            target: self.target.key(),
+                        }
+                        .emit(&self.metrics);
                     }
                 }
                 RoundReport {

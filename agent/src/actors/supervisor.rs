@@ -7,8 +7,9 @@ use super::prober::{Prober, ProberArgs, ProberMsg};
 use super::syslog::{SyslogArgs, SyslogMsg, SyslogReceiver};
 use super::uplink::{Uplink, UplinkArgs, UplinkMsg};
 use crate::config::{AgentConfig, RouterConfig};
+use crate::data_dir::DataDir;
+use crate::internal_events::{ActorRestarted, AgentMetrics, InternalEvent, RoutersOwned};
 use crate::state::AgentState;
-use crate::telemetry::{ActorRestarted, AgentMetrics, RoutersOwned};
 use crate::uplink::QuicUplink;
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use ispvm_transport::TlsMaterial;
@@ -112,9 +113,9 @@ impl SupervisorState {
             tenant_id: c.tenant_id.clone(),
             config: c.uplink.clone(),
             transport,
-            seq_file: c.data_dir.join("uplink.seq"),
-            quarantine_file: c.data_dir.join("quarantine.jsonl"),
-            buffer_dir: c.data_dir.join("buffer"),
+            seq_file: DataDir::new(&c.data_dir).seq_file(),
+            quarantine_file: DataDir::new(&c.data_dir).quarantine_file(),
+            buffer_dir: DataDir::new(&c.data_dir).buffer(),
             buffer: c.buffer.buffer_config(),
             metrics: self.args.metrics.clone(),
             state: self.args.state.clone(),

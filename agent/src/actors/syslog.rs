@@ -14,8 +14,9 @@
 //! pipeline hand over what it held back (open repeat summaries, a pending BGP entry).
 
 use super::uplink::UplinkMsg;
+use crate::internal_events::InternalEvent;
+use crate::internal_events::syslog::{Dropped, SyslogEvent, SyslogMetrics};
 use crate::syslog::SyslogConfig;
-use crate::syslog::metrics::{Dropped, SyslogMetrics, Telemetry};
 use crate::syslog::pipeline::{CONTINUATION_WAIT, Gate, Pipeline, RawMessage};
 use crate::syslog::receiver::{self, TcpLimits};
 use ispvm_proto::Event;
@@ -136,7 +137,7 @@ fn deliver(uplink: &ActorRef<UplinkMsg>, out: &mut Vec<Event>, metrics: &SyslogM
         }
     }
     if lost > 0 {
-        Telemetry::Dropped {
+        SyslogEvent::Dropped {
             reason: Dropped::UplinkDown,
             count: lost,
         }

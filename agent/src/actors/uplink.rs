@@ -12,11 +12,12 @@
 
 use crate::buffer::{BufferConfig, DiskBuffer, RecordId};
 use crate::config::UplinkConfig;
+use crate::internal_events::{
+    AgentMetrics, BatchBuffered, BatchesDropped, BufferRepaired, InternalEvent, ItemsCleaned,
+    SeqNotPersisted,
+};
 use crate::routeros::PollOutput;
 use crate::state::AgentState;
-use crate::telemetry::{
-    AgentMetrics, BatchBuffered, BatchesDropped, ItemsCleaned, SeqNotPersisted,
-};
 use crate::uplink::delivery::{self, Command, Delivery, DeliveryArgs, SharedBuffer, on_buffer};
 use crate::uplink::quarantine::Quarantine;
 use crate::uplink::seq::SeqFile;
@@ -213,7 +214,7 @@ impl Actor for Uplink {
         .await??;
         let report = *buffer.open_report();
         if !report.is_clean() {
-            tracing::warn!(?report, "the disk buffer was repaired on open");
+            BufferRepaired { report: &report }.emit(&args.metrics);
         }
         if !buffer.is_empty() {
             tracing::info!(batches = buffer.len(), "replaying buffered batches");

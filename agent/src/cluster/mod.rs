@@ -4,10 +4,9 @@
 
 pub mod config;
 pub mod http;
-pub mod metrics;
 pub mod report;
 pub mod service;
 
+pub use crate::internal_events::cluster::ClusterMetrics;
 pub use config::ClusterConfig;
-pub use metrics::ClusterMetrics;
 pub use service::ClusterHandle;

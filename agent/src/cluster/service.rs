@@ -4,11 +4,12 @@
 //! agents, and hands the uplink a cluster report every few seconds.
 
 use super::config::ClusterConfig;
-use super::metrics::ClusterMetrics;
 use super::report::{self, REPORT_EVERY, ReportSettings};
 use crate::actors::SupervisorMsg;
 use crate::actors::uplink::UplinkMsg;
 use crate::config::{AgentConfig, CollectorKind, RouterConfig};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::cluster::{ClusterMetrics, ReportEntriesLeftOut};
 use crate::state::AgentState;
 use ispvm_cluster::assignment::{
     self, Assignment, Handover, HandoverKind, RouterSpec, SharedAssignment,
@@ -154,6 +155,7 @@ impl ClusterHandle {
             tokio::spawn(send_reports(
                 node.clone(),
                 assignment.clone(),
+                metrics.clone(),
                 ReportSettings {
                     site: agent.site.clone(),
                     gossip_interval_ms: u32::try_from(config.gossip_interval_ms)
@@ -324,6 +326,7 @@ async fn publish(
 async fn send_reports(
     node: Arc<GossipNode>,
     assignment: SharedAssignment,
+    metrics: Arc<ClusterMetrics>,
     settings: ReportSettings,
     supervisor: ActorRef<SupervisorMsg>,
 ) {
@@ -339,12 +342,11 @@ async fn send_reports(
         let mut report = report::build(now_ms(), &node.membership(), owned, &settings);
         let dropped =
             ispvm_proto::codec::retain_valid(&mut report, &ispvm_proto::Limits::default());
-        if dropped > 0 && dropped != last_dropped {
-            tracing::warn!(
-                dropped,
-                "cluster report entries the server would refuse were left out (a peer publishes an invalid id or a far-off time)"
-            );
+        ReportEntriesLeftOut {
+            left_out: dropped,
+            changed: dropped != last_dropped,
         }
+        .emit(&metrics);
         last_dropped = dropped;
         if supervisor
             .cast(SupervisorMsg::ToUplink(UplinkMsg::Cluster(Box::new(

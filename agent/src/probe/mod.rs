@@ -11,16 +11,15 @@
 
 pub mod config;
 pub mod icmp;
-pub mod metrics;
 pub mod stats;
 pub mod tcp;
 pub mod traceroute;
 
+pub use crate::internal_events::probe::ProbeMetrics;
 pub use config::{
     IcmpSocketMode, ProbeConfigError, ProbeKind, ProbeTargetConfig, ProbesConfig, RoundPlan,
 };
 pub use icmp::{EchoSession, Family, IcmpPinger, SocketKind};
-pub use metrics::ProbeMetrics;
 pub use stats::{EchoOutcome, RoundStats};
 pub use traceroute::{Hop, traceroute};
 

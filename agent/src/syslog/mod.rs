@@ -15,7 +15,7 @@
 //!    becomes a `syslog` event. The original line is always kept (bounded) in `raw`.
 //! 4. [`pipeline::Pipeline`]: severity filter, repeated-message suppression ([`dedup`])
 //!    with "repeated N times" summaries, the event-only mark, and the counters of
-//!    [`metrics::SyslogMetrics`].
+//!    [`SyslogMetrics`].
 //!
 //! Nothing a sender can put on the wire makes this code panic: parsers work on bounded
 //! byte slices and return errors that are counted as malformed messages.
@@ -23,7 +23,6 @@
 pub mod config;
 pub mod dedup;
 pub mod events;
-pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod receiver;
@@ -31,8 +30,8 @@ pub mod rfc3164;
 pub mod rfc5424;
 pub mod routeros;
 
+pub use crate::internal_events::syslog::SyslogMetrics;
 pub use config::{SyslogConfig, UnknownSources};
-pub use metrics::SyslogMetrics;
 pub use pipeline::{Gate, Pipeline, RawMessage};
 
 use serde::{Deserialize, Serialize};

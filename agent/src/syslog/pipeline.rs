@@ -8,9 +8,10 @@
 use super::config::{SyslogConfig, UnknownSources};
 use super::dedup::{Dedup, Verdict};
 use super::events::{Context, Normalised, normalise};
-use super::metrics::{Malformed, SyslogMetrics, Telemetry};
 use super::ratelimit::RateLimiter;
 use super::{SyslogMessage, SyslogSeverity, Transport, parse, routeros};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::syslog::{Malformed, SyslogEvent, SyslogMetrics};
 use ispvm_proto::{EntityKey, Event, EventKind, Severity};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -115,7 +116,7 @@ impl Gate {
     /// unknown sources and rate-limited messages.
     pub fn admit(&self, source: IpAddr, transport: Transport, now: Instant) -> Admission {
         let Some(device) = self.device(source) else {
-            Telemetry::UnknownSource { transport, source }.emit(&self.metrics);
+            SyslogEvent::UnknownSource { transport, source }.emit(&self.metrics);
             return Admission::UnknownSource;
         };
         let allowed = self
@@ -126,7 +127,7 @@ impl Gate {
         if allowed {
             Admission::Admit(device)
         } else {
-            Telemetry::RateLimited { transport, source }.emit(&self.metrics);
+            SyslogEvent::RateLimited { transport, source }.emit(&self.metrics);
             Admission::RateLimited
         }
     }
@@ -187,7 +188,7 @@ impl Pipeline {
         let msg = match parse(&raw.bytes) {
             Ok(m) => m,
             Err(e) => {
-                Telemetry::Malformed {
+                SyslogEvent::Malformed {
                     transport: raw.transport,
                     source: raw.source,
                     reason: Malformed::Parse,
@@ -197,7 +198,7 @@ impl Pipeline {
                 return;
             }
         };
-        Telemetry::Parsed.emit(&self.metrics);
+        SyslogEvent::Parsed.emit(&self.metrics);
         let split = routeros::split(&msg.message);
 
         // RouterOS 6 BGP entries come as a header line and indented `Key=Value` lines.
@@ -272,7 +273,7 @@ impl Pipeline {
     /// Severity filter, suppression and the event-only mark.
     fn admit(&mut self, source: IpAddr, at: Instant, n: Normalised, out: &mut Vec<Event>) {
         if !n.typed && n.syslog_severity > self.min_severity {
-            Telemetry::Filtered { source }.emit(&self.metrics);
+            SyslogEvent::Filtered { source }.emit(&self.metrics);
             return;
         }
         let mut event = n.event;
@@ -290,9 +291,9 @@ impl Pipeline {
         );
         self.push_summaries(summaries, out);
         match verdict {
-            Verdict::Suppressed => Telemetry::Suppressed { source }.emit(&self.metrics),
+            Verdict::Suppressed => SyslogEvent::Suppressed { source }.emit(&self.metrics),
             Verdict::Pass => {
-                Telemetry::Emitted { kind: event.kind }.emit(&self.metrics);
+                SyslogEvent::Emitted { kind: event.kind }.emit(&self.metrics);
                 out.push(event);
             }
         }
@@ -301,8 +302,8 @@ impl Pipeline {
     fn push_summaries(&self, summaries: Vec<Event>, out: &mut Vec<Event>) {
         for s in summaries {
             let repeats = s.attrs.get("repeated").map_or("", String::as_str);
-            Telemetry::Summarised { repeats }.emit(&self.metrics);
-            Telemetry::Emitted { kind: s.kind }.emit(&self.metrics);
+            SyslogEvent::Summarised { repeats }.emit(&self.metrics);
+            SyslogEvent::Emitted { kind: s.kind }.emit(&self.metrics);
             out.push(s);
         }
     }
@@ -331,7 +332,7 @@ impl Pipeline {
             self.last_report = Some(now);
             for (source, dropped) in self.gate.take_rate_limited() {
                 let e = self.rate_limit_event(source, dropped, now_ms);
-                Telemetry::Emitted { kind: e.kind }.emit(&self.metrics);
+                SyslogEvent::Emitted { kind: e.kind }.emit(&self.metrics);
                 out.push(e);
             }
         }
@@ -372,7 +373,7 @@ impl Pipeline {
         self.push_summaries(summaries, out);
         for (source, dropped) in self.gate.take_rate_limited() {
             let e = self.rate_limit_event(source, dropped, now_ms);
-            Telemetry::Emitted { kind: e.kind }.emit(&self.metrics);
+            SyslogEvent::Emitted { kind: e.kind }.emit(&self.metrics);
             out.push(e);
         }
     }

@@ -13,8 +13,9 @@
 
 use super::Transport;
 use super::config::SyslogConfig;
-use super::metrics::{Dropped, Malformed, Refused, SyslogMetrics, Telemetry};
 use super::pipeline::{Admission, Gate, RawMessage};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::syslog::{Dropped, Malformed, Refused, SyslogEvent, SyslogMetrics};
 use ispvm_proto::time::now_ms;
 use std::io;
 use std::net::SocketAddr;
@@ -85,12 +86,12 @@ pub async fn run_udp(
             }
         };
         let source = peer.ip().to_canonical();
-        Telemetry::Received {
+        SyslogEvent::Received {
             transport: Transport::Udp,
         }
         .emit(&metrics);
         if n > max_bytes {
-            Telemetry::Malformed {
+            SyslogEvent::Malformed {
                 transport: Transport::Udp,
                 source,
                 reason: Malformed::Oversize,
@@ -113,7 +114,7 @@ pub async fn run_udp(
         };
         match queue.try_send(raw) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => Telemetry::Dropped {
+            Err(mpsc::error::TrySendError::Full(_)) => SyslogEvent::Dropped {
                 reason: Dropped::QueueFull,
                 count: 1,
             }
@@ -169,7 +170,7 @@ pub async fn run_tcp(
         };
         let source = peer.ip().to_canonical();
         if gate.device(source).is_none() {
-            Telemetry::TcpRefused {
+            SyslogEvent::TcpRefused {
                 source,
                 reason: Refused::UnknownSource,
             }
@@ -177,7 +178,7 @@ pub async fn run_tcp(
             continue;
         }
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            Telemetry::TcpRefused {
+            SyslogEvent::TcpRefused {
                 source,
                 reason: Refused::ConnectionLimit,
             }
@@ -186,9 +187,9 @@ pub async fn run_tcp(
         };
         let (gate, queue, metrics) = (gate.clone(), queue.clone(), metrics.clone());
         connections.spawn(async move {
-            Telemetry::TcpOpened { source }.emit(&metrics);
+            SyslogEvent::TcpOpened { source }.emit(&metrics);
             let why = connection(stream, source, limits, &gate, &queue, &metrics).await;
-            Telemetry::TcpClosed { source, why }.emit(&metrics);
+            SyslogEvent::TcpClosed { source, why }.emit(&metrics);
             drop(permit);
         });
     }
@@ -221,7 +222,7 @@ async fn connection(
             }
         };
         for frame in frames.drain(..) {
-            Telemetry::Received {
+            SyslogEvent::Received {
                 transport: Transport::Tcp,
             }
             .emit(metrics);
@@ -233,7 +234,7 @@ async fn connection(
                     } else {
                         Malformed::Truncated
                     };
-                    Telemetry::Malformed {
+                    SyslogEvent::Malformed {
                         transport: Transport::Tcp,
                         source,
                         reason,

@@ -15,11 +15,11 @@ use super::quarantine::{Outcome, Quarantine};
 use super::seq::SeqFile;
 use super::{HttpsUplink, QuicUplink, UplinkError};
 use crate::buffer::{BufferError, DiskBuffer, RecordId};
-use crate::state::{AgentState, QuarantineNote};
-use crate::telemetry::{
-    AgentMetrics, BatchAnswered, BatchQuarantined, QueueDepth, SeqNotPersisted, SeqRenumbered,
-    UplinkFailed,
+use crate::internal_events::{
+    AgentMetrics, BatchAnswered, BatchQuarantined, BufferDamagedOnRead, InternalEvent, QueueDepth,
+    SeqNotPersisted, SeqRenumbered, UplinkFailed,
 };
+use crate::state::{AgentState, QuarantineNote};
 use ispvm_proto::codec::{DecodeError, batch_seq, from_bincode, to_bincode};
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{Ack, AckStatus, Batch, Limits, RejectCode};
@@ -188,10 +188,15 @@ impl Delivery {
         }
         let mut after: Option<RecordId> = None;
         loop {
-            let chunk = on_buffer(&self.args.buffer, move |b| {
-                b.peek_after(after, DELIVER_CHUNK, 16 << 20)
+            let (chunk, damage_sites) = on_buffer(&self.args.buffer, move |b| {
+                let before = b.stats().corrupt_records;
+                let chunk = b.peek_after(after, DELIVER_CHUNK, 16 << 20)?;
+                Ok((chunk, b.stats().corrupt_records.saturating_sub(before)))
             })
             .await?;
+            if damage_sites > 0 {
+                BufferDamagedOnRead { damage_sites }.emit(&self.args.metrics);
+            }
             if chunk.is_empty() {
                 return Ok(());
             }
@@ -420,9 +425,7 @@ impl Delivery {
             }
         }
         let Some(https) = &self.args.fallback else {
-            return Err(SendError::Transport(UplinkError::Stream(
-                "no HTTPS fallback".into(),
-            )));
+            return Err(SendError::Transport(UplinkError::NoFallback));
         };
         self.since_quic += 1;
         let batch = decode(bytes).map_err(SendError::Unreadable)?;

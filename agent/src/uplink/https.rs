@@ -3,6 +3,7 @@
 //! same `Ack` the QUIC uplink gets, with 429 + `Retry-After` for backpressure.
 
 use super::UplinkError;
+use super::error::Cause;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http_body_util::{BodyExt, Full, Limited};
@@ -40,10 +41,7 @@ impl HttpsUplink {
     ) -> Result<Self, UplinkError> {
         let config = material
             .client_config(&[b"http/1.1"])
-            .map_err(|e| UplinkError::Connect {
-                addr: server,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| UplinkError::connect(server, e))?;
         Ok(HttpsUplink {
             server,
             server_name,
@@ -54,19 +52,21 @@ impl HttpsUplink {
 
     /// Sends one batch (gzip-compressed JSON) and returns the server's acknowledgement.
     pub async fn send(&self, batch: &Batch) -> Result<Ack, UplinkError> {
-        let json = to_json(batch).map_err(|e| UplinkError::Encode(e.to_string()))?;
+        let json = to_json(batch)?;
         let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
         let body = gz
             .write_all(&json)
             .and_then(|()| gz.finish())
-            .map_err(|e| UplinkError::Encode(e.to_string()))?;
+            .map_err(UplinkError::Compress)?;
         let (status, _, answer) = self.post_raw(body, Some("gzip")).await?;
         let limits = Limits {
             max_bytes: MAX_ANSWER_BYTES,
             ..Limits::default()
         };
-        from_json::<Ack>(&answer, &limits)
-            .map_err(|e| UplinkError::BadAck(format!("HTTP {status}: {e}")))
+        from_json::<Ack>(&answer, &limits).map_err(|source| UplinkError::BadAck {
+            status: Some(status),
+            source,
+        })
     }
 
     /// Posts a body as it is and returns the status, `Retry-After` and body (tests use it
@@ -86,23 +86,20 @@ impl HttpsUplink {
         body: Vec<u8>,
         encoding: Option<&str>,
     ) -> Result<(u16, Option<String>, Vec<u8>), UplinkError> {
-        let connect_err = |reason: String| UplinkError::Connect {
-            addr: self.server,
-            reason,
-        };
+        let connect_err = |e: Cause| UplinkError::connect(self.server, e);
         let tcp = TcpStream::connect(self.server)
             .await
-            .map_err(|e| connect_err(e.to_string()))?;
-        let name = ServerName::try_from(self.server_name.clone())
-            .map_err(|e| connect_err(e.to_string()))?;
+            .map_err(|e| connect_err(e.into()))?;
+        let name =
+            ServerName::try_from(self.server_name.clone()).map_err(|e| connect_err(e.into()))?;
         let tls = self
             .connector
             .connect(name, tcp)
             .await
-            .map_err(|e| connect_err(e.to_string()))?;
+            .map_err(|e| connect_err(e.into()))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| UplinkError::Stream(e.to_string()))?;
+            .map_err(UplinkError::stream)?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -114,11 +111,11 @@ impl HttpsUplink {
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| UplinkError::Stream(e.to_string()))?;
+            .map_err(UplinkError::stream)?;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| UplinkError::Stream(e.to_string()))?;
+            .map_err(UplinkError::stream)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -128,7 +125,7 @@ impl HttpsUplink {
         let answer = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
-            .map_err(|e| UplinkError::Stream(e.to_string()))?
+            .map_err(UplinkError::stream)?
             .to_bytes()
             .to_vec();
         driver.abort();

@@ -3,10 +3,13 @@
 //! will not be sent again.
 
 pub mod delivery;
+pub mod error;
 pub mod https;
 pub mod quarantine;
 pub mod quic;
+pub mod requeue;
 pub mod seq;
 
+pub use error::UplinkError;
 pub use https::HttpsUplink;
-pub use quic::{QuicUplink, UplinkError};
+pub use quic::QuicUplink;

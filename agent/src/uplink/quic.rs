@@ -6,35 +6,17 @@
 //! next reconnect), and the addresses are tried in turn, starting with the one that
 //! last worked, until one answers.
 
+use super::UplinkError;
 use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::{Ack, Batch, Limits};
 use ispvm_transport::TlsMaterial;
-use ispvm_transport::quic::{ALPN_INGEST, EndpointError, client_endpoint};
+use ispvm_transport::quic::{ALPN_INGEST, client_endpoint};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;
 
 /// Largest acknowledgement read back; acks are tiny.
 const MAX_ACK_BYTES: usize = 64 << 10;
-
-/// Why a batch did not get an answer.
-#[derive(Debug, thiserror::Error)]
-pub enum UplinkError {
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    #[error("cannot connect to the server at {addr}: {reason}")]
-    Connect { addr: SocketAddr, reason: String },
-    #[error("cannot resolve the server address {target:?}: {reason}")]
-    Resolve { target: String, reason: String },
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    #[error("stream failed: {0}")]
-    Stream(String),
-    #[error("cannot encode batch: {0}")]
-    Encode(String),
-    #[error("server sent an unreadable acknowledgement: {0}")]
-    BadAck(String),
-}
 
 /// A reusable connection to the server's ingest endpoint.
 pub struct QuicUplink {
@@ -105,19 +87,16 @@ impl QuicUplink {
         for target in &self.targets {
             match tokio::net::lookup_host(target.as_str()).await {
                 Ok(found) => out.extend(found.filter(|a| !out.contains(a)).collect::<Vec<_>>()),
-                Err(e) => {
+                Err(source) => {
                     last_error = Some(UplinkError::Resolve {
                         target: target.clone(),
-                        reason: e.to_string(),
+                        source,
                     })
                 }
             }
         }
         if out.is_empty() {
-            return Err(last_error.unwrap_or(UplinkError::Resolve {
-                target: String::new(),
-                reason: "no server address configured".into(),
-            }));
+            return Err(last_error.unwrap_or(UplinkError::NoAddress));
         }
         if let Some(good) = self.last_good
             && let Some(i) = out.iter().position(|a| *a == good)
@@ -154,22 +133,16 @@ impl QuicUplink {
         let connecting = self
             .endpoint_for(addr)?
             .connect(addr, &self.server_name)
-            .map_err(|e| UplinkError::Connect {
-                addr,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| UplinkError::connect(addr, e))?;
         timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| UplinkError::Timeout(self.connect_timeout))?
-            .map_err(|e| UplinkError::Connect {
-                addr,
-                reason: e.to_string(),
-            })
+            .map_err(|e| UplinkError::connect(addr, e))
     }
 
     /// Sends one batch and waits for the server's acknowledgement.
     pub async fn send(&mut self, batch: &Batch) -> Result<Ack, UplinkError> {
-        let bytes = to_bincode(batch).map_err(|e| UplinkError::Encode(e.to_string()))?;
+        let bytes = to_bincode(batch)?;
         self.send_bytes(&bytes).await
     }
 
@@ -202,35 +175,25 @@ impl QuicUplink {
     }
 }
 
-/// A stream error with its causes: "connection lost" alone would hide the server's close
-/// reason (e.g. "too many connections").
-fn stream_error(e: &dyn std::error::Error) -> UplinkError {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    UplinkError::Stream(text)
-}
-
 async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Result<Ack, UplinkError> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| stream_error(&e))?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(UplinkError::stream)?;
     match send.write_all(bytes).await {
-        Ok(()) => send.finish().map_err(|e| stream_error(&e))?,
+        Ok(()) => send.finish().map_err(UplinkError::stream)?,
         // The server stopped reading (a batch over its byte limit, or an agent over its
         // rate): its answer follows.
         Err(quinn::WriteError::Stopped(_)) => {}
-        Err(e) => return Err(stream_error(&e)),
+        Err(e) => return Err(UplinkError::stream(e)),
     }
     let answer = recv
         .read_to_end(MAX_ACK_BYTES)
         .await
-        .map_err(|e| stream_error(&e))?;
+        .map_err(UplinkError::stream)?;
     let limits = Limits {
         max_bytes: MAX_ACK_BYTES,
         ..Limits::default()
     };
-    from_bincode::<Ack>(&answer, &limits).map_err(|e| UplinkError::BadAck(e.to_string()))
+    from_bincode::<Ack>(&answer, &limits).map_err(|source| UplinkError::BadAck {
+        status: None,
+        source,
+    })
 }

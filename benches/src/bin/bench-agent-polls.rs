@@ -10,8 +10,8 @@
 use ispvm_agent::actors::poller::{Poller, PollerArgs, PollerMsg};
 use ispvm_agent::actors::uplink::UplinkMsg;
 use ispvm_agent::config::{PollConfig, RouterConfig};
+use ispvm_agent::internal_events::AgentMetrics;
 use ispvm_agent::state::AgentState;
-use ispvm_agent::telemetry::AgentMetrics;
 use ispvm_proto::{DeviceRole, MetricName};
 use ispvm_sim::{Topology, VirtualIsp};
 use ractor::{Actor, ActorProcessingErr, ActorRef};

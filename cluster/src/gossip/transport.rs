@@ -217,9 +217,9 @@ fn quic_configs(
         let server = material.server_config_counting(&[ALPN_GOSSIP], refusals)?;
         let client = material.client_config_counting(&[ALPN_GOSSIP], refusals)?;
         let server = QuicServerConfig::try_from(server)
-            .map_err(|e| TransportError::Tls(TlsError::Config(e.to_string())))?;
+            .map_err(|e| TransportError::Tls(TlsError::Quic(e)))?;
         let client = QuicClientConfig::try_from(client)
-            .map_err(|e| TransportError::Tls(TlsError::Config(e.to_string())))?;
+            .map_err(|e| TransportError::Tls(TlsError::Quic(e)))?;
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(KEEP_ALIVE));
         if let Ok(idle) = IDLE_TIMEOUT.try_into() {

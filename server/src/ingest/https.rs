@@ -12,7 +12,7 @@
 
 use super::Ingestor;
 use super::tls::IngestTls;
-use crate::telemetry::{PeerConnection, ServerMetrics};
+use crate::internal_events::{InternalEvent, PeerConnection, ServerMetrics};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

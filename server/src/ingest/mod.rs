@@ -14,8 +14,8 @@ pub mod quic;
 pub mod rate;
 pub mod tls;
 
+use crate::internal_events::{BatchRejected, BatchStored, InternalEvent, ServerMetrics};
 use crate::store::{IngestCache, Store, StoreError, TenantSettings, TimeseriesPolicy};
-use crate::telemetry::{BatchRejected, BatchStored, ServerMetrics};
 use ispvm_proto::codec::from_bincode;
 use ispvm_proto::time::now_ms;
 use ispvm_proto::{Ack, AckStatus, Batch, Limits, RejectCode};
@@ -98,7 +98,7 @@ impl Ingestor {
                 "over the cap of {} connections per agent",
                 self.connections.max()
             );
-            crate::telemetry::PeerConnection {
+            crate::internal_events::PeerConnection {
                 transport,
                 remote,
                 peer: Some(&peer.common_name),

@@ -5,7 +5,7 @@
 
 use super::Ingestor;
 use super::tls::IngestTls;
-use crate::telemetry::{PeerConnection, ServerMetrics};
+use crate::internal_events::{InternalEvent, PeerConnection, ServerMetrics};
 use ispvm_proto::codec::to_bincode;
 use ispvm_proto::{Ack, RejectCode};
 use ispvm_transport::PeerIdentity;

@@ -36,6 +36,9 @@ pub struct IngestOutcome {
     /// The batch's cluster report became the agent's newest (a replayed or
     /// out-of-order older one is not kept).
     pub cluster_report_kept: bool,
+    /// Inventory rows (interfaces, addresses, neighbours) of devices the tenant does not
+    /// have, skipped: the rest of the batch is stored.
+    pub inventory_skipped: u32,
 }
 
 /// What identifies a batch's content: SHA-256 of its bincode form (first 16 bytes, hex).
@@ -265,10 +268,14 @@ impl TenantStore<'_> {
                     .bind(t).bind(device).fetch_optional(&mut *tx).await?;
                 if exists.is_some() {
                     known_devices.insert(device);
-                } else {
-                    tracing::warn!(tenant = t, device, "inventory of an unknown device skipped");
                 }
             }
+            let skipped = inv.interfaces.iter().map(|i| i.device.as_str())
+                .chain(inv.addresses.iter().map(|a| a.device.as_str()))
+                .chain(inv.neighbors.iter().map(|n| n.device.as_str()))
+                .filter(|d| !known_devices.contains(d))
+                .count();
+            outcome.inventory_skipped = u32::try_from(skipped).unwrap_or(u32::MAX);
             for (i, itf) in inv.interfaces.iter().enumerate().filter(|(_, i)| known_devices.contains(i.device.as_str())) {
                 sqlx::query(
                     "INSERT INTO interfaces (tenant_id, device_id, name, kind, disabled, last_seen_ms) \

@@ -1,32 +1,22 @@
-//! The syslog receiver's metrics, and its telemetry as types: each thing that happens to
-//! a message is a [`Telemetry`] value whose `emit` counts it and logs it in one place.
+//! The syslog receiver's events and metrics: each thing that happens to a message is a
+//! [`SyslogEvent`] whose `emit` counts it and logs it in one place.
 //!
-//! Register the metrics into the agent's registry with [`SyslogMetrics::register`]; they
-//! appear as `syslog_*` under the registry's prefix.
+//! The metrics appear as `syslog_*` under the agent's prefix.
 
-use super::Transport;
+use super::{KindLabel, ReasonLabel};
+use crate::syslog::Transport;
 use ispvm_proto::EventKind;
-use prometheus_client::encoding::EncodeLabelSet;
+use ispvm_telemetry::{EventLog, InternalEvent, MetricsRegistry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct TransportLabel {
-    pub transport: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct KindLabel {
-    pub kind: &'static str,
+ispvm_telemetry::label_set! {
+    pub struct TransportLabel {
+        pub transport: &'static str,
+    }
 }
 
 /// Why a message was not a message.
@@ -85,8 +75,8 @@ impl Refused {
 }
 
 /// Every counter of the receiver.
-#[derive(Default)]
 pub struct SyslogMetrics {
+    events_log: EventLog,
     received: Family<TransportLabel, Counter>,
     parsed: Counter,
     malformed: Family<ReasonLabel, Counter>,
@@ -141,73 +131,73 @@ const KINDS: [EventKind; 6] = [
     EventKind::Syslog,
 ];
 
+impl AsRef<EventLog> for SyslogMetrics {
+    fn as_ref(&self) -> &EventLog {
+        &self.events_log
+    }
+}
+
 impl SyslogMetrics {
-    pub fn new() -> Arc<SyslogMetrics> {
-        Arc::new(SyslogMetrics::default())
+    /// The events emitted so far (tests read it instead of scraping `/metrics`).
+    pub fn events(&self) -> &EventLog {
+        &self.events_log
     }
 
-    /// Adds every metric to `registry` (names start with `syslog_`).
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "syslog_received",
-            "Syslog datagrams and TCP frames received, by transport",
-            self.received.clone(),
-        );
-        registry.register(
-            "syslog_parsed",
-            "Syslog messages parsed as RFC 3164 or RFC 5424",
-            self.parsed.clone(),
-        );
-        registry.register(
-            "syslog_malformed",
-            "Syslog messages dropped as malformed, by reason (parse, oversize, truncated)",
-            self.malformed.clone(),
-        );
-        registry.register(
-            "syslog_filtered",
-            "Syslog messages dropped by the minimum severity",
-            self.filtered.clone(),
-        );
-        registry.register(
-            "syslog_suppressed",
-            "Repeated syslog messages suppressed within the dedup window",
-            self.suppressed.clone(),
-        );
-        registry.register(
-            "syslog_repeat_summaries",
-            "\"Repeated N times\" summary events emitted",
-            self.summaries.clone(),
-        );
-        registry.register(
-            "syslog_rate_limited",
-            "Syslog messages dropped by the per-source rate limit, by transport",
-            self.rate_limited.clone(),
-        );
-        registry.register(
-            "syslog_unknown_source",
-            "Syslog messages (UDP) and connections (TCP) from addresses mapped to no device",
-            self.unknown_source.clone(),
-        );
-        registry.register(
-            "syslog_events",
-            "Events made from syslog and handed to the uplink, by kind",
-            self.events.clone(),
-        );
-        registry.register(
-            "syslog_dropped",
-            "Syslog messages or events lost inside the agent, by reason",
-            self.dropped.clone(),
-        );
-        registry.register(
-            "syslog_tcp_connections",
-            "Open syslog TCP connections",
-            self.tcp_connections.clone(),
-        );
-        registry.register(
-            "syslog_tcp_refused",
-            "Syslog TCP connections refused, by reason",
-            self.tcp_refused.clone(),
-        );
+    /// Standalone, for tests of the receiver; a running agent uses [`Self::register`].
+    pub fn new() -> Arc<SyslogMetrics> {
+        Self::register(&mut MetricsRegistry::new(super::PREFIX))
+    }
+
+    /// Registers every metric in the agent's registry (names start with `syslog_`).
+    pub fn register(r: &mut MetricsRegistry) -> Arc<SyslogMetrics> {
+        Arc::new(SyslogMetrics {
+            events_log: r.events().clone(),
+            received: r.counters(
+                "syslog_received",
+                "Syslog datagrams and TCP frames received, by transport",
+            ),
+            parsed: r.counter(
+                "syslog_parsed",
+                "Syslog messages parsed as RFC 3164 or RFC 5424",
+            ),
+            malformed: r.counters(
+                "syslog_malformed",
+                "Syslog messages dropped as malformed, by reason (parse, oversize, truncated)",
+            ),
+            filtered: r.counter(
+                "syslog_filtered",
+                "Syslog messages dropped by the minimum severity",
+            ),
+            suppressed: r.counter(
+                "syslog_suppressed",
+                "Repeated syslog messages suppressed within the dedup window",
+            ),
+            summaries: r.counter(
+                "syslog_repeat_summaries",
+                "\"Repeated N times\" summary events emitted",
+            ),
+            rate_limited: r.counters(
+                "syslog_rate_limited",
+                "Syslog messages dropped by the per-source rate limit, by transport",
+            ),
+            unknown_source: r.counters(
+                "syslog_unknown_source",
+                "Syslog messages (UDP) and connections (TCP) from addresses mapped to no device",
+            ),
+            events: r.counters(
+                "syslog_events",
+                "Events made from syslog and handed to the uplink, by kind",
+            ),
+            dropped: r.counters(
+                "syslog_dropped",
+                "Syslog messages or events lost inside the agent, by reason",
+            ),
+            tcp_connections: r.gauge("syslog_tcp_connections", "Open syslog TCP connections"),
+            tcp_refused: r.counters(
+                "syslog_tcp_refused",
+                "Syslog TCP connections refused, by reason",
+            ),
+        })
     }
 
     pub fn snapshot(&self) -> SyslogCounts {
@@ -247,7 +237,7 @@ impl SyslogMetrics {
 }
 
 /// Something that happened to a message or connection.
-pub enum Telemetry<'a> {
+pub enum SyslogEvent<'a> {
     Received {
         transport: Transport,
     },
@@ -295,20 +285,41 @@ pub enum Telemetry<'a> {
     },
 }
 
-impl Telemetry<'_> {
-    pub fn emit(&self, m: &SyslogMetrics) {
+impl InternalEvent for SyslogEvent<'_> {
+    type Metrics = SyslogMetrics;
+    const NAME: &'static str = "SyslogEvent";
+
+    fn name(&self) -> &'static str {
+        match self {
+            SyslogEvent::Received { .. } => "SyslogReceived",
+            SyslogEvent::Parsed => "SyslogParsed",
+            SyslogEvent::Malformed { .. } => "SyslogMalformed",
+            SyslogEvent::Filtered { .. } => "SyslogFiltered",
+            SyslogEvent::Suppressed { .. } => "SyslogSuppressed",
+            SyslogEvent::Summarised { .. } => "SyslogSummarised",
+            SyslogEvent::RateLimited { .. } => "SyslogRateLimited",
+            SyslogEvent::UnknownSource { .. } => "SyslogUnknownSource",
+            SyslogEvent::Emitted { .. } => "SyslogEmitted",
+            SyslogEvent::Dropped { .. } => "SyslogDropped",
+            SyslogEvent::TcpOpened { .. } => "SyslogTcpOpened",
+            SyslogEvent::TcpClosed { .. } => "SyslogTcpClosed",
+            SyslogEvent::TcpRefused { .. } => "SyslogTcpRefused",
+        }
+    }
+
+    fn log_and_count(&self, m: &SyslogMetrics) {
         match *self {
-            Telemetry::Received { transport } => {
+            SyslogEvent::Received { transport } => {
                 m.received
                     .get_or_create(&TransportLabel {
                         transport: transport.as_str(),
                     })
                     .inc();
             }
-            Telemetry::Parsed => {
+            SyslogEvent::Parsed => {
                 m.parsed.inc();
             }
-            Telemetry::Malformed {
+            SyslogEvent::Malformed {
                 transport,
                 source,
                 reason,
@@ -328,19 +339,19 @@ impl Telemetry<'_> {
                     }
                 }
             }
-            Telemetry::Filtered { source } => {
+            SyslogEvent::Filtered { source } => {
                 m.filtered.inc();
                 tracing::trace!(%source, "syslog message below the minimum severity");
             }
-            Telemetry::Suppressed { source } => {
+            SyslogEvent::Suppressed { source } => {
                 m.suppressed.inc();
                 tracing::trace!(%source, "repeated syslog message suppressed");
             }
-            Telemetry::Summarised { repeats } => {
+            SyslogEvent::Summarised { repeats } => {
                 m.summaries.inc();
                 tracing::debug!(repeats, "repeated syslog message summarised");
             }
-            Telemetry::RateLimited { transport, source } => {
+            SyslogEvent::RateLimited { transport, source } => {
                 m.rate_limited
                     .get_or_create(&TransportLabel {
                         transport: transport.as_str(),
@@ -348,7 +359,7 @@ impl Telemetry<'_> {
                     .inc();
                 tracing::trace!(%source, transport = transport.as_str(), "syslog message rate-limited");
             }
-            Telemetry::UnknownSource { transport, source } => {
+            SyslogEvent::UnknownSource { transport, source } => {
                 m.unknown_source
                     .get_or_create(&TransportLabel {
                         transport: transport.as_str(),
@@ -356,14 +367,14 @@ impl Telemetry<'_> {
                     .inc();
                 tracing::debug!(%source, transport = transport.as_str(), "syslog from an address mapped to no device");
             }
-            Telemetry::Emitted { kind } => {
+            SyslogEvent::Emitted { kind } => {
                 m.events
                     .get_or_create(&KindLabel {
                         kind: kind.as_str(),
                     })
                     .inc();
             }
-            Telemetry::Dropped { reason, count } => {
+            SyslogEvent::Dropped { reason, count } => {
                 m.dropped
                     .get_or_create(&ReasonLabel {
                         reason: reason.as_str(),
@@ -371,15 +382,15 @@ impl Telemetry<'_> {
                     .inc_by(count);
                 tracing::debug!(reason = reason.as_str(), count, "syslog data dropped");
             }
-            Telemetry::TcpOpened { source } => {
+            SyslogEvent::TcpOpened { source } => {
                 m.tcp_connections.inc();
                 tracing::debug!(%source, "syslog TCP connection opened");
             }
-            Telemetry::TcpClosed { source, why } => {
+            SyslogEvent::TcpClosed { source, why } => {
                 m.tcp_connections.dec();
                 tracing::debug!(%source, why, "syslog TCP connection closed");
             }
-            Telemetry::TcpRefused { source, reason } => {
+            SyslogEvent::TcpRefused { source, reason } => {
                 m.tcp_refused
                     .get_or_create(&ReasonLabel {
                         reason: reason.as_str(),
@@ -404,25 +415,24 @@ mod tests {
 
     #[test]
     fn registers_and_counts() {
-        let m = SyslogMetrics::new();
-        let mut registry = Registry::with_prefix("ispvm_agent");
-        m.register(&mut registry);
-        Telemetry::Received {
+        let mut registry = MetricsRegistry::new(super::super::PREFIX);
+        let m = SyslogMetrics::register(&mut registry);
+        SyslogEvent::Received {
             transport: Transport::Udp,
         }
         .emit(&m);
-        Telemetry::Malformed {
+        SyslogEvent::Malformed {
             transport: Transport::Udp,
             source: "192.0.2.1".parse().expect("ip"),
             reason: Malformed::Oversize,
             error: None,
         }
         .emit(&m);
-        Telemetry::Emitted {
+        SyslogEvent::Emitted {
             kind: EventKind::LinkDown,
         }
         .emit(&m);
-        Telemetry::TcpRefused {
+        SyslogEvent::TcpRefused {
             source: "192.0.2.1".parse().expect("ip"),
             reason: Refused::UnknownSource,
         }
@@ -433,8 +443,9 @@ mod tests {
         assert_eq!(s.events, 1);
         assert_eq!(s.unknown_source, 1);
         assert_eq!(s.tcp_refused_unknown, 1);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert_eq!(m.events().count_named("SyslogMalformed"), 1);
+        assert_eq!(registry.events().count_named("SyslogReceived"), 1);
+        let text = registry.encode();
         assert!(
             text.contains("ispvm_agent_syslog_received_total{transport=\"udp\"} 1"),
             "{text}"

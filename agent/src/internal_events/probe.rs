@@ -1,20 +1,16 @@
-//! The probes' own telemetry, in the style of `crate::telemetry`: each event is a type
-//! whose `emit` logs it and counts it in one place.
-//!
-//! Kept apart from `AgentMetrics` so probing can be wired into `/metrics` by registering
-//! [`ProbeMetrics`] on the agent's registry ([`ProbeMetrics::register`]).
+//! The probes' events and metrics (`probe_*` under the agent's prefix).
 
-use super::ProbeError;
-use super::stats::RoundStats;
-use prometheus_client::encoding::EncodeLabelSet;
+use super::{KindLabel, ResultLabel};
+use crate::probe::ProbeError;
+use crate::probe::stats::RoundStats;
+use ispvm_telemetry::{EventLog, InternalEvent, MetricsRegistry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+ispvm_telemetry::label_set! {
 pub struct RoundLabels {
     /// `icmp` or `tcp`.
     pub kind: &'static str,
@@ -22,20 +18,13 @@ pub struct RoundLabels {
     /// round could not run: no socket, name not resolved).
     pub result: &'static str,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct KindLabel {
-    pub kind: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
 }
 
 /// Counters of the probes; cheap to clone (every metric is shared).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ProbeMetrics {
+    events: EventLog,
+    rounds_dropped: Counter,
     rounds: Family<RoundLabels, Counter>,
     echoes_sent: Family<KindLabel, Counter>,
     echoes_received: Family<KindLabel, Counter>,
@@ -43,38 +32,43 @@ pub struct ProbeMetrics {
     traceroutes: Family<ResultLabel, Counter>,
 }
 
+impl AsRef<EventLog> for ProbeMetrics {
+    fn as_ref(&self) -> &EventLog {
+        &self.events
+    }
+}
+
 impl ProbeMetrics {
-    pub fn new() -> Arc<Self> {
-        Arc::new(ProbeMetrics::default())
+    /// The events emitted so far (tests read it instead of scraping `/metrics`).
+    pub fn events(&self) -> &EventLog {
+        &self.events
     }
 
-    /// Adds the probe metrics to a registry (names start with `probe_`).
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "probe_rounds",
-            "Probe rounds by kind and result (ok, partial, lost, error)",
-            self.rounds.clone(),
-        );
-        registry.register(
-            "probe_echoes_sent",
-            "ICMP echoes or TCP connects attempted",
-            self.echoes_sent.clone(),
-        );
-        registry.register(
-            "probe_echoes_received",
-            "ICMP echoes or TCP connects answered by the target",
-            self.echoes_received.clone(),
-        );
-        registry.register(
-            "probe_targets",
-            "Probe targets with a running prober",
-            self.targets.clone(),
-        );
-        registry.register(
-            "probe_traceroutes",
-            "Traceroutes run on demand by result",
-            self.traceroutes.clone(),
-        );
+    /// Standalone, for tests of the probes; a running agent uses [`Self::register`].
+    pub fn new() -> Arc<Self> {
+        Self::register(&mut MetricsRegistry::new(super::PREFIX))
+    }
+
+    /// Registers the probe metrics in the agent's registry (names start with `probe_`).
+    pub fn register(r: &mut MetricsRegistry) -> Arc<Self> {
+        Arc::new(ProbeMetrics {
+            events: r.events().clone(),
+            rounds: r.counters(
+                "probe_rounds",
+                "Probe rounds by kind and result (ok, partial, lost, error)",
+            ),
+            rounds_dropped: r.counter(
+                "probe_rounds_dropped",
+                "Probe rounds measured but lost because the uplink was not running",
+            ),
+            echoes_sent: r.counters("probe_echoes_sent", "ICMP echoes or TCP connects attempted"),
+            echoes_received: r.counters(
+                "probe_echoes_received",
+                "ICMP echoes or TCP connects answered by the target",
+            ),
+            targets: r.gauge("probe_targets", "Probe targets with a running prober"),
+            traceroutes: r.counters("probe_traceroutes", "Traceroutes run on demand by result"),
+        })
     }
 
     /// Rounds counted so far for a kind and result (for tests and `/v1/state`).
@@ -107,8 +101,11 @@ pub struct RoundFinished<'a> {
     pub outcome: Result<&'a RoundStats, &'a ProbeError>,
 }
 
-impl RoundFinished<'_> {
-    pub fn emit(&self, m: &ProbeMetrics) {
+impl InternalEvent for RoundFinished<'_> {
+    type Metrics = ProbeMetrics;
+    const NAME: &'static str = "RoundFinished";
+
+    fn log_and_count(&self, m: &ProbeMetrics) {
         let kind = self.kind;
         match self.outcome {
             Ok(stats) => {
@@ -157,8 +154,11 @@ pub struct ProberRunning<'a> {
     pub running: bool,
 }
 
-impl ProberRunning<'_> {
-    pub fn emit(&self, m: &ProbeMetrics) {
+impl InternalEvent for ProberRunning<'_> {
+    type Metrics = ProbeMetrics;
+    const NAME: &'static str = "ProberRunning";
+
+    fn log_and_count(&self, m: &ProbeMetrics) {
         if self.running {
             m.targets.inc();
             tracing::debug!(target_key = self.target, "prober started");
@@ -175,8 +175,11 @@ pub struct TracerouteFinished<'a> {
     pub hops: Result<usize, &'a ProbeError>,
 }
 
-impl TracerouteFinished<'_> {
-    pub fn emit(&self, m: &ProbeMetrics) {
+impl InternalEvent for TracerouteFinished<'_> {
+    type Metrics = ProbeMetrics;
+    const NAME: &'static str = "TracerouteFinished";
+
+    fn log_and_count(&self, m: &ProbeMetrics) {
         match self.hops {
             Ok(hops) => {
                 m.traceroutes
@@ -191,5 +194,23 @@ impl TracerouteFinished<'_> {
                 tracing::warn!(target_key = self.target, error = %e, "traceroute failed");
             }
         }
+    }
+}
+
+/// A measured round could not be handed to the uplink (it was not running), so it is lost.
+pub struct RoundDropped<'a> {
+    pub target: &'a str,
+}
+
+impl InternalEvent for RoundDropped<'_> {
+    type Metrics = ProbeMetrics;
+    const NAME: &'static str = "RoundDropped";
+
+    fn log_and_count(&self, m: &ProbeMetrics) {
+        m.rounds_dropped.inc();
+        tracing::warn!(
+            target_key = self.target,
+            "uplink is not running; probe round dropped"
+        );
     }
 }
