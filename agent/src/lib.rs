@@ -23,6 +23,8 @@ pub mod routeros;
 pub mod snmp;
 pub mod state;
 pub mod syslog;
+#[cfg(feature = "testsuite")]
+pub mod testing;
 pub mod uplink;
 
 use actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};

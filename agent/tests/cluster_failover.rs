@@ -24,11 +24,6 @@ const AGENTS: [(&str, &str); 5] = [
     ("agent-5", "evr1"),
 ];
 
-fn free_port_tcp() -> u16 {
-    let s = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
-    s.local_addr().expect("addr").port()
-}
-
 struct Agent {
     id: String,
     http: SocketAddr,
@@ -123,7 +118,7 @@ async fn sigkilled_agent_routers_are_polled_again_by_the_survivors() {
         let issued = pki
             .issue(CertKind::Agent, id, Some("acme"), &[], &[], 30)
             .expect("cert");
-        let http = SocketAddr::from(([127, 0, 0, 1], free_port_tcp()));
+        let http = SocketAddr::from(([127, 0, 0, 1], ispvm_testkit::free_tcp_port()));
         let config = AgentConfig {
             agent_id: (*id).into(),
             tenant_id: "acme".into(),

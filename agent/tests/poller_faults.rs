@@ -7,54 +7,14 @@ use ispvm_agent::config::{PollConfig, RouterConfig};
 use ispvm_agent::internal_events::AgentMetrics;
 use ispvm_agent::routeros::PollOutput;
 use ispvm_agent::state::AgentState;
+use ispvm_agent::testing::UplinkRecorder;
 use ispvm_proto::{EventKind, MetricName};
 use ispvm_sim::{Fault, Topology, VirtualIsp};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorRef};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Stands in for the uplink: hands every poll result to the test.
-struct Sink;
-
-impl Actor for Sink {
-    type Msg = UplinkMsg;
-    type State = mpsc::UnboundedSender<PollOutput>;
-    type Arguments = mpsc::UnboundedSender<PollOutput>;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<UplinkMsg>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<UplinkMsg>,
-        msg: UplinkMsg,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            UplinkMsg::Collected(out) => {
-                let _ = tx.send(out);
-            }
-            UplinkMsg::Event(e) => {
-                let _ = tx.send(PollOutput {
-                    events: vec![e],
-                    ..PollOutput::default()
-                });
-            }
-            UplinkMsg::Drain(reply) => {
-                let _ = reply.send(0);
-            }
-            UplinkMsg::Flush | UplinkMsg::Cluster(_) => {}
-        }
-        Ok(())
-    }
-}
 
 struct Rig {
     isp: VirtualIsp,
@@ -77,8 +37,7 @@ async fn rig_with(router: &str, interval_ms: u64) -> Rig {
         .await
         .expect("ISP");
     let r = isp.router(router).expect("router");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink");
+    let (sink, rx) = UplinkRecorder::spawn().await;
     let state = Arc::new(AgentState::default());
     let poll = PollConfig {
         interval_ms,

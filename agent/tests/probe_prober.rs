@@ -3,45 +3,16 @@
 //! asked for; the probe metrics count what happened; a bad configuration does not start.
 
 use ispvm_agent::actors::prober::{Prober, ProberArgs, ProberMsg};
-use ispvm_agent::actors::uplink::UplinkMsg;
 use ispvm_agent::internal_events::probe::{RoundDropped, RoundFinished, TracerouteFinished};
 use ispvm_agent::probe::{IcmpPinger, IcmpSocketMode, ProbeMetrics, ProbeTargetConfig};
 use ispvm_agent::routeros::PollOutput;
+use ispvm_agent::testing::UplinkRecorder;
 use ispvm_proto::{EntityKey, MetricName};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::Actor;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Stands in for the uplink: hands every collected output to the test.
-struct Sink;
-
-impl Actor for Sink {
-    type Msg = UplinkMsg;
-    type State = mpsc::UnboundedSender<PollOutput>;
-    type Arguments = mpsc::UnboundedSender<PollOutput>;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<UplinkMsg>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<UplinkMsg>,
-        msg: UplinkMsg,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let UplinkMsg::Collected(out) = msg {
-            let _ = tx.send(out);
-        }
-        Ok(())
-    }
-}
 
 fn fast(config: ProbeTargetConfig) -> ProbeTargetConfig {
     ProbeTargetConfig {
@@ -69,8 +40,7 @@ fn value(out: &PollOutput, metric: MetricName) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probers_report_ping_samples_every_interval() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink spawns");
+    let (sink, mut rx) = UplinkRecorder::spawn().await;
     let pinger = Arc::new(IcmpPinger::new(IcmpSocketMode::Auto));
     let metrics = ProbeMetrics::new();
 
@@ -189,8 +159,7 @@ async fn probers_report_ping_samples_every_interval() {
 
 #[tokio::test]
 async fn a_target_that_cannot_be_resolved_reports_nothing() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink spawns");
+    let (sink, mut rx) = UplinkRecorder::spawn().await;
     let pinger = Arc::new(IcmpPinger::new(IcmpSocketMode::Auto));
     let metrics = ProbeMetrics::new();
     let (prober, _) = Actor::spawn(
@@ -231,8 +200,7 @@ async fn a_target_that_cannot_be_resolved_reports_nothing() {
 
 #[tokio::test]
 async fn an_invalid_target_does_not_start() {
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink spawns");
+    let (sink, _rx) = UplinkRecorder::spawn().await;
     let metrics = ProbeMetrics::new();
     let spawned = Actor::spawn(
         None,

@@ -7,11 +7,13 @@
 use ispvm_agent::actors::syslog::{SyslogAddrs, SyslogArgs, SyslogMsg, SyslogReceiver};
 use ispvm_agent::actors::uplink::UplinkMsg;
 use ispvm_agent::internal_events::syslog::SyslogCounts;
+use ispvm_agent::routeros::PollOutput;
 use ispvm_agent::syslog::config::{RateLimitConfig, UnknownSources};
 use ispvm_agent::syslog::{SyslogConfig, SyslogMetrics, SyslogSeverity};
+use ispvm_agent::testing::UplinkRecorder;
 use ispvm_proto::codec::Bounded;
 use ispvm_proto::{Batch, EntityKey, Event, EventKind, Limits, Severity};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorRef};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,46 +22,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-/// Stands in for the uplink: hands every event to the test.
-struct FakeUplink;
-
-impl Actor for FakeUplink {
-    type Msg = UplinkMsg;
-    type State = mpsc::UnboundedSender<Event>;
-    type Arguments = mpsc::UnboundedSender<Event>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            UplinkMsg::Event(e) => {
-                let _ = tx.send(e);
-            }
-            UplinkMsg::Drain(reply) => {
-                let _ = reply.send(0);
-            }
-            UplinkMsg::Collected(_) | UplinkMsg::Flush | UplinkMsg::Cluster(_) => {}
-        }
-        Ok(())
-    }
-}
-
 struct Rig {
     actor: ActorRef<SyslogMsg>,
     addrs: SyslogAddrs,
     metrics: Arc<SyslogMetrics>,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::UnboundedReceiver<PollOutput>,
     uplink: ActorRef<UplinkMsg>,
 }
 
@@ -78,8 +45,7 @@ fn base_config() -> SyslogConfig {
 }
 
 async fn start(config: SyslogConfig) -> Rig {
-    let (tx, events) = mpsc::unbounded_channel();
-    let (uplink, _) = Actor::spawn(None, FakeUplink, tx).await.expect("uplink");
+    let (uplink, events) = UplinkRecorder::spawn().await;
     let metrics = SyslogMetrics::new();
     let sources: HashMap<IpAddr, String> =
         [(LOCAL.parse().expect("ip"), "edge1".to_owned())].into();
@@ -128,10 +94,11 @@ impl Rig {
 
     /// The next event, or panics after `within`.
     async fn next(&mut self, within: Duration) -> Event {
-        let e = tokio::time::timeout(within, self.events.recv())
+        let out = tokio::time::timeout(within, self.events.recv())
             .await
             .expect("an event in time")
             .expect("channel open");
+        let [e] = <[Event; 1]>::try_from(out.events).expect("one event at a time");
         valid(&e);
         e
     }
@@ -147,8 +114,8 @@ impl Rig {
     }
 
     async fn nothing(&mut self, during: Duration) {
-        if let Ok(Some(e)) = tokio::time::timeout(during, self.events.recv()).await {
-            panic!("unexpected event: {e:?}");
+        if let Ok(Some(out)) = tokio::time::timeout(during, self.events.recv()).await {
+            panic!("unexpected event: {:?}", out.events);
         }
     }
 
@@ -509,8 +476,7 @@ async fn tcp_connection_limit() {
 async fn stop_hands_over_pending_summaries_and_new_uplink() {
     let mut rig = start(base_config()).await;
     // A new uplink (the old one was restarted).
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let (uplink2, _) = Actor::spawn(None, FakeUplink, tx).await.expect("uplink");
+    let (uplink2, mut events) = UplinkRecorder::spawn().await;
     rig.actor
         .cast(SyslogMsg::SetUplink(uplink2.clone()))
         .expect("cast");
@@ -524,7 +490,9 @@ async fn stop_hands_over_pending_summaries_and_new_uplink() {
     let first = tokio::time::timeout(SECOND, events.recv())
         .await
         .expect("in time")
-        .expect("event");
+        .expect("event")
+        .events
+        .remove(0);
     assert_eq!(first.message, "system,warning disk almost full");
     rig.counts(|c| c.suppressed == 2).await;
     rig.actor.stop_and_wait(None, None).await.expect("stop");
@@ -532,7 +500,9 @@ async fn stop_hands_over_pending_summaries_and_new_uplink() {
     let summary = tokio::time::timeout(SECOND, events.recv())
         .await
         .expect("in time")
-        .expect("event");
+        .expect("event")
+        .events
+        .remove(0);
     assert_eq!(attr(&summary, "repeated"), Some("2"));
     rig.nothing(Duration::from_millis(100)).await;
     // The sockets are released: the same ports can be bound again.

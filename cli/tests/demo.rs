@@ -3,18 +3,12 @@
 //! second start on the same directory.
 
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the issue promises: every router up with metrics within 15 s of start.
 const READY_WITHIN: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// The demo process; killed if the test fails before it is stopped.
 struct Demo(Option<Child>);
@@ -215,7 +209,7 @@ async fn demo_shows_every_router_up_and_restarts_on_the_same_data_dir() {
     let data = dir.path().join("data");
     let mut first_ca = None;
     for round in 0..2 {
-        let port = free_port();
+        let port = ispvm_testkit::free_tcp_port();
         let log = dir.path().join(format!("demo-{round}.log"));
         let since_ms = ispvm_proto::time::now_ms();
         let demo = start_demo(&data, port, &log);

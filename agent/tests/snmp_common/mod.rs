@@ -60,11 +60,6 @@ fn snmpd_binary() -> PathBuf {
     PathBuf::from("snmpd")
 }
 
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
-    socket.local_addr().expect("local address").port()
-}
-
 /// A minimal SNMPv2c GET of sysUpTime.0, hand-encoded so that the harness does not depend
 /// on the code under test.
 fn probe_packet(community: &str) -> Vec<u8> {
@@ -120,7 +115,7 @@ impl Snmpd {
             let dir = tempfile::tempdir().expect("temporary directory");
             let mut snmpd = Snmpd {
                 dir,
-                port: free_udp_port(),
+                port: ispvm_testkit::free_udp_port(),
                 child: None,
                 options,
             };
