@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod reach;
 pub mod status;
+pub mod topology;
 pub mod tree;
 
 pub use status::{DeviceStatus, StatusPolicy};

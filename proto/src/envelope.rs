@@ -249,33 +249,20 @@ impl Event {
     }
 }
 
-/// Role of a device in the ISP's network (ARCHITECTURE §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceRole {
-    Core,
-    Agg,
-    #[default]
-    Access,
-    Edge,
-    CustomerEdge,
-    Upstream,
-    RouteReflector,
-    PppoeConcentrator,
-}
-
-impl DeviceRole {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DeviceRole::Core => "core",
-            DeviceRole::Agg => "agg",
-            DeviceRole::Access => "access",
-            DeviceRole::Edge => "edge",
-            DeviceRole::CustomerEdge => "customer_edge",
-            DeviceRole::Upstream => "upstream",
-            DeviceRole::RouteReflector => "route_reflector",
-            DeviceRole::PppoeConcentrator => "pppoe_concentrator",
-        }
+crate::text_enum! {
+    /// Role of a device in the ISP's network (ARCHITECTURE §3).
+    #[derive(Default)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub enum DeviceRole {
+        Core = "core",
+        Agg = "agg",
+        #[default]
+        Access = "access",
+        Edge = "edge",
+        CustomerEdge = "customer_edge",
+        Upstream = "upstream",
+        RouteReflector = "route_reflector",
+        PppoeConcentrator = "pppoe_concentrator",
     }
 }
 

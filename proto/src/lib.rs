@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod metric;
 pub mod routeros;
 pub mod settings;
+pub mod text_enum;
 pub mod time;
 
 pub use cluster_report::{ClusterReport, MemberState, MemberView, ReachCell};

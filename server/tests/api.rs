@@ -1007,6 +1007,42 @@ async fn bad_input_changes_nothing(store: Store) {
         assert_eq!(a.status, expected, "{m} {path}: {:?}", a.body);
         assert!(a.body["error"].is_string(), "{m} {path}: {:?}", a.body);
     }
+    // A word outside a closed set is refused by the type, naming the field and the
+    // words it takes; a filter with one is a bad request.
+    for (path, body, field, expected) in [
+        (
+            "/api/v1/devices",
+            json!({"id":"d","name":"D","site_id":"pop-a","role":"king"}),
+            "role",
+            "core",
+        ),
+        (
+            "/api/v1/topology/edges",
+            json!({"type":"likes","from":{"kind":"device","id":"agg1"},"to":{"kind":"device","id":"core1"}}),
+            "type",
+            "depends_on",
+        ),
+        (
+            "/api/v1/topology/edges",
+            json!({"type":"depends_on","from":{"kind":"planet","id":"agg1"},"to":{"kind":"device","id":"core1"}}),
+            "from.kind",
+            "service",
+        ),
+        (
+            "/api/v1/links",
+            json!({"a":{"device":"core1"},"b":{"device":"agg1"},"medium":"string"}),
+            "medium",
+            "leased_line",
+        ),
+    ] {
+        let a = api.post(path, &w.noc, body).await;
+        assert_eq!(a.status, 422, "{path}: {:?}", a.body);
+        assert_eq!(a.body["field"], field, "{path}: {:?}", a.body);
+        let message = a.body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{path}: {message}");
+    }
+    let a = api.get("/api/v1/devices?role=king", &w.ro).await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
     assert_eq!(acme_snapshot(&w).await, snapshot);
     assert_eq!(api.audit(&w.admin, "").await.len(), audit_rows);
     w.api.shutdown().await;

@@ -58,7 +58,7 @@ impl std::fmt::Display for EntityRef {
 #[serde(default)]
 pub struct EntityAttrs {
     pub site: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<ispvm_proto::DeviceRole>,
     pub tags: Vec<String>,
     /// Interfaces: flagged as an uplink by an operator.
     pub uplink: bool,
@@ -134,7 +134,7 @@ mod tests {
     fn interfaces_inherit_site_and_tags_from_their_device() {
         let dev = EntityAttrs {
             site: Some("pop-a".into()),
-            role: Some("core".into()),
+            role: Some(ispvm_proto::DeviceRole::Core),
             tags: vec!["gold".into()],
             ..EntityAttrs::default()
         };

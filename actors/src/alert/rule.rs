@@ -255,7 +255,7 @@ pub struct Scope {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
+    pub roles: Vec<ispvm_proto::DeviceRole>,
     /// Explicit entity ids (as stored: `device`, `device/interface`, `device/peer`, target).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ids: Vec<String>,

@@ -60,7 +60,7 @@ fn main() {
             EntityRef::device(dev.clone()),
             EntityAttrs {
                 site: Some(site.clone()),
-                role: Some("access".into()),
+                role: Some(ispvm_proto::DeviceRole::Access),
                 ..EntityAttrs::default()
             },
         );

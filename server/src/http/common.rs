@@ -180,8 +180,14 @@ impl JsonObject {
     }
 }
 
+/// Reads a JSON value as `T`; a value that does not fit is a 422 naming the field
+/// (`role`, `from.kind`), so a caller knows which one to fix.
 pub fn parse_value<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| ApiError::invalid("body", e.to_string()))
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })
 }
 
 /// The id of a new row: the body's `id`, or a fresh UUID when it has none.
@@ -298,6 +304,19 @@ impl Params {
             ))),
             other => Ok(other),
         }
+    }
+
+    /// A parameter that names a variant of a closed set (a role, a kind, a state).
+    pub fn word<T>(&mut self, key: &str) -> Result<Option<T>, ApiError>
+    where
+        T: std::str::FromStr<Err = ispvm_proto::text_enum::UnknownVariant>,
+    {
+        self.short(key)?
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| ApiError::bad_request(format!("query parameter {key:?}: {e}")))
+            })
+            .transpose()
     }
 
     pub fn int(&mut self, key: &str) -> Result<Option<i64>, ApiError> {

@@ -143,7 +143,7 @@ pub(super) async fn list_devices(
     let page = q.id_page()?;
     let filter = DeviceFilter {
         site: q.short("site")?,
-        role: q.short("role")?,
+        role: q.word("role")?,
         tag: q.short("tag")?,
         agent: q.short("agent")?,
         q: q.short("q")?,

@@ -50,7 +50,7 @@ pub(super) async fn list_links(
     let filter = LinkFilter {
         device: q.short("device")?,
         provider: q.short("provider")?,
-        medium: q.short("medium")?,
+        medium: q.word("medium")?,
         q: q.short("q")?,
     };
     q.finish(LINK_PARAMS)?;
@@ -73,9 +73,9 @@ pub(super) async fn list_edges(
 ) -> Result<Response, ApiError> {
     let page = q.id_page()?;
     let filter = EdgeFilter {
-        kind: q.short("type")?,
-        state: q.short("state")?,
-        source: q.short("source")?,
+        kind: q.word("type")?,
+        state: q.word("state")?,
+        source: q.word("source")?,
         device: q.short("device")?,
     };
     q.finish(EDGE_PARAMS)?;

@@ -24,12 +24,12 @@ pub(super) async fn list_credentials(
     mut q: Params,
 ) -> Result<Response, ApiError> {
     let page = q.id_page()?;
-    let kind = q.short("kind")?;
+    let kind = q.word("kind")?;
     let search = q.short("q")?;
     q.finish(CREDENTIAL_PARAMS)?;
     let page = p
         .tenant_store(&s.store)
-        .credentials_page(kind.as_deref(), search.as_deref(), &page)
+        .credentials_page(kind, search.as_deref(), &page)
         .await?;
     Ok(list(page, |x| json!(x.id)))
 }

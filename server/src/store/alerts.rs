@@ -6,8 +6,8 @@ use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityKind, EntityRef, MaintenanceWindow, Rule, Scope,
 };
 use ispvm_actors::tree::{LinkSpec, StoredPoint};
-use ispvm_proto::MetricName;
 use ispvm_proto::time::now_ms;
+use ispvm_proto::{DeviceRole, MetricName};
 use std::collections::HashMap;
 
 /// Most points one window refill reads; beyond it the oldest are left out (the engine
@@ -301,7 +301,7 @@ impl TenantStore<'_> {
                 EntityRef::device(id),
                 EntityAttrs {
                     site: Some(site),
-                    role: Some(role),
+                    role: role.parse().ok(),
                     tags,
                     ..EntityAttrs::default()
                 },
@@ -357,7 +357,11 @@ impl TenantStore<'_> {
                     ..Scope::default()
                 });
             }
-            let roles = list("roles");
+            // Written through the checked API: every word parses.
+            let roles: Vec<DeviceRole> = list("roles")
+                .iter()
+                .filter_map(|r| r.parse().ok())
+                .collect();
             if !roles.is_empty() {
                 scopes.push(Scope {
                     roles,

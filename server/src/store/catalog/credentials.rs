@@ -5,40 +5,69 @@
 //! holds (`secret_fields`). [`TenantStore::credential_secret`] opens them for the code
 //! that hands credentials to agents.
 
-use super::{CatalogError, Page, PageRequest, like_pattern, validate};
+use super::{CatalogError, Page, PageRequest, like_pattern, stored, validate};
 use crate::store::audit::{Actor, audit};
 use crate::store::crypto::MasterKey;
 use crate::store::{BeginWrite, TenantStore, on_pool};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub const CREDENTIAL_KINDS: &[&str] = &["routeros", "snmp_v2c", "snmp_v3"];
-pub const AUTH_PROTOCOLS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
-pub const PRIV_PROTOCOLS: &[&str] = &["des", "aes128", "aes192", "aes256"];
+ispvm_proto::text_enum! {
+    /// How an agent logs in with a credential set.
+    #[derive(utoipa::ToSchema)]
+    pub enum CredentialKind {
+        RouterOs = "routeros",
+        SnmpV2c = "snmp_v2c",
+        SnmpV3 = "snmp_v3",
+    }
+}
+
+ispvm_proto::text_enum! {
+    /// SNMPv3 authentication protocol.
+    #[derive(utoipa::ToSchema)]
+    pub enum AuthProtocol {
+        Md5 = "md5",
+        Sha1 = "sha1",
+        Sha224 = "sha224",
+        Sha256 = "sha256",
+        Sha384 = "sha384",
+        Sha512 = "sha512",
+    }
+}
+
+ispvm_proto::text_enum! {
+    /// SNMPv3 privacy protocol.
+    #[derive(utoipa::ToSchema)]
+    pub enum PrivProtocol {
+        Des = "des",
+        Aes128 = "aes128",
+        Aes192 = "aes192",
+        Aes256 = "aes256",
+    }
+}
 /// Longest secret accepted.
 const MAX_SECRET_LEN: usize = 256;
 
 /// The non-secret part of a credential set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSpec {
     pub name: String,
-    /// `routeros`, `snmp_v2c` or `snmp_v3`.
-    pub kind: String,
+    pub kind: CredentialKind,
     /// RouterOS user or SNMPv3 security name; empty for SNMP v2c.
     #[serde(default)]
     pub username: String,
     /// SNMPv3 authentication protocol (with `auth_password`).
     #[serde(default)]
-    pub auth_protocol: Option<String>,
+    pub auth_protocol: Option<AuthProtocol>,
     /// SNMPv3 privacy protocol (with `priv_password`).
     #[serde(default)]
-    pub priv_protocol: Option<String>,
+    pub priv_protocol: Option<PrivProtocol>,
 }
 
 /// The secret part: which fields a kind needs is checked against the spec. Never
 /// serialised toward clients; its `Debug` shows only which fields are set.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSecret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +101,7 @@ impl CredentialSecret {
         .collect()
     }
 
-    fn validate(&self, kind: &str) -> Result<(), CatalogError> {
+    fn validate(&self, kind: CredentialKind) -> Result<(), CatalogError> {
         for (name, value) in [
             ("password", &self.password),
             ("community", &self.community),
@@ -93,7 +122,7 @@ impl CredentialSecret {
             if v.chars().any(char::is_control) {
                 return Err(CatalogError::invalid(field, "contains a control character"));
             }
-            if kind == "snmp_v3" && v.len() < 8 {
+            if kind == CredentialKind::SnmpV3 && v.len() < 8 {
                 return Err(CatalogError::invalid(
                     field,
                     "SNMPv3 passwords are at least 8 characters",
@@ -108,7 +137,6 @@ impl CredentialSpec {
     /// Checks the fields against the secret fields the set holds (or will hold).
     pub fn validate(&self, secret_fields: &[&str]) -> Result<(), CatalogError> {
         validate::name("name", &self.name)?;
-        validate::one_of("kind", &self.kind, CREDENTIAL_KINDS)?;
         validate::text("username", &self.username, validate::MAX_NAME_LEN)?;
         let has = |f: &str| secret_fields.contains(&f);
         let only = |allowed: &[&str]| -> Result<(), CatalogError> {
@@ -129,8 +157,8 @@ impl CredentialSpec {
             }
             Ok(())
         };
-        match self.kind.as_str() {
-            "routeros" => {
+        match self.kind {
+            CredentialKind::RouterOs => {
                 if self.username.is_empty() {
                     return Err(CatalogError::invalid("username", "is required"));
                 }
@@ -140,7 +168,7 @@ impl CredentialSpec {
                     return Err(CatalogError::invalid("secret.password", "is required"));
                 }
             }
-            "snmp_v2c" => {
+            CredentialKind::SnmpV2c => {
                 if !self.username.is_empty() {
                     return Err(CatalogError::invalid(
                         "username",
@@ -153,17 +181,11 @@ impl CredentialSpec {
                     return Err(CatalogError::invalid("secret.community", "is required"));
                 }
             }
-            _ => {
+            CredentialKind::SnmpV3 => {
                 if self.username.is_empty() {
                     return Err(CatalogError::invalid("username", "is required"));
                 }
                 only(&["auth_password", "priv_password"])?;
-                if let Some(p) = &self.auth_protocol {
-                    validate::one_of("auth_protocol", p, AUTH_PROTOCOLS)?;
-                }
-                if let Some(p) = &self.priv_protocol {
-                    validate::one_of("priv_protocol", p, PRIV_PROTOCOLS)?;
-                }
                 if self.auth_protocol.is_some() != has("auth_password") {
                     return Err(CatalogError::invalid(
                         "auth_protocol",
@@ -189,7 +211,7 @@ impl CredentialSpec {
 }
 
 /// A credential set as the API shows it: never the secret itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CredentialSet {
     pub id: String,
     #[serde(flatten)]
@@ -213,28 +235,36 @@ struct CredentialRaw {
     updated_ms: i64,
 }
 
-impl From<CredentialRaw> for CredentialSet {
-    fn from(r: CredentialRaw) -> Self {
+impl TryFrom<CredentialRaw> for CredentialSet {
+    type Error = CatalogError;
+
+    fn try_from(r: CredentialRaw) -> Result<Self, CatalogError> {
         let secret_fields: Vec<String> = r
             .secret_fields
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        CredentialSet {
+        Ok(CredentialSet {
             id: r.id,
             spec: CredentialSpec {
                 name: r.name,
-                kind: r.kind,
+                kind: stored("kind", &r.kind)?,
                 username: r.username,
-                auth_protocol: r.auth_protocol,
-                priv_protocol: r.priv_protocol,
+                auth_protocol: r
+                    .auth_protocol
+                    .map(|p| stored("auth_protocol", &p))
+                    .transpose()?,
+                priv_protocol: r
+                    .priv_protocol
+                    .map(|p| stored("priv_protocol", &p))
+                    .transpose()?,
             },
             has_secret: !secret_fields.is_empty(),
             secret_fields,
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
-        }
+        })
     }
 }
 
@@ -263,7 +293,7 @@ fn seal(
 impl TenantStore<'_> {
     pub async fn credentials_page(
         &self,
-        kind: Option<&str>,
+        kind: Option<CredentialKind>,
         q: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<CredentialSet>, CatalogError> {
@@ -276,11 +306,11 @@ impl TenantStore<'_> {
         );
         let rows: Vec<CredentialRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql)
-                .bind(self.tenant).bind(page.after.as_deref()).bind(kind).bind(pattern.as_deref())
+                .bind(self.tenant).bind(page.after.as_deref()).bind(kind.map(CredentialKind::as_str)).bind(pattern.as_deref())
                 .bind(page.fetch())
                 .fetch_all(pool).await?
         });
-        Ok(Page::from_rows(rows, page.limit).map(CredentialSet::from))
+        Page::from_rows(rows, page.limit).try_map(CredentialSet::try_from)
     }
 
     pub async fn credential_set(&self, id: &str) -> Result<Option<CredentialSet>, CatalogError> {
@@ -288,7 +318,7 @@ impl TenantStore<'_> {
         let row: Option<CredentialRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql).bind(self.tenant).bind(id).fetch_optional(pool).await?
         });
-        Ok(row.map(CredentialSet::from))
+        row.map(CredentialSet::try_from).transpose()
     }
 
     /// The set with its secret opened: for handing credentials to agents, never to the
@@ -321,7 +351,7 @@ impl TenantStore<'_> {
         secret: &CredentialSecret,
     ) -> Result<CredentialSet, CatalogError> {
         validate::id("id", id)?;
-        secret.validate(&spec.kind)?;
+        secret.validate(spec.kind)?;
         let fields = secret.fields();
         spec.validate(&fields)?;
         let sealed = seal(key, self.tenant, id, secret)?;
@@ -338,8 +368,8 @@ impl TenantStore<'_> {
                 "INSERT INTO credential_sets (tenant_id, id, name, kind, username, auth_protocol, priv_protocol, \
                    secret_fields, secret, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
             )
-            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.kind).bind(&spec.username)
-            .bind(spec.auth_protocol.as_deref()).bind(spec.priv_protocol.as_deref()).bind(&fields_text)
+            .bind(self.tenant).bind(id).bind(&spec.name).bind(spec.kind.as_str()).bind(&spec.username)
+            .bind(spec.auth_protocol.map(AuthProtocol::as_str)).bind(spec.priv_protocol.map(PrivProtocol::as_str)).bind(&fields_text)
             .bind(&sealed).bind(now)
             .execute(&mut *tx).await?;
             audit!(tx, self.tenant, actor, "create", RESOURCE, id, json!({ "after": spec, "secret_fields": fields }));
@@ -370,7 +400,7 @@ impl TenantStore<'_> {
         };
         let (fields, sealed): (Vec<String>, Option<String>) = match secret {
             Some(s) => {
-                s.validate(&spec.kind)?;
+                s.validate(spec.kind)?;
                 let f: Vec<&str> = s.fields();
                 spec.validate(&f)?;
                 let sealed = seal(key, self.tenant, id, s)?;
@@ -396,8 +426,8 @@ impl TenantStore<'_> {
                 "UPDATE credential_sets SET name = $3, kind = $4, username = $5, auth_protocol = $6, priv_protocol = $7, \
                    secret_fields = $8, secret = COALESCE($9, secret), updated_ms = $10 WHERE tenant_id = $1 AND id = $2",
             )
-            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.kind).bind(&spec.username)
-            .bind(spec.auth_protocol.as_deref()).bind(spec.priv_protocol.as_deref()).bind(&fields_text)
+            .bind(self.tenant).bind(id).bind(&spec.name).bind(spec.kind.as_str()).bind(&spec.username)
+            .bind(spec.auth_protocol.map(AuthProtocol::as_str)).bind(spec.priv_protocol.map(PrivProtocol::as_str)).bind(&fields_text)
             .bind(sealed.as_deref()).bind(now)
             .execute(&mut *tx).await?.rows_affected();
             if changed == 0 {

@@ -4,20 +4,21 @@
 //! devices ahead of discovery and own tags, polling profile and credential set, which
 //! ingest never writes.
 
-use super::{CatalogError, Page, PageRequest, like_pattern, validate};
+use super::{CatalogError, Page, PageRequest, like_pattern, stored, validate};
 use crate::store::audit::{Actor, audit};
 use crate::store::{BeginWrite, InterfaceRow, LatestValue, TenantStore, on_pool};
+use ispvm_proto::DeviceRole;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// What an operator sets on a device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSpec {
     pub name: String,
     pub site_id: String,
-    pub role: String,
+    pub role: DeviceRole,
     /// `host:port` the agent polls; empty until known.
     #[serde(default)]
     pub mgmt_addr: String,
@@ -34,7 +35,6 @@ impl DeviceSpec {
     pub fn validate(&mut self) -> Result<(), CatalogError> {
         validate::name("name", &self.name)?;
         validate::id("site_id", &self.site_id)?;
-        validate::one_of("role", &self.role, validate::DEVICE_ROLES)?;
         validate::text("mgmt_addr", &self.mgmt_addr, 255)?;
         validate::tags("tags", &mut self.tags)?;
         if let Some(p) = &self.polling_profile {
@@ -66,7 +66,7 @@ pub struct Device {
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFilter {
     pub site: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<DeviceRole>,
     pub tag: Option<String>,
     pub agent: Option<String>,
     /// Substring of id or name, case-insensitive.
@@ -90,13 +90,13 @@ struct DeviceRaw {
 }
 
 impl DeviceRaw {
-    fn into_device(self, tags: Vec<String>) -> Device {
-        Device {
+    fn into_device(self, tags: Vec<String>) -> Result<Device, CatalogError> {
+        Ok(Device {
             id: self.id,
             spec: DeviceSpec {
                 name: self.name,
                 site_id: self.site_id,
-                role: self.role,
+                role: stored("role", &self.role)?,
                 mgmt_addr: self.mgmt_addr,
                 tags,
                 polling_profile: self.polling_profile_id,
@@ -107,7 +107,7 @@ impl DeviceRaw {
             agent_id: self.agent_id,
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,
-        }
+        })
     }
 }
 
@@ -162,17 +162,17 @@ impl TenantStore<'_> {
         let rows: Vec<DeviceRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql)
                 .bind(self.tenant).bind(page.after.as_deref()).bind(filter.site.as_deref())
-                .bind(filter.role.as_deref()).bind(filter.tag.as_deref()).bind(pattern.as_deref())
+                .bind(filter.role.map(DeviceRole::as_str)).bind(filter.tag.as_deref()).bind(pattern.as_deref())
                 .bind(filter.agent.as_deref()).bind(page.fetch())
                 .fetch_all(pool).await?
         });
         let page = Page::from_rows(rows, page.limit);
         let ids: Vec<String> = page.items.iter().map(|d| d.id.clone()).collect();
         let mut tags = self.tags_of(&ids).await?;
-        Ok(page.map(|d| {
+        page.try_map(|d| {
             let t = tags.remove(&d.id).unwrap_or_default();
             d.into_device(t)
-        }))
+        })
     }
 
     pub async fn device(&self, id: &str) -> Result<Option<Device>, CatalogError> {
@@ -185,7 +185,7 @@ impl TenantStore<'_> {
         };
         let ids = [row.id.clone()];
         let tags = self.tags_of(&ids).await?.remove(id).unwrap_or_default();
-        Ok(Some(row.into_device(tags)))
+        row.into_device(tags).map(Some)
     }
 
     async fn tags_of(&self, ids: &[String]) -> Result<BTreeMap<String, Vec<String>>, CatalogError> {
@@ -271,7 +271,7 @@ impl TenantStore<'_> {
                    first_seen_ms, last_seen_ms, polling_profile_id, credential_set_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, '', '', '', $7, 0, $8, $9)",
             )
-            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.site_id).bind(&spec.role)
+            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.site_id).bind(spec.role.as_str())
             .bind(&spec.mgmt_addr).bind(now).bind(spec.polling_profile.as_deref()).bind(spec.credential_set.as_deref())
             .execute(&mut *tx).await?;
             for tag in &spec.tags {
@@ -317,7 +317,7 @@ impl TenantStore<'_> {
                 "UPDATE devices SET name = $3, site_id = $4, role = $5, mgmt_addr = $6, polling_profile_id = $7, \
                    credential_set_id = $8 WHERE tenant_id = $1 AND id = $2",
             )
-            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.site_id).bind(&spec.role)
+            .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.site_id).bind(spec.role.as_str())
             .bind(&spec.mgmt_addr).bind(spec.polling_profile.as_deref()).bind(spec.credential_set.as_deref())
             .execute(&mut *tx).await?.rows_affected();
             if changed == 0 {

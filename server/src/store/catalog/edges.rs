@@ -4,62 +4,52 @@
 //! `all` edges are each required. Inferred edges arrive as `proposed` and an operator
 //! accepts or rejects them.
 
-use super::{CatalogError, Page, PageRequest, validate};
+use super::{CatalogError, Page, PageRequest, stored, validate};
 use crate::store::audit::{Actor, audit};
 use crate::store::{BeginWrite, TenantStore, on_pool};
+use ispvm_actors::topology::{DependencyGroup, EdgeKind, EdgeSource, EdgeState, NodeKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub const EDGE_TYPES: &[&str] = &["depends_on", "connected_to", "bgp_peer", "ospf_neighbor"];
-pub const EDGE_GROUPS: &[&str] = &["all", "any"];
-pub const EDGE_STATES: &[&str] = &["proposed", "accepted", "rejected"];
-/// What an edge may join, and the table each lives in.
-const NODE_KINDS: &[(&str, &str)] = &[
-    ("device", "devices"),
-    ("link", "links"),
-    ("site", "sites"),
-    ("service", "services"),
-];
+/// The table each kind of edge end lives in.
+fn table_of(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Device => "devices",
+        NodeKind::Link => "links",
+        NodeKind::Site => "sites",
+        NodeKind::Service => "services",
+    }
+}
 
 /// One end of an edge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityRef {
-    pub kind: String,
+    pub kind: NodeKind,
     pub id: String,
 }
 
 /// What an operator sets on an edge.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeSpec {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EdgeKind,
     /// The dependent side (for `depends_on`: the one that fails when `to` fails).
     pub from: EntityRef,
     pub to: EntityRef,
-    #[serde(default = "default_group")]
-    pub group: String,
-    #[serde(default = "default_state")]
-    pub state: String,
+    /// How the `depends_on` edges of one `from` combine: `any` needs one of them up.
+    #[serde(default)]
+    pub group: DependencyGroup,
+    #[serde(default)]
+    pub state: EdgeState,
     #[serde(default)]
     pub note: String,
 }
 
-fn default_group() -> String {
-    "all".into()
-}
-
-fn default_state() -> String {
-    "accepted".into()
-}
-
 impl EdgeSpec {
     pub fn validate(&self) -> Result<(), CatalogError> {
-        validate::one_of("type", &self.kind, EDGE_TYPES)?;
-        let kinds: Vec<&str> = NODE_KINDS.iter().map(|(k, _)| *k).collect();
         for (field, r) in [("from", &self.from), ("to", &self.to)] {
-            validate::one_of(&format!("{field}.kind"), &r.kind, &kinds)?;
             validate::id(&format!("{field}.id"), &r.id)?;
         }
         if self.from == self.to {
@@ -68,20 +58,18 @@ impl EdgeSpec {
                 "an edge joins two different entities",
             ));
         }
-        validate::one_of("group", &self.group, EDGE_GROUPS)?;
-        validate::one_of("state", &self.state, EDGE_STATES)?;
         validate::text("note", &self.note, validate::MAX_TEXT_LEN)
     }
 }
 
 /// An edge as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TopologyEdge {
     pub id: String,
     #[serde(flatten)]
     pub spec: EdgeSpec,
-    /// `operator` (made through the API) or `inferred` (proposed by discovery).
-    pub source: String,
+    /// Made through the API, or proposed by discovery.
+    pub source: EdgeSource,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -89,9 +77,9 @@ pub struct TopologyEdge {
 /// Filters of the edge list.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeFilter {
-    pub kind: Option<String>,
-    pub state: Option<String>,
-    pub source: Option<String>,
+    pub kind: Option<EdgeKind>,
+    pub state: Option<EdgeState>,
+    pub source: Option<EdgeSource>,
     /// Either end is this device.
     pub device: Option<String>,
 }
@@ -112,47 +100,41 @@ struct EdgeRaw {
     updated_ms: i64,
 }
 
-impl From<EdgeRaw> for TopologyEdge {
-    fn from(r: EdgeRaw) -> Self {
-        TopologyEdge {
+impl TryFrom<EdgeRaw> for TopologyEdge {
+    type Error = CatalogError;
+
+    fn try_from(r: EdgeRaw) -> Result<Self, CatalogError> {
+        Ok(TopologyEdge {
             id: r.id,
             spec: EdgeSpec {
-                kind: r.kind,
+                kind: stored("kind", &r.kind)?,
                 from: EntityRef {
-                    kind: r.from_kind,
+                    kind: stored("from_kind", &r.from_kind)?,
                     id: r.from_id,
                 },
                 to: EntityRef {
-                    kind: r.to_kind,
+                    kind: stored("to_kind", &r.to_kind)?,
                     id: r.to_id,
                 },
-                group: r.grp,
-                state: r.state,
+                group: stored("grp", &r.grp)?,
+                state: stored("state", &r.state)?,
                 note: r.note,
             },
-            source: r.source,
+            source: stored("source", &r.source)?,
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
-        }
+        })
     }
 }
 
 const COLUMNS: &str = "id, kind, from_kind, from_id, to_kind, to_id, grp, state, source, note, created_ms, updated_ms";
 const RESOURCE: &str = "topology_edge";
 
-fn table_of(kind: &str) -> Result<&'static str, CatalogError> {
-    NODE_KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| CatalogError::invalid("kind", format!("unknown entity kind {kind:?}")))
-}
-
 /// Checks both ends exist and no other edge has the same type and ends, inside `$tx`.
 macro_rules! check_edge {
     ($tx:ident, $tenant:expr, $spec:expr, $own_id:expr) => {{
         for (field, r) in [("from", &$spec.from), ("to", &$spec.to)] {
-            let table = table_of(&r.kind)?;
+            let table = table_of(r.kind);
             let found: Option<i64> = sqlx::query_scalar(&format!(
                 "SELECT CAST(1 AS BIGINT) FROM {table} WHERE tenant_id = $1 AND id = $2"
             ))
@@ -168,8 +150,8 @@ macro_rules! check_edge {
             "SELECT id FROM topology_edges WHERE tenant_id = $1 AND kind = $2 AND from_kind = $3 AND from_id = $4 \
              AND to_kind = $5 AND to_id = $6 AND id <> $7",
         )
-        .bind($tenant).bind(&$spec.kind).bind(&$spec.from.kind).bind(&$spec.from.id)
-        .bind(&$spec.to.kind).bind(&$spec.to.id).bind($own_id)
+        .bind($tenant).bind($spec.kind.as_str()).bind($spec.from.kind.as_str()).bind(&$spec.from.id)
+        .bind($spec.to.kind.as_str()).bind(&$spec.to.id).bind($own_id)
         .fetch_optional(&mut *$tx).await?;
         if let Some(twin) = twin {
             return Err(CatalogError::Conflict(format!(
@@ -193,12 +175,13 @@ impl TenantStore<'_> {
         );
         let rows: Vec<EdgeRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql)
-                .bind(self.tenant).bind(page.after.as_deref()).bind(filter.kind.as_deref())
-                .bind(filter.state.as_deref()).bind(filter.source.as_deref()).bind(filter.device.as_deref())
+                .bind(self.tenant).bind(page.after.as_deref()).bind(filter.kind.map(EdgeKind::as_str))
+                .bind(filter.state.map(EdgeState::as_str)).bind(filter.source.map(EdgeSource::as_str))
+                .bind(filter.device.as_deref())
                 .bind(page.fetch())
                 .fetch_all(pool).await?
         });
-        Ok(Page::from_rows(rows, page.limit).map(TopologyEdge::from))
+        Page::from_rows(rows, page.limit).try_map(TopologyEdge::try_from)
     }
 
     pub async fn edge(&self, id: &str) -> Result<Option<TopologyEdge>, CatalogError> {
@@ -206,7 +189,7 @@ impl TenantStore<'_> {
         let row: Option<EdgeRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql).bind(self.tenant).bind(id).fetch_optional(pool).await?
         });
-        Ok(row.map(TopologyEdge::from))
+        row.map(TopologyEdge::try_from).transpose()
     }
 
     /// Adds an edge an operator made.
@@ -216,20 +199,20 @@ impl TenantStore<'_> {
         id: &str,
         spec: &EdgeSpec,
     ) -> Result<TopologyEdge, CatalogError> {
-        self.create_edge(actor, id, spec, "operator").await
+        self.create_edge(actor, id, spec, EdgeSource::Operator)
+            .await
     }
 
-    /// Adds an edge; `source` is `operator` for the API and `inferred` for discovery.
+    /// Adds an edge: an operator's through the API, or one discovery proposes.
     pub async fn create_edge(
         &self,
         actor: &Actor,
         id: &str,
         spec: &EdgeSpec,
-        source: &str,
+        source: EdgeSource,
     ) -> Result<TopologyEdge, CatalogError> {
         validate::id("id", id)?;
         spec.validate()?;
-        validate::one_of("source", source, &["operator", "inferred"])?;
         let now = ispvm_proto::time::now_ms();
         on_pool!(self.store, pool => {
             let mut tx = pool.begin_write().await?;
@@ -243,17 +226,17 @@ impl TenantStore<'_> {
                 "INSERT INTO topology_edges (tenant_id, id, kind, from_kind, from_id, to_kind, to_id, grp, state, source, \
                    note, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
             )
-            .bind(self.tenant).bind(id).bind(&spec.kind).bind(&spec.from.kind).bind(&spec.from.id)
-            .bind(&spec.to.kind).bind(&spec.to.id).bind(&spec.group).bind(&spec.state).bind(source)
-            .bind(&spec.note).bind(now)
+            .bind(self.tenant).bind(id).bind(spec.kind.as_str()).bind(spec.from.kind.as_str()).bind(&spec.from.id)
+            .bind(spec.to.kind.as_str()).bind(&spec.to.id).bind(spec.group.as_str()).bind(spec.state.as_str())
+            .bind(source.as_str()).bind(&spec.note).bind(now)
             .execute(&mut *tx).await?;
-            audit!(tx, self.tenant, actor, "create", RESOURCE, id, json!({ "after": spec, "source": source }));
+            audit!(tx, self.tenant, actor, "create", RESOURCE, id, json!({ "after": spec, "source": source.as_str() }));
             tx.commit().await?;
         });
         Ok(TopologyEdge {
             id: id.to_owned(),
             spec: spec.clone(),
-            source: source.to_owned(),
+            source,
             created_ms: now,
             updated_ms: now,
         })
@@ -280,10 +263,11 @@ impl TenantStore<'_> {
                 "UPDATE topology_edges SET kind = $3, from_kind = $4, from_id = $5, to_kind = $6, to_id = $7, grp = $8, \
                    state = $9, note = $10, updated_ms = $11 WHERE tenant_id = $1 AND id = $2",
             )
-            .bind(self.tenant).bind(id).bind(&spec.kind).bind(&spec.from.kind).bind(&spec.from.id)
-            .bind(&spec.to.kind).bind(&spec.to.id).bind(&spec.group).bind(&spec.state).bind(&spec.note).bind(now)
+            .bind(self.tenant).bind(id).bind(spec.kind.as_str()).bind(spec.from.kind.as_str()).bind(&spec.from.id)
+            .bind(spec.to.kind.as_str()).bind(&spec.to.id).bind(spec.group.as_str()).bind(spec.state.as_str())
+            .bind(&spec.note).bind(now)
             .execute(&mut *tx).await?;
-            let before = TopologyEdge::from(before);
+            let before = TopologyEdge::try_from(before)?;
             audit!(tx, self.tenant, actor, "update", RESOURCE, id, json!({ "before": before.spec, "after": spec }));
             tx.commit().await?;
             before
@@ -305,7 +289,7 @@ impl TenantStore<'_> {
             };
             sqlx::query("DELETE FROM topology_edges WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant).bind(id).execute(&mut *tx).await?;
-            audit!(tx, self.tenant, actor, "delete", RESOURCE, id, json!({ "before": TopologyEdge::from(before).spec }));
+            audit!(tx, self.tenant, actor, "delete", RESOURCE, id, json!({ "before": TopologyEdge::try_from(before)?.spec }));
             tx.commit().await?;
         });
         Ok(())

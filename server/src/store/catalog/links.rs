@@ -1,29 +1,33 @@
 //! Links between two device interfaces: capacity for utilisation, provider and medium
 //! for the operator, endpoints for the topology.
 
-use super::{CatalogError, Page, PageRequest, like_pattern, validate};
+use super::{CatalogError, Page, PageRequest, like_pattern, stored, validate};
 use crate::store::audit::{Actor, audit};
 use crate::store::{BeginWrite, TenantStore, on_pool};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Transmission media a link may be.
-pub const MEDIA: &[&str] = &[
-    "fiber",
-    "copper",
-    "wireless",
-    "microwave",
-    "satellite",
-    "lte",
-    "leased_line",
-    "virtual",
-    "other",
-];
+ispvm_proto::text_enum! {
+    /// What a link is built of.
+    #[derive(Default, utoipa::ToSchema)]
+    pub enum Medium {
+        #[default]
+        Fiber = "fiber",
+        Copper = "copper",
+        Wireless = "wireless",
+        Microwave = "microwave",
+        Satellite = "satellite",
+        Lte = "lte",
+        LeasedLine = "leased_line",
+        Virtual = "virtual",
+        Other = "other",
+    }
+}
 /// Largest capacity accepted (100 Tbit/s): anything above is a typo.
 pub const MAX_CAPACITY_BPS: i64 = 100_000_000_000_000;
 
 /// One end of a link: a device and, when known, its interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     pub device: String,
@@ -33,7 +37,7 @@ pub struct Endpoint {
 }
 
 /// What an operator sets on a link.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     #[serde(default)]
@@ -44,12 +48,8 @@ pub struct LinkSpec {
     pub capacity_bps: Option<i64>,
     #[serde(default)]
     pub provider: String,
-    #[serde(default = "default_medium")]
-    pub medium: String,
-}
-
-fn default_medium() -> String {
-    "fiber".into()
+    #[serde(default)]
+    pub medium: Medium,
 }
 
 impl LinkSpec {
@@ -75,13 +75,12 @@ impl LinkSpec {
                 format!("must be within 1..{MAX_CAPACITY_BPS}"),
             ));
         }
-        validate::text("provider", &self.provider, validate::MAX_NAME_LEN)?;
-        validate::one_of("medium", &self.medium, MEDIA)
+        validate::text("provider", &self.provider, validate::MAX_NAME_LEN)
     }
 }
 
 /// A link as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Link {
     pub id: String,
     #[serde(flatten)]
@@ -96,7 +95,7 @@ pub struct LinkFilter {
     /// Either end is this device.
     pub device: Option<String>,
     pub provider: Option<String>,
-    pub medium: Option<String>,
+    pub medium: Option<Medium>,
     pub q: Option<String>,
 }
 
@@ -115,9 +114,11 @@ struct LinkRaw {
     updated_ms: i64,
 }
 
-impl From<LinkRaw> for Link {
-    fn from(r: LinkRaw) -> Self {
-        Link {
+impl TryFrom<LinkRaw> for Link {
+    type Error = CatalogError;
+
+    fn try_from(r: LinkRaw) -> Result<Self, CatalogError> {
+        Ok(Link {
             id: r.id,
             spec: LinkSpec {
                 name: r.name,
@@ -131,11 +132,11 @@ impl From<LinkRaw> for Link {
                 },
                 capacity_bps: r.capacity_bps,
                 provider: r.provider,
-                medium: r.medium,
+                medium: stored("medium", &r.medium)?,
             },
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
-        }
+        })
     }
 }
 
@@ -172,11 +173,11 @@ impl TenantStore<'_> {
         let rows: Vec<LinkRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql)
                 .bind(self.tenant).bind(page.after.as_deref()).bind(filter.device.as_deref())
-                .bind(filter.provider.as_deref()).bind(filter.medium.as_deref()).bind(pattern.as_deref())
+                .bind(filter.provider.as_deref()).bind(filter.medium.map(Medium::as_str)).bind(pattern.as_deref())
                 .bind(page.fetch())
                 .fetch_all(pool).await?
         });
-        Ok(Page::from_rows(rows, page.limit).map(Link::from))
+        Page::from_rows(rows, page.limit).try_map(Link::try_from)
     }
 
     pub async fn link(&self, id: &str) -> Result<Option<Link>, CatalogError> {
@@ -184,7 +185,7 @@ impl TenantStore<'_> {
         let row: Option<LinkRaw> = on_pool!(self.store, pool => {
             sqlx::query_as(&sql).bind(self.tenant).bind(id).fetch_optional(pool).await?
         });
-        Ok(row.map(Link::from))
+        row.map(Link::try_from).transpose()
     }
 
     pub async fn create_link(
@@ -215,7 +216,7 @@ impl TenantStore<'_> {
             )
             .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.a.device).bind(&spec.a.interface)
             .bind(&spec.b.device).bind(&spec.b.interface).bind(spec.capacity_bps).bind(&spec.provider)
-            .bind(&spec.medium).bind(now)
+            .bind(spec.medium.as_str()).bind(now)
             .execute(&mut *tx).await?;
             audit!(tx, self.tenant, actor, "create", RESOURCE, id, json!({ "after": spec }));
             tx.commit().await?;
@@ -255,9 +256,9 @@ impl TenantStore<'_> {
             )
             .bind(self.tenant).bind(id).bind(&spec.name).bind(&spec.a.device).bind(&spec.a.interface)
             .bind(&spec.b.device).bind(&spec.b.interface).bind(spec.capacity_bps).bind(&spec.provider)
-            .bind(&spec.medium).bind(now)
+            .bind(spec.medium.as_str()).bind(now)
             .execute(&mut *tx).await?;
-            let before = Link::from(before);
+            let before = Link::try_from(before)?;
             audit!(tx, self.tenant, actor, "update", RESOURCE, id, json!({ "before": before.spec, "after": spec }));
             tx.commit().await?;
             before
@@ -290,7 +291,7 @@ impl TenantStore<'_> {
             }
             sqlx::query("DELETE FROM links WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant).bind(id).execute(&mut *tx).await?;
-            audit!(tx, self.tenant, actor, "delete", RESOURCE, id, json!({ "before": Link::from(before).spec }));
+            audit!(tx, self.tenant, actor, "delete", RESOURCE, id, json!({ "before": Link::try_from(before)?.spec }));
             tx.commit().await?;
         });
         Ok(())

@@ -101,6 +101,22 @@ impl CatalogError {
     }
 }
 
+/// A closed-set word read back from the store. Every writer checks the word, so a word
+/// that parses to nothing means the row was changed behind the server's back: reported
+/// as the store's decode error, never guessed.
+pub(crate) fn stored<T>(column: &'static str, word: &str) -> Result<T, CatalogError>
+where
+    T: std::str::FromStr<Err = ispvm_proto::text_enum::UnknownVariant>,
+{
+    word.parse()
+        .map_err(|e: ispvm_proto::text_enum::UnknownVariant| {
+            CatalogError::Store(StoreError::Db(sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(e),
+            }))
+        })
+}
+
 /// One page of a list: `limit` rows after the key `after` (exclusive), in key order.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
@@ -142,6 +158,13 @@ impl<T> Page<T> {
             items: self.items.into_iter().map(f).collect(),
             more: self.more,
         }
+    }
+
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            more: self.more,
+        })
     }
 }
 

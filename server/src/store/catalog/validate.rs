@@ -14,18 +14,6 @@ pub const MAX_TAGS: usize = 32;
 /// Longest tag.
 pub const MAX_TAG_LEN: usize = 64;
 
-/// Device roles (ARCHITECTURE §3), as `ispvm_proto::DeviceRole` spells them.
-pub const DEVICE_ROLES: &[&str] = &[
-    "core",
-    "agg",
-    "access",
-    "edge",
-    "customer_edge",
-    "upstream",
-    "route_reflector",
-    "pppoe_concentrator",
-];
-
 /// Ids: non-empty, bounded, `[A-Za-z0-9._:@-]` (safe in URLs, logs and storage keys).
 pub fn id(field: &str, value: &str) -> Result<(), CatalogError> {
     if value.is_empty() {
@@ -93,18 +81,6 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), CatalogError> {
         return Err(CatalogError::invalid(field, "contains a control character"));
     }
     Ok(())
-}
-
-/// One of a fixed set of words.
-pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), CatalogError> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(CatalogError::invalid(
-            field,
-            format!("is {value:?}; expected one of {}", allowed.join(", ")),
-        ))
-    }
 }
 
 /// A tag: `[A-Za-z0-9._:=/-]`, up to [`MAX_TAG_LEN`] bytes.

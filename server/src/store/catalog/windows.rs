@@ -25,7 +25,7 @@ pub struct Scope {
     #[serde(default)]
     pub links: Vec<String>,
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Vec<ispvm_proto::DeviceRole>,
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -35,9 +35,6 @@ impl Scope {
         validate::ids("scope.sites", &mut self.sites, MAX_SELECTOR)?;
         validate::ids("scope.devices", &mut self.devices, MAX_SELECTOR)?;
         validate::ids("scope.links", &mut self.links, MAX_SELECTOR)?;
-        for r in &self.roles {
-            validate::one_of("scope.roles", r, validate::DEVICE_ROLES)?;
-        }
         self.roles.sort();
         self.roles.dedup();
         for t in &self.tags {
