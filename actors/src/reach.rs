@@ -34,7 +34,7 @@ impl Verdict {
 }
 
 /// How one target looks from every vantage that has a fresh verdict on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetView {
     /// Every fresh vantage reaches it.

@@ -70,6 +70,21 @@ metric_catalogue! {
     DhcpLeases => "dhcp.leases", "leases";
 }
 
+/// Written as its stable name: a string out of the catalogue.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for MetricName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(MetricName::ALL.iter().map(|m| m.as_str())))
+            .description(Some("A metric of the canonical catalogue"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for MetricName {}
+
 /// A metric name outside the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown metric name {0:?}")]

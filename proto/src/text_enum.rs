@@ -18,6 +18,10 @@ pub struct UnknownVariant {
 
 /// Declares an enum whose variants are written as the given words.
 ///
+/// The words are taken as raw tokens (`tt`), not `literal` fragments: a fragment reaches
+/// derive macros wrapped in an invisible group, which some (utoipa) do not look into, so
+/// the OpenAPI schema would show the Rust names instead of the words.
+///
 /// ```
 /// ispvm_proto::text_enum! {
 ///     /// How a link is built.
@@ -36,7 +40,7 @@ macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)?
+            $($(#[$vmeta:meta])* $variant:ident = $word:tt),+ $(,)?
         }
     ) => {
         $(#[$meta])*

@@ -923,6 +923,176 @@ async fn alert_rules_import_and_export(store: Store) {
 }
 on_both_engines!(alert_rules, alert_rules_import_and_export);
 
+/// Checks JSON against the document's schema `schema` (a `$ref` or inline), resolving
+/// references in the document itself.
+fn conforms(doc: &Value, schema: &Value, body: &Value, what: &str) {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "allOf": [schema],
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&root)
+        .unwrap_or_else(|e| panic!("{what}: the document's schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match the document:\n{}\n{body:#}",
+        errors.join("\n")
+    );
+}
+
+/// What the running API answers is what its OpenAPI document says, route by route:
+/// the schemas come from the types, and this proves the handlers send those types.
+async fn answers_match_the_document(store: Store) {
+    let w = world(store.clone()).await;
+    let api = &w.api;
+    acme_inventory(&w).await;
+    store
+        .tenant("acme")
+        .ingest(&batch("agent-a", "acme", 1, "core1"), T0)
+        .await
+        .expect("ingest");
+    let doc = api.get("/api/v1/openapi.json", &w.ro).await.body;
+    let schema_of = |method: &str, template: &str, status: u16| -> Value {
+        doc["paths"][template][method]["responses"][status.to_string()]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let gets: &[(&str, &str, &str)] = &[
+        ("/healthz", "/healthz", "ro"),
+        ("/livez", "/livez", "ro"),
+        ("/api/v1/auth/me", "/api/v1/auth/me", "ro"),
+        ("/api/v1/tenants", "/api/v1/tenants", "admin"),
+        ("/api/v1/tenants/acme", "/api/v1/tenants/{id}", "admin"),
+        ("/api/v1/users", "/api/v1/users", "admin"),
+        ("/api/v1/users/nina", "/api/v1/users/{id}", "admin"),
+        ("/api/v1/sites", "/api/v1/sites", "ro"),
+        ("/api/v1/sites/pop-a", "/api/v1/sites/{id}", "ro"),
+        ("/api/v1/devices", "/api/v1/devices", "ro"),
+        ("/api/v1/devices/core1", "/api/v1/devices/{id}", "ro"),
+        (
+            "/api/v1/devices/core1/interfaces",
+            "/api/v1/devices/{id}/interfaces",
+            "ro",
+        ),
+        ("/api/v1/interfaces", "/api/v1/interfaces", "ro"),
+        ("/api/v1/links", "/api/v1/links", "ro"),
+        ("/api/v1/links/core1-agg1", "/api/v1/links/{id}", "ro"),
+        ("/api/v1/topology/edges", "/api/v1/topology/edges", "ro"),
+        (
+            "/api/v1/topology/edges/agg1-needs-core1",
+            "/api/v1/topology/edges/{id}",
+            "ro",
+        ),
+        ("/api/v1/services", "/api/v1/services", "ro"),
+        ("/api/v1/services/internet", "/api/v1/services/{id}", "ro"),
+        ("/api/v1/agents", "/api/v1/agents", "ro"),
+        ("/api/v1/agents/agent-a", "/api/v1/agents/{id}", "ro"),
+        ("/api/v1/events", "/api/v1/events", "ro"),
+        ("/api/v1/cluster", "/api/v1/cluster", "ro"),
+        ("/api/v1/cluster/members", "/api/v1/cluster/members", "ro"),
+        (
+            "/api/v1/cluster/ownership",
+            "/api/v1/cluster/ownership",
+            "ro",
+        ),
+        (
+            "/api/v1/cluster/reachability",
+            "/api/v1/cluster/reachability",
+            "ro",
+        ),
+        (
+            "/api/v1/cluster/convergence",
+            "/api/v1/cluster/convergence",
+            "ro",
+        ),
+        ("/api/v1/alerts", "/api/v1/alerts", "ro"),
+        (
+            "/api/v1/alerts/notifications",
+            "/api/v1/alerts/notifications",
+            "ro",
+        ),
+        ("/api/v1/credential-sets", "/api/v1/credential-sets", "ro"),
+        ("/api/v1/polling-profiles", "/api/v1/polling-profiles", "ro"),
+        (
+            "/api/v1/maintenance-windows",
+            "/api/v1/maintenance-windows",
+            "ro",
+        ),
+        (
+            "/api/v1/maintenance-windows/mw1",
+            "/api/v1/maintenance-windows/{id}",
+            "ro",
+        ),
+        ("/api/v1/alert-rules", "/api/v1/alert-rules", "ro"),
+        (
+            "/api/v1/alert-rules/export",
+            "/api/v1/alert-rules/export",
+            "ro",
+        ),
+        ("/api/v1/audit", "/api/v1/audit", "admin"),
+    ];
+    for (path, template, who) in gets {
+        let token = if *who == "admin" { &w.admin } else { &w.ro };
+        let a = api.get(path, token).await;
+        assert_eq!(a.status, 200, "GET {path}: {:?}", a.body);
+        let schema = schema_of("get", template, 200);
+        assert!(schema.is_object(), "GET {template} has no 200 schema");
+        conforms(&doc, &schema, &a.body, &format!("GET {path}"));
+    }
+    // Every stored rule is a rule document as the document describes it.
+    let rules = api.get("/api/v1/alert-rules", &w.ro).await.body;
+    let first = rules["items"][0]["id"]
+        .as_str()
+        .expect("a starter rule")
+        .to_owned();
+    let a = api
+        .get(&format!("/api/v1/alert-rules/{first}"), &w.ro)
+        .await;
+    conforms(
+        &doc,
+        &schema_of("get", "/api/v1/alert-rules/{id}", 200),
+        &a.body,
+        "GET one rule",
+    );
+    // Error answers too.
+    let a = api.get("/api/v1/devices/ghost", &w.ro).await;
+    assert_eq!(a.status, 404);
+    let error = &doc["paths"]["/api/v1/devices/{id}"]["get"]["responses"]["404"]["content"]["application/json"]
+        ["schema"];
+    conforms(&doc, error, &a.body, "a 404");
+    // What the tests send is what the document says a client may send.
+    let create = &doc["paths"]["/api/v1/devices"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    conforms(
+        &doc,
+        create,
+        &json!({ "id": "edge9", "name": "Edge 9", "site_id": "pop-a", "role": "edge", "tags": ["gold"] }),
+        "a device body",
+    );
+    let bad = json!({ "name": "Edge 9", "site_id": "pop-a", "role": "wizard" });
+    let root = json!({ "allOf": [create], "components": doc["components"] });
+    let validator = jsonschema::validator_for(&root).expect("schema compiles");
+    assert!(
+        !validator.is_valid(&bad),
+        "the schema refuses an unknown role"
+    );
+    w.api.shutdown().await;
+}
+on_both_engines!(conformance, answers_match_the_document);
+
+/// `docs/openapi.json` is the document the server serves, for readers without a server
+/// (`ISPVM_UPDATE_DOCS=1` rewrites it).
+#[test]
+fn docs_openapi_json_is_current() {
+    let doc = ispvm_server::http::openapi::document();
+    let mut text = serde_json::to_string_pretty(&doc).expect("the document serialises");
+    text.push('\n');
+    ispvm_testkit::assert_generated_file("docs/openapi.json", &text);
+}
+
 async fn openapi_lists_every_route(store: Store) {
     let w = world(store).await;
     let a = w

@@ -18,7 +18,7 @@ pub const MAX_WINDOW_S: u64 = 86_400;
 
 /// One alert rule. Unknown fields are refused (see [`Rule::from_value`]): a typo in a
 /// threshold's name must not silently turn the threshold off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     /// Stable identity: alert state is keyed by it, so renaming a rule keeps its alerts.
     pub id: String,
@@ -72,7 +72,7 @@ fn default_cooldown() -> u64 {
 }
 
 /// What a rule evaluates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RuleKind {
     /// Is the device down? Combines ping from every vantage, API and SNMP reachability and
@@ -101,7 +101,7 @@ pub enum RuleKind {
 }
 
 /// Which cycle evaluates a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     /// Every 10 s: reachability, interfaces, BGP.
@@ -134,7 +134,19 @@ impl Schedule {
 }
 
 /// The kind of entity a rule type watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     Device,
@@ -247,8 +259,9 @@ pub fn metric_entity_kind(metric: MetricName) -> EntityKind {
 
 /// Which entities a rule applies to. Empty lists mean "any"; non-empty lists must all
 /// match (a tag list matches when the entity has every listed tag).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = RuleScope)]
 pub struct Scope {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -265,7 +278,7 @@ pub struct Scope {
 }
 
 /// How a window of samples becomes the value compared with the thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     pub func: WindowFunc,
@@ -304,7 +317,7 @@ impl Window {
 }
 
 /// Aggregations over a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowFunc {
     Last,
@@ -332,7 +345,7 @@ impl WindowFunc {
 }
 
 /// Comparison of a value against a threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Op {
     #[serde(rename = ">")]
     Gt,
@@ -370,7 +383,7 @@ impl Op {
 }
 
 /// One level's threshold, with its own recovery point.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
     pub op: Op,
@@ -398,7 +411,7 @@ impl Threshold {
 }
 
 /// Warning and critical thresholds of one rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Levels {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -409,7 +422,7 @@ pub struct Levels {
 
 /// State changes (of the alert, or of a BGP session) within a window that make it
 /// "flapping".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlapRate {
     pub transitions: u32,
@@ -418,7 +431,7 @@ pub struct FlapRate {
 
 /// Flap detection for the alert itself: too many firing/clearing changes in a window
 /// turn the alert into one "flapping" notification instead of a stream of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlapPolicy {
     pub transitions: u32,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const MAX_DISAGREEMENTS: usize = 50;
 
 /// How recent an agent's own report is.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportFreshness {
     /// The agent's clock when it built the report, Unix ms.
     pub generated_ms: i64,
@@ -35,7 +35,7 @@ impl ReportFreshness {
 }
 
 /// One member as the cluster as a whole sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberSummary {
     pub agent: String,
     pub site: String,
@@ -301,7 +301,7 @@ impl TenantCluster {
 }
 
 /// `/api/v1/cluster/ownership`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnershipSummary {
     pub replication: u8,
     /// Router → the fresh reporters that poll it.
@@ -319,7 +319,7 @@ pub struct OwnershipSummary {
 }
 
 /// One `ownership_change` event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HandoverSummary {
     pub ts_ms: i64,
     pub router: String,
@@ -352,7 +352,7 @@ impl From<&EventRow> for HandoverSummary {
 }
 
 /// `/api/v1/cluster/reachability`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReachSummary {
     pub vantages: Vec<String>,
     pub targets: Vec<String>,
@@ -363,7 +363,7 @@ pub struct ReachSummary {
     pub cells: Vec<ReachCellSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReachCellSummary {
     pub vantage: String,
     pub target: String,
@@ -376,7 +376,7 @@ pub struct ReachCellSummary {
 }
 
 /// `/api/v1/cluster/convergence`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Convergence {
     pub stale_after_s: i64,
     pub reporters_fresh: usize,

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::Principal;
 use super::common::{
-    ApiError, JsonObject, Params, created, list, merge_patch, missing, no_content, parse_value,
+    ApiError, JsonObject, Params, created, list, merge_patch, missing, no_content,
 };
 use crate::store::AuditFilter;
 use crate::store::catalog::Page;
@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub(super) const TENANT_PARAMS: &[&str] = &["limit", "cursor"];
 pub(super) const USER_PARAMS: &[&str] = &["limit", "cursor", "role", "q"];
@@ -61,11 +61,44 @@ pub(super) async fn get_tenant(
     Ok(Json(tenant).into_response())
 }
 
-#[derive(Deserialize)]
+/// What a tenant-creating body carries beside the tenant's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FirstAdminRequest {
+pub struct NewTenant {
+    /// The new tenant's id.
+    id: String,
+    /// Its first administrator, if one is to be made now.
+    #[serde(default)]
+    admin: Option<FirstAdminRequest>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstAdminRequest {
     username: String,
+    /// At least 10 characters.
+    #[schema(format = Password, min_length = 10)]
     password: String,
+}
+
+/// What a user-creating body carries beside the user's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    username: String,
+    /// At least 10 characters; write-only.
+    #[schema(format = Password, min_length = 10, write_only)]
+    password: String,
+}
+
+/// What a user patch may carry beside the user's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// A new password (at least 10 characters); write-only.
+    #[serde(default)]
+    #[schema(format = Password, min_length = 10, write_only)]
+    password: Option<String>,
 }
 
 /// Creates a tenant, with its first administrator when `admin` is given, and loads the
@@ -75,15 +108,10 @@ pub(super) async fn create_tenant(
     Extension(p): Extension<Principal>,
     mut body: JsonObject,
 ) -> Result<Response, ApiError> {
-    let id = body
-        .take_str("id")?
-        .ok_or_else(|| ApiError::invalid("id", "id: is required"))?;
-    let admin = match body.0.remove("admin") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let a: FirstAdminRequest = parse_value(v).map_err(|_| {
-                ApiError::invalid("admin", "admin: expected {\"username\", \"password\"}")
-            })?;
+    let NewTenant { id, admin } = body.split_off(&["id", "admin"]).parse()?;
+    let admin = match admin {
+        None => None,
+        Some(a) => {
             validate_password(&a.password)?;
             Some(FirstAdmin {
                 username: a.username,
@@ -159,13 +187,8 @@ pub(super) async fn create_user(
     Extension(p): Extension<Principal>,
     mut body: JsonObject,
 ) -> Result<Response, ApiError> {
-    let username = body
-        .take_str("username")?
-        .ok_or_else(|| ApiError::invalid("username", "username: is required"))?;
+    let NewUser { username, password } = body.split_off(&["username", "password"]).parse()?;
     crate::store::users::validate_username(&username)?;
-    let password = body
-        .take_str("password")?
-        .ok_or_else(|| ApiError::invalid("password", "password: is required"))?;
     let spec: UserSpec = body.parse()?;
     spec.validate()?;
     validate_password(&password)?;
@@ -190,7 +213,7 @@ pub(super) async fn patch_user(
         .await?
         .ok_or_else(|| missing("user", &username))?;
     guard_platform_admin(&p, current.platform_admin)?;
-    let password = body.take_str("password")?;
+    let NewPassword { password } = body.split_off(&["password"]).parse()?;
     let spec: UserSpec = merge_patch(&current.spec, body, "username", &username)?;
     spec.validate()?;
     let hash = match password {

@@ -5,12 +5,11 @@
 
 use super::AppState;
 use super::auth::Principal;
-use super::common::{ApiError, Params};
+use super::common::{ApiError, ListBody, Params};
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 pub(super) const ALERT_PARAMS: &[&str] = &["phase", "level"];
 pub(super) const NOTIFICATION_PARAMS: &[&str] = &["after", "limit"];
@@ -36,7 +35,7 @@ pub(super) async fn list_alerts(
                 .is_none_or(|x| a.level.as_deref() == Some(x))
         })
         .collect();
-    Ok(Json(json!({ "items": alerts, "next_cursor": null })).into_response())
+    Ok(ListBody::all(alerts))
 }
 
 /// Notifications after the id `after`, oldest first: a feed a client can follow.
@@ -55,6 +54,6 @@ pub(super) async fn list_notifications(
         .tenant_store(&s.store)
         .alert_notifications(after, limit)
         .await?;
-    let next = items.last().map(|n| n.id.to_string());
-    Ok(Json(json!({ "items": items, "next_cursor": next })).into_response())
+    let next_cursor = items.last().map(|n| n.id.to_string());
+    Ok(Json(ListBody { items, next_cursor }).into_response())
 }

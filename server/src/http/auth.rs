@@ -8,6 +8,7 @@
 //! while.
 
 use super::AppState;
+use super::common::ErrorCode;
 use super::common::{ApiError, ClientAddr, JsonObject, no_content};
 use crate::config::AuthConfig;
 use crate::store::users::{LockoutPolicy, Role, SessionUser, validate_password};
@@ -24,7 +25,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ispvm_proto::time::now_ms;
 use rand::RngCore;
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -319,9 +319,9 @@ pub(super) async fn authorize(
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub struct LoginRequest {
     tenant: String,
     username: String,
     password: String,
@@ -331,7 +331,7 @@ struct LoginRequest {
 fn too_many_attempts(wait_s: u64) -> Response {
     let mut resp = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
+        ErrorCode::TooManyAttempts,
         "too many password attempts from this address; wait and retry",
     )
     .into_response();
@@ -344,7 +344,7 @@ fn too_many_attempts(wait_s: u64) -> Response {
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        ErrorCode::Unauthorized,
         "invalid tenant, username or password",
     )
 }
@@ -414,16 +414,43 @@ pub(super) async fn login(
     let (role, platform_admin) = user
         .map(|u| (u.spec.role, u.platform_admin))
         .unwrap_or((Role::ReadOnly, false));
-    Ok(Json(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_ms": expires_ms,
-        "tenant": req.tenant,
-        "username": req.username,
-        "role": role,
-        "platform_admin": platform_admin,
-    }))
+    Ok(Json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_ms,
+        tenant: req.tenant,
+        username: req.username,
+        role,
+        platform_admin,
+    })
     .into_response())
+}
+
+/// A successful login.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    #[schema(value_type = String, example = "Bearer")]
+    token_type: &'static str,
+    /// When the token stops working, Unix ms.
+    expires_ms: i64,
+    tenant: String,
+    username: String,
+    role: Role,
+    platform_admin: bool,
+}
+
+/// Who the token belongs to.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    tenant: String,
+    username: String,
+    display_name: String,
+    role: Role,
+    platform_admin: bool,
+    /// When the token stops working, Unix ms.
+    expires_ms: i64,
 }
 
 /// `POST /api/v1/auth/logout`: ends the session of the token used.
@@ -446,20 +473,20 @@ pub(super) async fn me(
         .await?
         .map(|u| u.spec.display_name)
         .unwrap_or_default();
-    Ok(Json(json!({
-        "tenant": p.tenant,
-        "username": p.username,
-        "display_name": display_name,
-        "role": p.role,
-        "platform_admin": p.platform_admin,
-        "expires_ms": p.expires_ms,
-    }))
+    Ok(Json(Me {
+        tenant: p.tenant,
+        username: p.username,
+        display_name,
+        role: p.role,
+        platform_admin: p.platform_admin,
+        expires_ms: p.expires_ms,
+    })
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PasswordChange {
+pub struct PasswordChange {
     current_password: String,
     new_password: String,
 }

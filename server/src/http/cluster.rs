@@ -3,13 +3,12 @@
 
 use super::AppState;
 use super::auth::Principal;
-use super::common::{ApiError, Params};
-use crate::cluster_view::TenantCluster;
+use super::common::{ApiError, ListBody, Params};
+use crate::cluster_view::{Convergence, MemberSummary, TenantCluster};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ispvm_proto::time::now_ms;
-use serde_json::json;
 use std::sync::Arc;
 
 pub(super) const NO_PARAMS: &[&str] = &[];
@@ -22,6 +21,13 @@ async fn view(s: &AppState, p: &Principal, q: Params) -> Result<Arc<TenantCluste
     Ok(s.cluster.tenant(&p.tenant).await?)
 }
 
+/// How far the cluster agrees, and its members.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ClusterSummary {
+    convergence: Convergence,
+    members: Vec<MemberSummary>,
+}
+
 /// Summary: convergence plus the member list.
 pub(super) async fn summary(
     State(s): State<AppState>,
@@ -30,10 +36,10 @@ pub(super) async fn summary(
 ) -> Result<Response, ApiError> {
     let view = view(&s, &p, q).await?;
     let now = now_ms();
-    Ok(Json(json!({
-        "convergence": convergence_of(&s, &p, &view, now).await?,
-        "members": view.members(now),
-    }))
+    Ok(Json(ClusterSummary {
+        convergence: convergence_of(&s, &p, &view, now).await?,
+        members: view.members(now),
+    })
     .into_response())
 }
 
@@ -43,7 +49,7 @@ pub(super) async fn members(
     q: Params,
 ) -> Result<Response, ApiError> {
     let view = view(&s, &p, q).await?;
-    Ok(Json(json!({ "items": view.members(now_ms()) })).into_response())
+    Ok(ListBody::all(view.members(now_ms())))
 }
 
 async fn ownership_of(

@@ -12,21 +12,52 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-/// An API failure: a status and a JSON body `{"error", "code", "field"?}`.
+ispvm_proto::text_enum! {
+    /// What went wrong, for programs (the message says it for people).
+    #[derive(utoipa::ToSchema)]
+    pub enum ErrorCode {
+        BadRequest = "bad_request",
+        Conflict = "conflict",
+        Forbidden = "forbidden",
+        Invalid = "invalid",
+        NoMasterKey = "no_master_key",
+        NotFound = "not_found",
+        QuotaExceeded = "quota_exceeded",
+        SecretUnreadable = "secret_unreadable",
+        StoreUnavailable = "store_unavailable",
+        TooLarge = "too_large",
+        TooManyAttempts = "too_many_attempts",
+        Unauthorized = "unauthorized",
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub error: String,
+    pub code: ErrorCode,
+    /// The offending input field, for `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An API failure: a status and a JSON body [`ErrorBody`].
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -36,36 +67,40 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
             field: Some(field.into()),
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                message,
+            )
         }
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, what)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid bearer token is required (POST /api/v1/auth/login)",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "the store is unavailable",
         )
     }
@@ -73,10 +108,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        if let Some(f) = self.field {
-            body["field"] = Value::String(f);
-        }
+        let body = ErrorBody {
+            error: self.message,
+            code: self.code,
+            field: self.field,
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
@@ -103,20 +139,24 @@ impl From<CatalogError> for ApiError {
                 ApiError::invalid(field, message)
             }
             CatalogError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            CatalogError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            CatalogError::QuotaExceeded { .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", e.to_string())
+            CatalogError::Conflict(m) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, m)
             }
+            CatalogError::QuotaExceeded { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::QuotaExceeded,
+                e.to_string(),
+            ),
             CatalogError::NoMasterKey => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "no_master_key",
+                ErrorCode::NoMasterKey,
                 e.to_string(),
             ),
             CatalogError::Seal(s) => {
                 tracing::error!(error = %s, "a credential secret does not open");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "secret_unreadable",
+                    ErrorCode::SecretUnreadable,
                     "a stored credential secret does not open with this server's master key",
                 )
             }
@@ -137,7 +177,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     "the request body is over this route's limit",
                 )
             } else {
@@ -168,6 +208,16 @@ impl JsonObject {
     /// The object as `T` (unknown fields are refused by `T`).
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         parse_value(Value::Object(self.0))
+    }
+
+    /// Removes the members `keys` (those that are present) into an object of their own,
+    /// for the fields a body carries beside a spec (a new row's key, a secret).
+    pub fn split_off(&mut self, keys: &[&str]) -> JsonObject {
+        JsonObject(
+            keys.iter()
+                .filter_map(|k| self.0.remove(*k).map(|v| ((*k).to_owned(), v)))
+                .collect(),
+        )
     }
 
     /// Removes and returns a string member.
@@ -401,14 +451,37 @@ fn decode_cursor(text: &str) -> Result<Value, ApiError> {
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
 
+/// The body of every list answer (its schema: `ApiSchema::list_of`).
+#[derive(Debug, Serialize)]
+pub struct ListBody<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> ListBody<T> {
+    /// Everything there is, in one page.
+    pub fn all(items: Vec<T>) -> Response {
+        Json(ListBody {
+            items,
+            next_cursor: None,
+        })
+        .into_response()
+    }
+}
+
 /// A list response: `{"items": [...], "next_cursor": ...}`.
 pub fn list<T: Serialize>(page: Page<T>, key: impl Fn(&T) -> Value) -> Response {
-    let next = if page.more {
+    let next_cursor = if page.more {
         page.items.last().map(|last| encode_cursor(&key(last)))
     } else {
         None
     };
-    Json(json!({ "items": page.items, "next_cursor": next })).into_response()
+    Json(ListBody {
+        items: page.items,
+        next_cursor,
+    })
+    .into_response()
 }
 
 /// `201 Created` with the new row.

@@ -21,14 +21,14 @@ pub(super) const INTERFACE_PARAMS: &[&str] = &["limit", "cursor", "device", "upl
 pub(super) const DEVICE_INTERFACE_PARAMS: &[&str] = &["limit", "cursor", "uplink", "q"];
 
 /// A metric's latest value as the API shows it.
-#[derive(Debug, Serialize)]
-struct MetricValue {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MetricValue {
     value: f64,
     ts_ms: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct InterfaceView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InterfaceView {
     name: String,
     kind: String,
     disabled: bool,
@@ -38,8 +38,8 @@ struct InterfaceView {
 }
 
 /// A device as the API shows it: its row, its status and the newest values.
-#[derive(Debug, Serialize)]
-struct DeviceView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceView {
     #[serde(flatten)]
     device: Device,
     status: DeviceStatus,
@@ -285,9 +285,9 @@ pub(super) async fn get_interface(
 }
 
 /// What may change on an interface: the rest is what the router reports.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InterfacePatch {
+pub struct InterfacePatch {
     uplink: bool,
 }
 

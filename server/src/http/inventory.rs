@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::Principal;
-use super::common::{ApiError, Params, crud, list, missing};
+use super::common::{ApiError, ListBody, Params, crud, list, missing};
 use crate::store::catalog::{
     EdgeFilter, EdgeSpec, LinkFilter, LinkSpec, ServiceFilter, ServiceSpec, SiteSpec,
 };
@@ -162,5 +162,5 @@ pub(super) async fn list_events(
         .tenant_store(&s.store)
         .recent_events(kind.as_deref(), limit)
         .await?;
-    Ok(Json(json!({ "items": events, "next_cursor": null })).into_response())
+    Ok(ListBody::all(events))
 }

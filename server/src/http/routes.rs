@@ -3,7 +3,18 @@
 //! routed any other way.
 
 use super::auth::{self, Access};
+use super::openapi::schema::ApiSchema;
 use super::{AppState, admin, alerts, cluster, devices, inventory, openapi, rules, settings};
+use crate::cluster_view::{Convergence, MemberSummary, OwnershipSummary, ReachSummary};
+use crate::store::audit::AuditEntry;
+use crate::store::catalog::{
+    AlertRule, CredentialSet, CredentialSpec, DeviceSpec, EdgeSpec, ImportOutcome, Link, LinkSpec,
+    MaintenanceSpec, MaintenanceWindow, PollingProfile, ProfileSpec, RuleDocument, Service,
+    ServiceSpec, Site, SiteSpec, TopologyEdge,
+};
+use crate::store::tenants::{Tenant, TenantSpec};
+use crate::store::users::{User, UserSpec};
+use crate::store::{AgentRow, AlertRow, EventRow, InterfaceRow, NotificationRow};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
@@ -11,7 +22,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, middleware};
-use serde_json::json;
+use ispvm_actors::alert::Rule;
+use utoipa::ToSchema;
 
 /// Body limit of ordinary routes.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -31,10 +43,10 @@ pub struct RouteSpec {
     pub summary: &'static str,
     /// Query parameters it takes.
     pub query: &'static [&'static str],
-    /// OpenAPI schema of the request body, if it takes one.
-    pub body: Option<&'static str>,
-    /// OpenAPI schema of a successful response; `None` with status 204.
-    pub response: Option<&'static str>,
+    /// The type of the request body, if it takes one.
+    pub body: Option<ApiSchema>,
+    /// The type of a successful answer; `None` with status 204.
+    pub response: Option<ApiSchema>,
     /// Status of success.
     pub status: u16,
     pub body_limit: usize,
@@ -50,15 +62,15 @@ impl Route {
         self.spec.query = q;
         self
     }
-    fn body(mut self, schema: &'static str) -> Self {
+    fn takes(mut self, schema: ApiSchema) -> Self {
         self.spec.body = Some(schema);
         self
     }
-    fn returns(mut self, schema: &'static str) -> Self {
+    fn returns(mut self, schema: ApiSchema) -> Self {
         self.spec.response = Some(schema);
         self
     }
-    fn created(mut self, schema: &'static str) -> Self {
+    fn created(mut self, schema: ApiSchema) -> Self {
         self.spec.response = Some(schema);
         self.spec.status = 201;
         self
@@ -111,7 +123,7 @@ fn resource<L, LT, G, GT, C, CT, P, PT, D, DT>(
     base: &'static str,
     one: &'static str,
     tag: &'static str,
-    schema: (&'static str, &'static str, &'static str, &'static str),
+    schema: Crud,
     query: &'static [&'static str],
     read: Access,
     write: Access,
@@ -129,21 +141,47 @@ where
     PT: 'static,
     DT: 'static,
 {
-    let (item, list, create, patch) = schema;
+    let Crud {
+        item,
+        list,
+        create,
+        patch,
+    } = schema;
     let (l, g, c, p, d) = handlers;
     vec![
         route("GET", base, read, tag, "List, filtered and paginated", l)
             .query(query)
             .returns(list),
         route("POST", base, write, tag, "Create", c)
-            .body(create)
-            .created(item),
-        route("GET", one, read, tag, "Get one", g).returns(item),
+            .takes(create)
+            .created(item.clone()),
+        route("GET", one, read, tag, "Get one", g).returns(item.clone()),
         route("PATCH", one, write, tag, "Change (JSON merge patch)", p)
-            .body(patch)
+            .takes(patch)
             .returns(item),
         route("DELETE", one, write, tag, "Delete", d),
     ]
+}
+
+/// The schemas of an id-keyed resource: what it is, a page of them, and what creates
+/// and changes one.
+struct Crud {
+    item: ApiSchema,
+    list: ApiSchema,
+    create: ApiSchema,
+    patch: ApiSchema,
+}
+
+impl Crud {
+    /// A resource whose operator-set fields are `Spec` and whose stored form is `Item`.
+    fn of<Spec: ToSchema, Item: ToSchema>() -> Self {
+        Crud {
+            item: ApiSchema::of::<Item>(),
+            list: ApiSchema::list_of::<Item>(),
+            create: ApiSchema::create_of::<Spec>(),
+            patch: ApiSchema::patch_of::<Spec>(),
+        }
+    }
 }
 
 use Access::{Platform, Public};
@@ -161,7 +199,7 @@ fn table() -> Vec<Route> {
             "Liveness and store health",
             healthz,
         )
-        .returns("Health"),
+        .returns(ApiSchema::of::<Health>()),
         route(
             "GET",
             "/livez",
@@ -170,7 +208,7 @@ fn table() -> Vec<Route> {
             "Liveness: the process serves requests (never fails for the store's sake, so an orchestrator does not restart a server because PostgreSQL is down)",
             livez,
         )
-        .returns("Health"),
+        .returns(ApiSchema::of::<Health>()),
         route(
             "GET",
             "/readyz",
@@ -179,7 +217,7 @@ fn table() -> Vec<Route> {
             "Readiness: the store answers (503 otherwise; a load balancer sends no traffic)",
             healthz,
         )
-        .returns("Health"),
+        .returns(ApiSchema::of::<Health>()),
         route(
             "GET",
             "/metrics",
@@ -188,7 +226,7 @@ fn table() -> Vec<Route> {
             "Prometheus metrics of the server",
             metrics,
         )
-        .returns("PrometheusText"),
+        .returns(ApiSchema::served_as::<PrometheusText>(ispvm_proto::OPENMETRICS_CONTENT_TYPE)),
         route(
             "GET",
             "/api/v1/openapi.json",
@@ -197,7 +235,7 @@ fn table() -> Vec<Route> {
             "This document",
             openapi_json,
         )
-        .returns("OpenApiDocument"),
+        .returns(ApiSchema::of::<OpenApiDocument>()),
         route(
             "POST",
             "/api/v1/auth/login",
@@ -206,8 +244,8 @@ fn table() -> Vec<Route> {
             "Log in: a bearer token",
             auth::login,
         )
-        .body("LoginRequest")
-        .returns("LoginResponse"),
+        .takes(ApiSchema::of::<auth::LoginRequest>())
+        .returns(ApiSchema::of::<auth::LoginResponse>()),
         route(
             "POST",
             "/api/v1/auth/logout",
@@ -224,7 +262,7 @@ fn table() -> Vec<Route> {
             "Who the token belongs to",
             auth::me,
         )
-        .returns("Me"),
+        .returns(ApiSchema::of::<auth::Me>()),
         route(
             "POST",
             "/api/v1/auth/password",
@@ -233,7 +271,7 @@ fn table() -> Vec<Route> {
             "Change one's own password (ends every session of the user)",
             auth::change_password,
         )
-        .body("PasswordChange"),
+        .takes(ApiSchema::of::<auth::PasswordChange>()),
         route(
             "GET",
             "/api/v1/tenants",
@@ -243,7 +281,7 @@ fn table() -> Vec<Route> {
             admin::list_tenants,
         )
         .query(admin::TENANT_PARAMS)
-        .returns("TenantList"),
+        .returns(ApiSchema::list_of::<Tenant>()),
         route(
             "POST",
             "/api/v1/tenants",
@@ -252,8 +290,8 @@ fn table() -> Vec<Route> {
             "Create a tenant, optionally with its first admin",
             admin::create_tenant,
         )
-        .body("TenantCreate")
-        .created("Tenant"),
+        .takes(ApiSchema::create_with::<TenantSpec, admin::NewTenant>())
+        .created(ApiSchema::of::<Tenant>()),
         route(
             "GET",
             "/api/v1/tenants/{id}",
@@ -262,7 +300,7 @@ fn table() -> Vec<Route> {
             "Get a tenant (one's own, or any for platform admins)",
             admin::get_tenant,
         )
-        .returns("Tenant"),
+        .returns(ApiSchema::of::<Tenant>()),
         route(
             "PATCH",
             "/api/v1/tenants/{id}",
@@ -271,14 +309,18 @@ fn table() -> Vec<Route> {
             "Rename a tenant",
             admin::patch_tenant,
         )
-        .body("TenantPatch")
-        .returns("Tenant"),
+        .takes(ApiSchema::patch_of::<TenantSpec>())
+        .returns(ApiSchema::of::<Tenant>()),
     ];
     r.extend(resource(
         "/api/v1/users",
         "/api/v1/users/{id}",
         "users",
-        ("User", "UserList", "UserCreate", "UserPatch"),
+        Crud {
+            create: ApiSchema::create_with::<UserSpec, admin::NewUser>(),
+            patch: ApiSchema::patch_with::<UserSpec, admin::NewPassword>(),
+            ..Crud::of::<UserSpec, User>()
+        },
         admin::USER_PARAMS,
         ADMIN,
         ADMIN,
@@ -294,7 +336,7 @@ fn table() -> Vec<Route> {
         "/api/v1/sites",
         "/api/v1/sites/{id}",
         "sites",
-        ("Site", "SiteList", "SiteCreate", "SitePatch"),
+        Crud::of::<SiteSpec, Site>(),
         inventory::SITE_PARAMS,
         READ,
         NOC,
@@ -310,7 +352,7 @@ fn table() -> Vec<Route> {
         "/api/v1/devices",
         "/api/v1/devices/{id}",
         "devices",
-        ("DeviceView", "DeviceList", "DeviceCreate", "DevicePatch"),
+        Crud::of::<DeviceSpec, devices::DeviceView>(),
         devices::LIST_PARAMS,
         READ,
         NOC,
@@ -332,7 +374,7 @@ fn table() -> Vec<Route> {
             devices::list_device_interfaces,
         )
         .query(devices::DEVICE_INTERFACE_PARAMS)
-        .returns("InterfaceList"),
+        .returns(ApiSchema::list_of::<InterfaceRow>()),
         route(
             "GET",
             "/api/v1/devices/{id}/interfaces/{name}",
@@ -341,7 +383,7 @@ fn table() -> Vec<Route> {
             "One interface",
             devices::get_interface,
         )
-        .returns("Interface"),
+        .returns(ApiSchema::of::<InterfaceRow>()),
         route(
             "PATCH",
             "/api/v1/devices/{id}/interfaces/{name}",
@@ -350,8 +392,8 @@ fn table() -> Vec<Route> {
             "Set the uplink flag",
             devices::patch_interface,
         )
-        .body("InterfacePatch")
-        .returns("Interface"),
+        .takes(ApiSchema::of::<devices::InterfacePatch>())
+        .returns(ApiSchema::of::<InterfaceRow>()),
         route(
             "GET",
             "/api/v1/interfaces",
@@ -361,13 +403,13 @@ fn table() -> Vec<Route> {
             devices::list_interfaces,
         )
         .query(devices::INTERFACE_PARAMS)
-        .returns("InterfaceList"),
+        .returns(ApiSchema::list_of::<InterfaceRow>()),
     ]);
     r.extend(resource(
         "/api/v1/links",
         "/api/v1/links/{id}",
         "links",
-        ("Link", "LinkList", "LinkCreate", "LinkPatch"),
+        Crud::of::<LinkSpec, Link>(),
         inventory::LINK_PARAMS,
         READ,
         NOC,
@@ -383,12 +425,7 @@ fn table() -> Vec<Route> {
         "/api/v1/topology/edges",
         "/api/v1/topology/edges/{id}",
         "topology",
-        (
-            "TopologyEdge",
-            "TopologyEdgeList",
-            "TopologyEdgeCreate",
-            "TopologyEdgePatch",
-        ),
+        Crud::of::<EdgeSpec, TopologyEdge>(),
         inventory::EDGE_PARAMS,
         READ,
         NOC,
@@ -404,7 +441,7 @@ fn table() -> Vec<Route> {
         "/api/v1/services",
         "/api/v1/services/{id}",
         "services",
-        ("Service", "ServiceList", "ServiceCreate", "ServicePatch"),
+        Crud::of::<ServiceSpec, Service>(),
         inventory::SERVICE_PARAMS,
         READ,
         NOC,
@@ -426,7 +463,7 @@ fn table() -> Vec<Route> {
             inventory::list_agents,
         )
         .query(inventory::AGENT_PARAMS)
-        .returns("AgentList"),
+        .returns(ApiSchema::list_of::<AgentRow>()),
         route(
             "GET",
             "/api/v1/agents/{id}",
@@ -435,7 +472,7 @@ fn table() -> Vec<Route> {
             "One agent",
             inventory::get_agent,
         )
-        .returns("Agent"),
+        .returns(ApiSchema::of::<AgentRow>()),
         route(
             "GET",
             "/api/v1/events",
@@ -445,7 +482,7 @@ fn table() -> Vec<Route> {
             inventory::list_events,
         )
         .query(inventory::EVENT_PARAMS)
-        .returns("EventList"),
+        .returns(ApiSchema::list_of::<EventRow>()),
         route(
             "GET",
             "/api/v1/cluster",
@@ -454,7 +491,7 @@ fn table() -> Vec<Route> {
             "The agent cluster: convergence figures and members, merged from every agent's report",
             cluster::summary,
         )
-        .returns("ClusterSummary"),
+        .returns(ApiSchema::of::<cluster::ClusterSummary>()),
         route(
             "GET",
             "/api/v1/cluster/members",
@@ -463,7 +500,7 @@ fn table() -> Vec<Route> {
             "Cluster members: state, failure-detector phi, heartbeat, version, certificate expiry",
             cluster::members,
         )
-        .returns("ClusterMemberList"),
+        .returns(ApiSchema::list_of::<MemberSummary>()),
         route(
             "GET",
             "/api/v1/cluster/ownership",
@@ -472,7 +509,7 @@ fn table() -> Vec<Route> {
             "Which agents poll which router; unowned and over-replicated routers; recent handovers",
             cluster::ownership,
         )
-        .returns("ClusterOwnership"),
+        .returns(ApiSchema::of::<OwnershipSummary>()),
         route(
             "GET",
             "/api/v1/cluster/reachability",
@@ -481,7 +518,7 @@ fn table() -> Vec<Route> {
             "The multi-vantage reachability matrix (vantage agent × probe target)",
             cluster::reachability,
         )
-        .returns("ClusterReachability"),
+        .returns(ApiSchema::of::<ReachSummary>()),
         route(
             "GET",
             "/api/v1/cluster/convergence",
@@ -490,7 +527,7 @@ fn table() -> Vec<Route> {
             "Whether the agents' views agree, ownership settled, detection timing",
             cluster::convergence,
         )
-        .returns("ClusterConvergence"),
+        .returns(ApiSchema::of::<Convergence>()),
         route(
             "GET",
             "/api/v1/alerts",
@@ -500,7 +537,7 @@ fn table() -> Vec<Route> {
             alerts::list_alerts,
         )
         .query(alerts::ALERT_PARAMS)
-        .returns("AlertList"),
+        .returns(ApiSchema::list_of::<AlertRow>()),
         route(
             "GET",
             "/api/v1/alerts/notifications",
@@ -510,18 +547,17 @@ fn table() -> Vec<Route> {
             alerts::list_notifications,
         )
         .query(alerts::NOTIFICATION_PARAMS)
-        .returns("AlertNotificationList"),
+        .returns(ApiSchema::list_of::<NotificationRow>()),
     ]);
     r.extend(resource(
         "/api/v1/credential-sets",
         "/api/v1/credential-sets/{id}",
         "credential-sets",
-        (
-            "CredentialSet",
-            "CredentialSetList",
-            "CredentialSetCreate",
-            "CredentialSetPatch",
-        ),
+        Crud {
+            create: ApiSchema::create_with::<CredentialSpec, settings::SecretField>(),
+            patch: ApiSchema::patch_with::<CredentialSpec, settings::SecretField>(),
+            ..Crud::of::<CredentialSpec, CredentialSet>()
+        },
         settings::CREDENTIAL_PARAMS,
         READ,
         ADMIN,
@@ -537,12 +573,7 @@ fn table() -> Vec<Route> {
         "/api/v1/polling-profiles",
         "/api/v1/polling-profiles/{id}",
         "polling-profiles",
-        (
-            "PollingProfile",
-            "PollingProfileList",
-            "PollingProfileCreate",
-            "PollingProfilePatch",
-        ),
+        Crud::of::<ProfileSpec, PollingProfile>(),
         settings::PROFILE_PARAMS,
         READ,
         ADMIN,
@@ -558,12 +589,7 @@ fn table() -> Vec<Route> {
         "/api/v1/maintenance-windows",
         "/api/v1/maintenance-windows/{id}",
         "maintenance-windows",
-        (
-            "MaintenanceWindow",
-            "MaintenanceWindowList",
-            "MaintenanceWindowCreate",
-            "MaintenanceWindowPatch",
-        ),
+        Crud::of::<MaintenanceSpec, MaintenanceWindow>(),
         settings::MAINTENANCE_PARAMS,
         READ,
         NOC,
@@ -584,7 +610,7 @@ fn table() -> Vec<Route> {
             "Every rule as one document",
             rules::export_rules,
         )
-        .returns("AlertRuleDocument"),
+        .returns(ApiSchema::of::<RuleDocument>()),
         route(
             "POST",
             "/api/v1/alert-rules/import",
@@ -594,20 +620,19 @@ fn table() -> Vec<Route> {
             rules::import_rules,
         )
         .query(rules::IMPORT_PARAMS)
-        .body("AlertRuleDocument")
-        .returns("ImportOutcome")
+        .takes(ApiSchema::of::<RuleDocument>())
+        .returns(ApiSchema::of::<ImportOutcome>())
         .limit(IMPORT_BODY_LIMIT),
     ]);
     r.extend(resource(
         "/api/v1/alert-rules",
         "/api/v1/alert-rules/{id}",
         "alert-rules",
-        (
-            "AlertRule",
-            "AlertRuleList",
-            "AlertRuleBody",
-            "AlertRulePatch",
-        ),
+        Crud {
+            create: ApiSchema::of::<Rule>(),
+            patch: ApiSchema::patch_of::<Rule>(),
+            ..Crud::of::<Rule, AlertRule>()
+        },
         rules::RULE_PARAMS,
         READ,
         ADMIN,
@@ -629,7 +654,7 @@ fn table() -> Vec<Route> {
             admin::list_audit,
         )
         .query(admin::AUDIT_PARAMS)
-        .returns("AuditList"),
+        .returns(ApiSchema::list_of::<AuditEntry>()),
     );
     r
 }
@@ -688,29 +713,75 @@ pub(super) fn build(state: AppState) -> Router {
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({ "error": "no such route", "code": "not_found" })),
+        Json(super::common::ErrorBody {
+            error: "no such route".into(),
+            code: super::common::ErrorCode::NotFound,
+            field: None,
+        }),
     )
         .into_response()
 }
 
+ispvm_proto::text_enum! {
+    /// Whether the server can do its work.
+    #[derive(utoipa::ToSchema)]
+    pub enum HealthStatus {
+        Ok = "ok",
+        /// It runs, but the store does not answer.
+        Degraded = "degraded",
+    }
+}
+
+/// The answer of `/healthz`, `/livez` and `/readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: HealthStatus,
+    /// `sqlite` or `postgres`; absent from `/livez`, which does not ask the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
+    /// What is wrong, without the store's own words (they may name hosts and users).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+/// The OpenMetrics text exposition.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PrometheusText(String);
+
+/// An OpenAPI 3.1 document: this one.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OpenApiDocument(serde_json::Map<String, serde_json::Value>);
+
 async fn livez() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+    Json(Health {
+        status: HealthStatus::Ok,
+        store: None,
+        error: None,
+    })
+    .into_response()
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
     match s.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ok", "store": s.store.engine() })).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ok,
+            store: Some(s.store.engine()),
+            error: None,
+        })
+        .into_response(),
         Err(e) => {
             // The error (host names, user names, paths) goes to the log, not to whoever
             // asks: this endpoint needs no login.
             tracing::warn!(error = %e, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "degraded",
-                    "store": s.store.engine(),
-                    "error": "the store does not answer",
-                })),
+                Json(Health {
+                    status: HealthStatus::Degraded,
+                    store: Some(s.store.engine()),
+                    error: Some("the store does not answer"),
+                }),
             )
                 .into_response()
         }

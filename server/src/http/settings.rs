@@ -48,18 +48,28 @@ pub(super) async fn get_credential(
 }
 
 /// Takes the write-only `secret` member out of a body.
+/// What a credential-set body carries beside the spec: the write-only secret.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretField {
+    /// Write-only; sealed under the master key; never returned. routeros: password;
+    /// snmp_v2c: community; snmp_v3: auth_password, priv_password. Omit in a patch to
+    /// keep the stored secret.
+    #[serde(default)]
+    secret: Option<CredentialSecret>,
+}
+
 fn take_secret(body: &mut JsonObject) -> Result<Option<CredentialSecret>, ApiError> {
-    match body.0.remove("secret") {
-        None => Ok(None),
+    let field: SecretField = parse_value(serde_json::Value::Object(body.split_off(&["secret"]).0))
         // Never echo what was sent: serde's messages quote values, and this one may
         // hold the secret itself.
-        Some(v) => parse_value(v).map(Some).map_err(|_| {
+        .map_err(|_| {
             ApiError::invalid(
                 "secret",
                 "secret: expected an object of strings with some of password, community, auth_password, priv_password",
             )
-        }),
-    }
+        })?;
+    Ok(field.secret)
 }
 
 pub(super) async fn create_credential(

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 const MAX_REFILL_POINTS: i64 = 2_000_000;
 
 /// A stored alert notification (the notifier's outbox and the alert history).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct NotificationRow {
     pub id: i64,
     pub ts_ms: i64,
@@ -31,7 +31,7 @@ pub struct NotificationRow {
 }
 
 /// A stored alert, as the API lists it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AlertRow {
     pub rule_id: String,
     pub entity_kind: String,

@@ -46,7 +46,7 @@ macro_rules! audit {
 pub(crate) use audit;
 
 /// One audit row as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub ts_ms: i64,

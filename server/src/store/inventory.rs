@@ -17,7 +17,7 @@ pub struct DeviceRow {
     pub last_seen_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct InterfaceRow {
     pub device_id: String,
     pub name: String,
@@ -35,7 +35,7 @@ pub struct SiteRow {
     pub lon: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AgentRow {
     pub id: String,
     pub first_seen_ms: i64,
@@ -46,7 +46,7 @@ pub struct AgentRow {
 }
 
 /// The newest value of one series.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LatestValue {
     pub entity_kind: String,
     pub entity_id: String,
@@ -150,7 +150,7 @@ impl TenantStore<'_> {
 }
 
 /// A stored event, newest first in listings.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EventRow {
     pub id: String,
     pub ts_ms: i64,

@@ -20,7 +20,19 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub const MAX_USERNAME_LEN: usize = 64;
 
 /// What a user may do; each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything but users, the audit log and secrets.
@@ -54,7 +66,7 @@ impl Role {
 }
 
 /// What an administrator sets on a user (besides the password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
     pub role: Role,
@@ -72,7 +84,7 @@ impl UserSpec {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub username: String,
     #[serde(flatten)]

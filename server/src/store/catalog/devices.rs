@@ -48,7 +48,7 @@ impl DeviceSpec {
 }
 
 /// A device as stored: the operator's fields and what its agent reported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Device {
     pub id: String,
     #[serde(flatten)]

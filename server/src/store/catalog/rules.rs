@@ -15,14 +15,15 @@ use std::collections::BTreeMap;
 pub const RULES_FORMAT_VERSION: u32 = 1;
 
 /// The import/export document: `{"version": 1, "rules": [...]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleDocument {
     pub version: u32,
+    #[schema(value_type = Vec<ispvm_actors::alert::Rule>)]
     pub rules: Vec<Value>,
 }
 
 /// A stored rule: the document and what the server keeps about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertRule {
     pub id: String,
     pub name: String,
@@ -34,6 +35,7 @@ pub struct AlertRule {
     pub created_ms: i64,
     pub updated_ms: i64,
     /// The rule document, normalised.
+    #[schema(value_type = ispvm_actors::alert::Rule)]
     pub rule: Value,
 }
 
@@ -77,7 +79,7 @@ pub enum ImportMode {
 }
 
 /// What an import did, by rule id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportOutcome {
     pub created: Vec<String>,
     pub updated: Vec<String>,

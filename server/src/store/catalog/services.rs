@@ -15,7 +15,7 @@ pub const MAX_MEMBERS: usize = 5000;
 const CHUNK: usize = 500;
 
 /// What an operator sets on a service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub name: String,
@@ -40,7 +40,7 @@ impl ServiceSpec {
 }
 
 /// A service as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Service {
     pub id: String,
     #[serde(flatten)]

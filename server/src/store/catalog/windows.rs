@@ -13,8 +13,9 @@ pub const MAX_WINDOW_MS: i64 = 31 * 24 * 3_600_000;
 const MAX_SELECTOR: usize = 1000;
 
 /// Which entities a window covers: everything (`all`), or the union of the lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WindowScope)]
 pub struct Scope {
     #[serde(default)]
     pub all: bool,
@@ -64,7 +65,7 @@ impl Scope {
 }
 
 /// What an operator sets on a maintenance window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceSpec {
     pub name: String,
@@ -97,7 +98,7 @@ impl MaintenanceSpec {
 }
 
 /// A maintenance window as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MaintenanceWindow {
     pub id: String,
     #[serde(flatten)]
