@@ -863,7 +863,7 @@ async fn a_stored_batch_reaches_the_alert_engine_on_its_schedule() {
     }
     let a = fired.expect("the fast schedule fired the alert within 15 s");
     assert_eq!(
-        (a.phase.as_str(), a.level.as_deref()),
+        (a.phase.as_str(), a.level.map(|l| l.as_str())),
         ("firing", Some("critical"))
     );
     assert!(a.summary.contains("no ping probe"), "{}", a.summary);

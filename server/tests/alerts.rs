@@ -124,7 +124,13 @@ async fn notified(store: &Store) -> Vec<(String, String, String)> {
         .await
         .expect("notifications")
         .into_iter()
-        .map(|n| (n.entity_id, n.kind, n.level))
+        .map(|n| {
+            (
+                n.entity_id,
+                n.kind.as_str().to_owned(),
+                n.level.as_str().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -173,7 +179,10 @@ async fn fires_holds_recovers_and_survives_a_restart(store: Store) {
     let alerts = store.tenant("acme").alerts().await.expect("alerts");
     assert_eq!(alerts.len(), 1);
     assert_eq!(
-        (alerts[0].phase.as_str(), alerts[0].level.as_deref()),
+        (
+            alerts[0].phase.as_str(),
+            alerts[0].level.map(|l| l.as_str())
+        ),
         ("firing", Some("warning"))
     );
 
@@ -198,7 +207,7 @@ async fn fires_holds_recovers_and_survives_a_restart(store: Store) {
             .await;
     }
     let alerts = store.tenant("acme").alerts().await.expect("alerts");
-    assert_eq!(alerts[0].phase, "firing", "held by hysteresis");
+    assert_eq!(alerts[0].phase.as_str(), "firing", "held by hysteresis");
     // Under the recover point: recovering, then resolved after the 30 s cool-down.
     for i in 10..20 {
         let now = t0 + i * 10 * S;
@@ -281,7 +290,7 @@ async fn maintenance_mutes_and_flapping_is_reported_once(store: Store) {
     .await;
     assert!(notified(&store).await.is_empty(), "muted by the window");
     let alerts = ts.alerts().await.expect("alerts");
-    assert_eq!(alerts[0].phase, "suppressed");
+    assert_eq!(alerts[0].phase.as_str(), "suppressed");
     assert!(
         alerts[0].state["suppressed_by"]
             .as_str()

@@ -133,47 +133,21 @@ impl Schedule {
     }
 }
 
-/// The kind of entity a rule type watches.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    Device,
-    Interface,
-    ProbeTarget,
-    Peer,
+ispvm_proto::text_enum! {
+    /// The kind of entity a rule type watches.
+    #[derive(utoipa::ToSchema)]
+    pub enum EntityKind {
+        Device = "device",
+        Interface = "interface",
+        ProbeTarget = "probe_target",
+        Peer = "peer",
+    }
 }
 
 impl EntityKind {
     /// The kind from its stored name (`device`, `interface`, `probe_target`, `peer`).
     pub fn parse(name: &str) -> Option<EntityKind> {
-        match name {
-            "device" => Some(EntityKind::Device),
-            "interface" => Some(EntityKind::Interface),
-            "probe_target" => Some(EntityKind::ProbeTarget),
-            "peer" => Some(EntityKind::Peer),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Device => "device",
-            EntityKind::Interface => "interface",
-            EntityKind::ProbeTarget => "probe_target",
-            EntityKind::Peer => "peer",
-        }
+        name.parse().ok()
     }
 }
 

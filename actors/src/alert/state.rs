@@ -8,56 +8,25 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Alert severity. Ordered: critical is worse than warning.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Warning,
-    Critical,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-        }
+ispvm_proto::text_enum! {
+    /// Alert severity. Ordered: critical is worse than warning.
+    #[derive(utoipa::ToSchema)]
+    pub enum Level {
+        Warning = "warning",
+        Critical = "critical",
     }
 }
 
-/// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    #[default]
-    Ok,
-    Pending,
-    Firing,
-    Recovering,
-    Suppressed,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Ok => "ok",
-            Phase::Pending => "pending",
-            Phase::Firing => "firing",
-            Phase::Recovering => "recovering",
-            Phase::Suppressed => "suppressed",
-        }
+ispvm_proto::text_enum! {
+    /// Where an alert is in its life.
+    #[derive(Default, utoipa::ToSchema)]
+    pub enum Phase {
+        #[default]
+        Ok = "ok",
+        Pending = "pending",
+        Firing = "firing",
+        Recovering = "recovering",
+        Suppressed = "suppressed",
     }
 }
 
@@ -104,26 +73,17 @@ pub struct Timing {
     pub flap_window_ms: i64,
 }
 
-/// What people are told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationKind {
-    Firing,
-    /// A firing alert got worse (warning → critical).
-    Escalated,
-    Resolved,
-    /// The alert changes too often; individual changes are not notified until it settles.
-    Flapping,
-}
-
-impl NotificationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationKind::Firing => "firing",
-            NotificationKind::Escalated => "escalated",
-            NotificationKind::Resolved => "resolved",
-            NotificationKind::Flapping => "flapping",
-        }
+ispvm_proto::text_enum! {
+    /// What people are told.
+    #[derive(utoipa::ToSchema)]
+    pub enum NotificationKind {
+        Firing = "firing",
+        /// A firing alert got worse (warning → critical).
+        Escalated = "escalated",
+        Resolved = "resolved",
+        /// The alert changes too often; individual changes are not notified until it
+        /// settles.
+        Flapping = "flapping",
     }
 }
 

@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use ispvm_actors::alert::{Level, Phase};
 
 pub(super) const ALERT_PARAMS: &[&str] = &["phase", "level"];
 pub(super) const NOTIFICATION_PARAMS: &[&str] = &["after", "limit"];
@@ -20,20 +21,16 @@ pub(super) async fn list_alerts(
     Extension(p): Extension<Principal>,
     mut q: Params,
 ) -> Result<Response, ApiError> {
-    let phase = q.short("phase")?;
-    let level = q.short("level")?;
+    let phase: Option<Phase> = q.word("phase")?;
+    let level: Option<Level> = q.word("level")?;
     q.finish(ALERT_PARAMS)?;
     let alerts: Vec<_> = p
         .tenant_store(&s.store)
         .alerts()
         .await?
         .into_iter()
-        .filter(|a| phase.as_deref().is_none_or(|x| a.phase == x))
-        .filter(|a| {
-            level
-                .as_deref()
-                .is_none_or(|x| a.level.as_deref() == Some(x))
-        })
+        .filter(|a| phase.is_none_or(|x| a.phase == x))
+        .filter(|a| level.is_none_or(|x| a.level == Some(x)))
         .collect();
     Ok(ListBody::all(alerts))
 }

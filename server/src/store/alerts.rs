@@ -1,9 +1,10 @@
 //! Alert rules, alert states and notifications, and the reads the alert engine and the
 //! actor tree rebuild themselves from.
 
-use super::{BeginWrite, StoreError, TenantStore, on_pool};
+use super::{BeginWrite, StoreError, TenantStore, on_pool, stored_word};
 use ispvm_actors::alert::{
-    AlertChange, AlertState, EntityAttrs, EntityKind, EntityRef, MaintenanceWindow, Rule, Scope,
+    AlertChange, AlertState, EntityAttrs, EntityKind, EntityRef, Level, MaintenanceWindow,
+    NotificationKind, Phase, Rule, Scope,
 };
 use ispvm_actors::tree::{LinkSpec, StoredPoint};
 use ispvm_proto::time::now_ms;
@@ -21,10 +22,10 @@ pub struct NotificationRow {
     pub ts_ms: i64,
     pub rule_id: String,
     pub rule_name: String,
-    pub entity_kind: String,
+    pub entity_kind: EntityKind,
     pub entity_id: String,
-    pub kind: String,
-    pub level: String,
+    pub kind: NotificationKind,
+    pub level: Level,
     pub summary: String,
     pub details: serde_json::Value,
     pub delivered_ms: Option<i64>,
@@ -34,10 +35,10 @@ pub struct NotificationRow {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AlertRow {
     pub rule_id: String,
-    pub entity_kind: String,
+    pub entity_kind: EntityKind,
     pub entity_id: String,
-    pub phase: String,
-    pub level: Option<String>,
+    pub phase: Phase,
+    pub level: Option<Level>,
     pub since_ms: i64,
     pub summary: String,
     pub state: serde_json::Value,
@@ -178,23 +179,22 @@ impl TenantStore<'_> {
             )
             .bind(self.tenant).fetch_all(pool).await?
         });
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(
                 |(rule_id, entity_kind, entity_id, phase, level, since_ms, summary, state)| {
-                    AlertRow {
+                    Ok(AlertRow {
                         rule_id,
-                        entity_kind,
+                        entity_kind: stored_word("entity_kind", &entity_kind)?,
                         entity_id,
-                        phase,
-                        level,
+                        phase: stored_word("phase", &phase)?,
+                        level: level.map(|l| stored_word("level", &l)).transpose()?,
                         since_ms,
                         summary,
                         state: serde_json::from_str(&state).unwrap_or(serde_json::Value::Null),
-                    }
+                    })
                 },
             )
-            .collect())
+            .collect()
     }
 
     /// Notifications after `after_id`, oldest first.
@@ -224,8 +224,7 @@ impl TenantStore<'_> {
             .bind(self.tenant).bind(after_id).bind(limit.clamp(1, 1_000))
             .fetch_all(pool).await?
         });
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(
                 |(
                     id,
@@ -240,22 +239,22 @@ impl TenantStore<'_> {
                     details,
                     delivered_ms,
                 )| {
-                    NotificationRow {
+                    Ok(NotificationRow {
                         id,
                         ts_ms,
                         rule_id,
                         rule_name,
-                        entity_kind,
+                        entity_kind: stored_word("entity_kind", &entity_kind)?,
                         entity_id,
-                        kind,
-                        level,
+                        kind: stored_word("kind", &kind)?,
+                        level: stored_word("level", &level)?,
                         summary,
                         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
                         delivered_ms,
-                    }
+                    })
                 },
             )
-            .collect())
+            .collect()
     }
 
     /// Inventory attributes the engine's scopes match on: device site, role and tags;

@@ -155,6 +155,22 @@ impl StoreError {
     }
 }
 
+/// A closed-set word read back from the store. Every writer writes the enum's word, so
+/// one that parses to nothing means the row was changed behind the server's back: it
+/// is reported as the column's decode error, never guessed.
+pub(crate) fn stored_word<T>(column: &'static str, word: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = ispvm_proto::text_enum::UnknownVariant>,
+{
+    word.parse()
+        .map_err(|e: ispvm_proto::text_enum::UnknownVariant| {
+            StoreError::Db(sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(e),
+            })
+        })
+}
+
 /// A connection pool to one of the supported engines.
 #[derive(Debug, Clone)]
 pub enum Store {

@@ -101,20 +101,12 @@ impl CatalogError {
     }
 }
 
-/// A closed-set word read back from the store. Every writer checks the word, so a word
-/// that parses to nothing means the row was changed behind the server's back: reported
-/// as the store's decode error, never guessed.
+/// A closed-set word read back from the store ([`crate::store::stored_word`]).
 pub(crate) fn stored<T>(column: &'static str, word: &str) -> Result<T, CatalogError>
 where
     T: std::str::FromStr<Err = ispvm_proto::text_enum::UnknownVariant>,
 {
-    word.parse()
-        .map_err(|e: ispvm_proto::text_enum::UnknownVariant| {
-            CatalogError::Store(StoreError::Db(sqlx::Error::ColumnDecode {
-                index: column.to_owned(),
-                source: Box::new(e),
-            }))
-        })
+    Ok(crate::store::stored_word(column, word)?)
 }
 
 /// One page of a list: `limit` rows after the key `after` (exclusive), in key order.
