@@ -299,7 +299,7 @@ async fn a_routeros_syslog_line_becomes_a_stored_link_down_event() {
         let events = server
             .store
             .tenant("acme")
-            .recent_events(Some("link_down"), 10)
+            .recent_events(Some(ispvm_proto::EventKind::LinkDown), 10)
             .await
             .expect("events");
         let stored = events

@@ -140,83 +140,51 @@ pub struct MetricSample {
     pub value: f64,
 }
 
-/// Severity of an event, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Debug,
-    Info,
-    Notice,
-    Warning,
-    Error,
-    Critical,
-}
-
-impl Severity {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Severity::Debug => "debug",
-            Severity::Info => "info",
-            Severity::Notice => "notice",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-            Severity::Critical => "critical",
-        }
+crate::text_enum! {
+    /// Severity of an event, ordered from least to most severe.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub enum Severity {
+        Debug = "debug",
+        Info = "info",
+        Notice = "notice",
+        Warning = "warning",
+        Error = "error",
+        Critical = "critical",
     }
 }
 
-/// What happened. The set grows with the collectors; unknown kinds need a new format
-/// version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The management API stopped answering.
-    ApiUnreachable,
-    /// The management API answers again.
-    ApiRecovered,
-    /// The router's uptime went backwards: it rebooted.
-    Reboot,
-    LinkDown,
-    LinkUp,
-    BgpStateChange,
-    OspfStateChange,
-    LoginFailure,
-    /// The agent lowered its poll rate for a device (breaker open) or lost a collector.
-    MonitoringDegraded,
-    /// An agent actor crashed and was restarted.
-    ActorRestart,
-    /// The agent's buffer dropped data to stay within its size cap.
-    BufferOverflow,
-    /// A syslog message that maps to no more specific kind.
-    Syslog,
-    /// The agent polls a device normally again after `MonitoringDegraded`.
-    MonitoringRestored,
-    /// The hash of a device's configuration changed (daily tier).
-    ConfigChanged,
-    /// An agent started or stopped polling a router because cluster ownership moved
-    /// (failover, a join, a leave, a heal). Format version 2.
-    OwnershipChange,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::ApiUnreachable => "api_unreachable",
-            EventKind::ApiRecovered => "api_recovered",
-            EventKind::Reboot => "reboot",
-            EventKind::LinkDown => "link_down",
-            EventKind::LinkUp => "link_up",
-            EventKind::BgpStateChange => "bgp_state_change",
-            EventKind::OspfStateChange => "ospf_state_change",
-            EventKind::LoginFailure => "login_failure",
-            EventKind::MonitoringDegraded => "monitoring_degraded",
-            EventKind::ActorRestart => "actor_restart",
-            EventKind::BufferOverflow => "buffer_overflow",
-            EventKind::Syslog => "syslog",
-            EventKind::MonitoringRestored => "monitoring_restored",
-            EventKind::ConfigChanged => "config_changed",
-            EventKind::OwnershipChange => "ownership_change",
-        }
+crate::text_enum! {
+    /// What happened. The set grows with the collectors; unknown kinds need a new
+    /// format version (bincode numbers the variants in this order: append only).
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub enum EventKind {
+        /// The management API stopped answering.
+        ApiUnreachable = "api_unreachable",
+        /// The management API answers again.
+        ApiRecovered = "api_recovered",
+        /// The router's uptime went backwards: it rebooted.
+        Reboot = "reboot",
+        LinkDown = "link_down",
+        LinkUp = "link_up",
+        BgpStateChange = "bgp_state_change",
+        OspfStateChange = "ospf_state_change",
+        LoginFailure = "login_failure",
+        /// The agent lowered its poll rate for a device (breaker open) or lost a
+        /// collector.
+        MonitoringDegraded = "monitoring_degraded",
+        /// An agent actor crashed and was restarted.
+        ActorRestart = "actor_restart",
+        /// The agent's buffer dropped data to stay within its size cap.
+        BufferOverflow = "buffer_overflow",
+        /// A syslog message that maps to no more specific kind.
+        Syslog = "syslog",
+        /// The agent polls a device normally again after `MonitoringDegraded`.
+        MonitoringRestored = "monitoring_restored",
+        /// The hash of a device's configuration changed (daily tier).
+        ConfigChanged = "config_changed",
+        /// An agent started or stopped polling a router because cluster ownership moved
+        /// (failover, a join, a leave, a heal). Format version 2.
+        OwnershipChange = "ownership_change",
     }
 }
 

@@ -322,14 +322,14 @@ async fn recent_events_newest_first_and_by_kind(store: Store) {
     assert_eq!(all.len(), 2);
     assert!(all[0].ts_ms > all[1].ts_ms, "newest first");
     assert_eq!(
-        ts.recent_events(Some("reboot"), 1)
+        ts.recent_events(Some(ispvm_proto::EventKind::Reboot), 1)
             .await
             .expect("events")
             .len(),
         1
     );
     assert!(
-        ts.recent_events(Some("link_down"), 10)
+        ts.recent_events(Some(ispvm_proto::EventKind::LinkDown), 10)
             .await
             .expect("events")
             .is_empty()

@@ -62,7 +62,7 @@ async fn ownership_of(
     let devices = store.devices().await?;
     let handovers = store
         .recent_events(
-            Some(ispvm_proto::EventKind::OwnershipChange.as_str()),
+            Some(ispvm_proto::EventKind::OwnershipChange),
             RECENT_HANDOVERS,
         )
         .await?;

@@ -152,15 +152,12 @@ pub(super) async fn list_events(
     Extension(p): Extension<Principal>,
     mut q: Params,
 ) -> Result<Response, ApiError> {
-    let kind = q.short("kind")?;
+    let kind = q.word("kind")?;
     let limit = q.int("limit")?.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be within 1..=1000"));
     }
     q.finish(EVENT_PARAMS)?;
-    let events = p
-        .tenant_store(&s.store)
-        .recent_events(kind.as_deref(), limit)
-        .await?;
+    let events = p.tenant_store(&s.store).recent_events(kind, limit).await?;
     Ok(ListBody::all(events))
 }

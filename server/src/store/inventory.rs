@@ -1,6 +1,7 @@
 //! Reading the inventory and the latest values the API shows.
 
 use super::{StoreError, TenantStore, on_pool};
+use ispvm_proto::{EventKind, Severity};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -150,34 +151,63 @@ impl TenantStore<'_> {
 }
 
 /// A stored event, newest first in listings.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventRow {
     pub id: String,
     pub ts_ms: i64,
     pub entity_kind: String,
     pub entity_id: String,
-    pub kind: String,
-    pub severity: String,
+    pub kind: EventKind,
+    pub severity: Severity,
     pub message: String,
     /// JSON object of the event's attributes.
     pub attrs: String,
     pub agent_id: String,
 }
 
+type EventTuple = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
 impl TenantStore<'_> {
     /// The newest events, up to `limit`, optionally of one kind.
     pub async fn recent_events(
         &self,
-        kind: Option<&str>,
+        kind: Option<EventKind>,
         limit: i64,
     ) -> Result<Vec<EventRow>, StoreError> {
-        Ok(on_pool!(self.store, pool => {
+        let rows: Vec<EventTuple> = on_pool!(self.store, pool => {
             sqlx::query_as(
                 "SELECT id, ts_ms, entity_kind, entity_id, kind, severity, message, attrs, agent_id FROM events \
                  WHERE tenant_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY ts_ms DESC, id DESC LIMIT $3",
             )
-            .bind(self.tenant).bind(kind).bind(limit.clamp(1, 1000))
+            .bind(self.tenant).bind(kind.map(EventKind::as_str)).bind(limit.clamp(1, 1000))
             .fetch_all(pool).await?
-        }))
+        });
+        rows.into_iter()
+            .map(
+                |(id, ts_ms, entity_kind, entity_id, kind, severity, message, attrs, agent_id)| {
+                    Ok(EventRow {
+                        id,
+                        ts_ms,
+                        entity_kind,
+                        entity_id,
+                        kind: super::stored_word("kind", &kind)?,
+                        severity: super::stored_word("severity", &severity)?,
+                        message,
+                        attrs,
+                        agent_id,
+                    })
+                },
+            )
+            .collect()
     }
 }
