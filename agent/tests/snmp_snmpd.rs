@@ -382,40 +382,12 @@ async fn an_outage_is_one_event_and_a_restart_is_a_reboot() {
 #[tokio::test]
 async fn a_poller_collects_over_snmp_when_configured_so() {
     use ispvm_agent::actors::poller::{Poller, PollerArgs};
-    use ispvm_agent::actors::uplink::UplinkMsg;
     use ispvm_agent::config::{CollectorKind, PollConfig, RouterConfig};
-    use ractor::{Actor, ActorProcessingErr, ActorRef};
+    use ractor::Actor;
     use std::sync::Arc;
-    use tokio::sync::mpsc;
-
-    struct Sink;
-    impl Actor for Sink {
-        type Msg = UplinkMsg;
-        type State = mpsc::UnboundedSender<ispvm_agent::routeros::PollOutput>;
-        type Arguments = Self::State;
-        async fn pre_start(
-            &self,
-            _: ActorRef<UplinkMsg>,
-            tx: Self::Arguments,
-        ) -> Result<Self::State, ActorProcessingErr> {
-            Ok(tx)
-        }
-        async fn handle(
-            &self,
-            _: ActorRef<UplinkMsg>,
-            msg: UplinkMsg,
-            tx: &mut Self::State,
-        ) -> Result<(), ActorProcessingErr> {
-            if let UplinkMsg::Collected(out) = msg {
-                let _ = tx.send(out);
-            }
-            Ok(())
-        }
-    }
 
     let snmpd = Snmpd::start(SnmpdOptions::default());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (sink, _) = Actor::spawn(None, Sink, tx).await.expect("sink");
+    let (sink, mut rx) = ispvm_agent::testing::UplinkRecorder::spawn().await;
     let router = RouterConfig {
         key: "snmp-host".into(),
         address: "127.0.0.1:8728".parse().expect("addr"),

@@ -15,6 +15,17 @@ pub trait LabelNames {
     const NAMES: &'static [&'static str];
 }
 
+/// What a family's label set must be: encodable, hashable, and naming its labels.
+pub trait Labels:
+    LabelNames + EncodeLabelSet + Clone + Hash + Eq + Send + Sync + std::fmt::Debug + 'static
+{
+}
+
+impl<T> Labels for T where
+    T: LabelNames + EncodeLabelSet + Clone + Hash + Eq + Send + Sync + std::fmt::Debug + 'static
+{
+}
+
 /// The bucket bounds of a histogram family: every member is made with the same.
 #[derive(Debug, Clone, Copy)]
 pub struct Buckets(pub &'static [f64]);
@@ -46,95 +57,53 @@ impl MetricsRegistry {
         }
     }
 
-    fn note(
+    /// Registers `metric` under `name` and notes it in the catalogue; every kind of
+    /// metric goes through here, so none can be exported undocumented.
+    fn register<M>(
         &mut self,
         name: &str,
+        help: &'static str,
         metric_type: MetricType,
         labels: &'static [&'static str],
-        help: &'static str,
-    ) {
+        metric: M,
+    ) -> M
+    where
+        M: prometheus_client::registry::Metric + Clone,
+    {
         self.catalog
             .add(self.prefix, name, metric_type, labels, help);
+        self.registry.register(name, help, metric.clone());
+        metric
     }
 
     pub fn counter(&mut self, name: &str, help: &'static str) -> Counter {
-        let m = Counter::default();
-        self.note(name, MetricType::Counter, &[], help);
-        self.registry.register(name, help, m.clone());
-        m
+        self.register(name, help, MetricType::Counter, &[], Counter::default())
     }
 
-    pub fn counters<L>(&mut self, name: &str, help: &'static str) -> Family<L, Counter>
-    where
-        L: LabelNames
-            + EncodeLabelSet
-            + Clone
-            + Hash
-            + Eq
-            + Send
-            + Sync
-            + std::fmt::Debug
-            + 'static,
-    {
-        let m = Family::<L, Counter>::default();
-        self.note(name, MetricType::Counter, L::NAMES, help);
-        self.registry.register(name, help, m.clone());
-        m
+    pub fn counters<L: Labels>(&mut self, name: &str, help: &'static str) -> Family<L, Counter> {
+        self.register(name, help, MetricType::Counter, L::NAMES, Family::default())
     }
 
     pub fn gauge(&mut self, name: &str, help: &'static str) -> Gauge {
-        let m = Gauge::default();
-        self.note(name, MetricType::Gauge, &[], help);
-        self.registry.register(name, help, m.clone());
-        m
+        self.register(name, help, MetricType::Gauge, &[], Gauge::default())
     }
 
-    pub fn gauges<L>(&mut self, name: &str, help: &'static str) -> Family<L, Gauge>
-    where
-        L: LabelNames
-            + EncodeLabelSet
-            + Clone
-            + Hash
-            + Eq
-            + Send
-            + Sync
-            + std::fmt::Debug
-            + 'static,
-    {
-        let m = Family::<L, Gauge>::default();
-        self.note(name, MetricType::Gauge, L::NAMES, help);
-        self.registry.register(name, help, m.clone());
-        m
+    pub fn gauges<L: Labels>(&mut self, name: &str, help: &'static str) -> Family<L, Gauge> {
+        self.register(name, help, MetricType::Gauge, L::NAMES, Family::default())
     }
 
     pub fn histogram(&mut self, name: &str, help: &'static str, buckets: Buckets) -> Histogram {
-        let m = buckets.new_metric();
-        self.note(name, MetricType::Histogram, &[], help);
-        self.registry.register(name, help, m.clone());
-        m
+        self.register(name, help, MetricType::Histogram, &[], buckets.new_metric())
     }
 
-    pub fn histograms<L>(
+    pub fn histograms<L: Labels>(
         &mut self,
         name: &str,
         help: &'static str,
         buckets: Buckets,
-    ) -> Family<L, Histogram, Buckets>
-    where
-        L: LabelNames
-            + EncodeLabelSet
-            + Clone
-            + Hash
-            + Eq
-            + Send
-            + Sync
-            + std::fmt::Debug
-            + 'static,
-    {
-        let m = Family::new_with_constructor(buckets);
-        self.note(name, MetricType::Histogram, L::NAMES, help);
-        self.registry.register(name, help, m.clone());
-        m
+    ) -> Family<L, Histogram, Buckets> {
+        let family = Family::new_with_constructor(buckets);
+        self.register(name, help, MetricType::Histogram, L::NAMES, family)
     }
 
     /// The OpenMetrics text exposition of every metric.
