@@ -6,8 +6,8 @@ use ispvm_actors::alert::{
     NotificationKind, Rule, Schedule,
 };
 use ispvm_actors::tree::{
-    ActorLimits, ChildKey, Clock, DomainStore, LinkSpec, LinkStatus, MonitorTree, PortError,
-    StoredPoint, TreeOptions,
+    ActorLimits, ChildKey, Clock, DomainStore, EntityActor, EventHook, LinkSpec, LinkStatus,
+    MonitorTree, PortError, StoredPoint, TreeEvent, TreeOptions,
 };
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use std::collections::BTreeMap;
@@ -132,7 +132,7 @@ async fn start(
     clock: Arc<FakeClock>,
     notify: Option<mpsc::UnboundedSender<Notification>>,
 ) -> MonitorTree {
-    start_limited(store, clock, notify, ActorLimits::default()).await
+    start_limited(store, clock, notify, ActorLimits::default(), None).await
 }
 
 async fn start_limited(
@@ -140,11 +140,13 @@ async fn start_limited(
     clock: Arc<FakeClock>,
     notify: Option<mpsc::UnboundedSender<Notification>>,
     limits: ActorLimits,
+    on_event: Option<EventHook>,
 ) -> MonitorTree {
     let options = TreeOptions {
         timers: false,
         notify,
         on_cycle: None,
+        on_event,
         limits,
     };
     MonitorTree::start(store, clock, options)
@@ -309,7 +311,19 @@ async fn entity_actors_are_capped_and_idle_ones_stopped() {
         max_probes: 3,
         idle_after_ms: 60_000,
     };
-    let tree = start_limited(Arc::clone(&store), Arc::clone(&clock), None, limits).await;
+    let events: Arc<std::sync::Mutex<Vec<TreeEvent>>> = Arc::default();
+    let seen = Arc::clone(&events);
+    let hook: EventHook = Arc::new(move |e: &TreeEvent| {
+        seen.lock().expect("events").push(e.clone());
+    });
+    let tree = start_limited(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        None,
+        limits,
+        Some(hook),
+    )
+    .await;
     let devices: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
     tree.ingest(
         "t1",
@@ -331,6 +345,23 @@ async fn entity_actors_are_capped_and_idle_ones_stopped() {
     tree.ingest("t1", batch(2, vec![cpu("d0", 50_000)]));
     clock.0.store(100_000, Ordering::SeqCst);
     assert_eq!(tree.reap_now("t1").await.expect("reap"), 2);
+    // Both refused routers were told to the host: the first at once, the other with
+    // the reap.
+    let refused: u64 = events
+        .lock()
+        .expect("events")
+        .iter()
+        .map(|e| match e {
+            TreeEvent::OverCap {
+                kind: EntityActor::Router,
+                max: 3,
+                refused,
+                ..
+            } => *refused,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(refused, 2);
     // Stopped for idleness is not a failure: nothing comes back by itself.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

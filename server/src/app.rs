@@ -4,7 +4,9 @@ use crate::config::ServerConfig;
 use crate::domain::StoreDomain;
 use crate::http::{AppState, AuthSetupError};
 use crate::ingest::Ingestor;
-use crate::internal_events::{AlertCycle, AlertNotified, InternalEvent, ServerMetrics};
+use crate::internal_events::{
+    AlertCycle, AlertNotified, EntityNotWatched, InternalEvent, ServerMetrics,
+};
 use crate::store::{Store, StoreError};
 use ispvm_actors::StatusPolicy;
 use ispvm_actors::tree::{MonitorTree, SystemClock, TreeOptions};
@@ -93,6 +95,7 @@ pub async fn start_with(
     // The actor tree starts a supervisor (and alert engine) per stored tenant.
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
     let cycle_metrics = metrics.clone();
+    let tree_metrics = metrics.clone();
     let tree = MonitorTree::start(
         Arc::new(StoreDomain {
             store: store.clone(),
@@ -103,6 +106,9 @@ pub async fn start_with(
             notify: Some(notify_tx),
             on_cycle: Some(Arc::new(move |report| {
                 AlertCycle { report }.emit(&cycle_metrics)
+            })),
+            on_event: Some(Arc::new(move |event| {
+                EntityNotWatched { event }.emit(&tree_metrics)
             })),
             limits: config.actors,
         },

@@ -52,6 +52,7 @@ async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
             timers: false,
             notify: None,
             on_cycle: None,
+            on_event: None,
             limits: Default::default(),
         },
     )

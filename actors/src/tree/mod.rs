@@ -5,6 +5,7 @@
 //! the API asks it for live state and alerts.
 
 pub mod engine_actor;
+pub mod events;
 pub mod link;
 pub mod ports;
 pub mod probe;
@@ -13,6 +14,7 @@ pub mod router;
 pub mod tenant;
 
 pub use engine_actor::{AlertView, CycleHook, CycleReport};
+pub use events::{EntityActor, EventHook, TreeEvent};
 pub use link::{LinkStatus, LinkView};
 pub use ports::{Clock, DomainStore, LinkSpec, PortError, StoredPoint, SystemClock};
 pub use probe::ProbeView;
@@ -115,6 +117,8 @@ pub struct TreeOptions {
     pub notify: Option<UnboundedSender<Notification>>,
     /// Called after every evaluation cycle (telemetry).
     pub on_cycle: Option<CycleHook>,
+    /// Called for every entity the tree cannot watch live (telemetry).
+    pub on_event: Option<EventHook>,
     pub limits: ActorLimits,
 }
 
@@ -131,6 +135,7 @@ impl MonitorTree {
             timers: options.timers,
             notify: options.notify,
             on_cycle: options.on_cycle,
+            on_event: options.on_event,
             limits: options.limits,
         };
         let (root, _) = Actor::spawn(None, RootActor::<S, C>::default(), args)

@@ -26,6 +26,7 @@ pub struct RootArgs<S, C> {
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
     pub on_cycle: Option<CycleHook>,
+    pub on_event: Option<super::EventHook>,
     pub limits: super::ActorLimits,
 }
 
@@ -59,6 +60,7 @@ impl<S: DomainStore, C: Clock> RootState<S, C> {
             timers: self.args.timers,
             notify: self.args.notify.clone(),
             on_cycle: self.args.on_cycle.clone(),
+            on_event: self.args.on_event.clone(),
             limits: self.args.limits,
         };
         let (t, _) = Actor::spawn_linked(

@@ -4,6 +4,7 @@
 //! the store.
 
 use super::engine_actor::{AlertView, CycleHook, EngineActor, EngineArgs, EngineMsg};
+use super::events::{EntityActor, TreeEvent};
 use super::link::{LinkActor, LinkMsg, LinkView};
 use super::ports::{Clock, DomainStore};
 use super::probe::{ProbeMsg, ProbeTargetActor, ProbeView};
@@ -59,6 +60,7 @@ pub struct TenantArgs<S, C> {
     pub timers: bool,
     pub notify: Option<UnboundedSender<Notification>>,
     pub on_cycle: Option<CycleHook>,
+    pub on_event: Option<super::EventHook>,
     pub limits: super::ActorLimits,
 }
 
@@ -71,6 +73,7 @@ impl<S, C> Clone for TenantArgs<S, C> {
             timers: self.timers,
             notify: self.notify.clone(),
             on_cycle: self.on_cycle.clone(),
+            on_event: self.on_event.clone(),
             limits: self.limits,
         }
     }
@@ -97,11 +100,51 @@ pub struct TenantState<S, C> {
     restarts: HashMap<ChildKey, u32>,
     /// When each router and probe actor last had data (clock ms).
     last_heard: HashMap<ChildKey, i64>,
-    /// Entities not given an actor since the last reap (over the cap).
-    over_cap: u64,
+    /// Entities not given an actor since the last reap (over the cap), by kind.
+    over_cap: HashMap<EntityActor, u64>,
 }
 
 impl<S: DomainStore, C: Clock> TenantState<S, C> {
+    fn report(&self, event: TreeEvent) {
+        match &event {
+            TreeEvent::OverCap {
+                tenant, kind, max, ..
+            } => tracing::warn!(
+                %tenant,
+                kind = kind.as_str(),
+                max,
+                "the tenant holds as many entity actors of this kind as it may; new entities are stored but not watched live"
+            ),
+            TreeEvent::NotStarted {
+                tenant,
+                kind,
+                entity,
+                error,
+            } => {
+                tracing::error!(%tenant, kind = kind.as_str(), entity, error, "entity actor not started")
+            }
+        }
+        if let Some(hook) = &self.args.on_event {
+            hook(&event);
+        }
+    }
+
+    /// The actor of `key` did not start.
+    fn not_started(&self, key: &ChildKey, error: &dyn std::fmt::Display) {
+        let (kind, entity) = match key {
+            ChildKey::Router(d) => (EntityActor::Router, d),
+            ChildKey::Probe(t) => (EntityActor::Probe, t),
+            ChildKey::Link(l) => (EntityActor::Link, l),
+            ChildKey::Engine => return,
+        };
+        self.report(TreeEvent::NotStarted {
+            tenant: self.args.tenant.clone(),
+            kind,
+            entity: entity.clone(),
+            error: error.to_string(),
+        });
+    }
+
     async fn spawn(&mut self, myself: &ActorCell, key: ChildKey) -> Result<(), ActorProcessingErr> {
         let a = &self.args;
         let cell = match &key {
@@ -157,23 +200,33 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
 
     /// Whether a new entity actor may start; counts and reports the refusal otherwise.
     fn room_for(&mut self, key: &ChildKey) -> bool {
-        let (held, max) = match key {
-            ChildKey::Router(_) => (self.routers.len(), self.args.limits.max_routers),
-            ChildKey::Probe(_) => (self.probes.len(), self.args.limits.max_probes),
+        let (kind, held, max) = match key {
+            ChildKey::Router(_) => (
+                EntityActor::Router,
+                self.routers.len(),
+                self.args.limits.max_routers,
+            ),
+            ChildKey::Probe(_) => (
+                EntityActor::Probe,
+                self.probes.len(),
+                self.args.limits.max_probes,
+            ),
             ChildKey::Engine | ChildKey::Link(_) => return true,
         };
         if held < max {
             return true;
         }
-        if self.over_cap == 0 {
-            tracing::warn!(
-                tenant = %self.args.tenant,
-                child = ?key,
+        let refused = self.over_cap.entry(kind).or_default();
+        *refused += 1;
+        if *refused == 1 {
+            // The first refusal is reported at once; the rest with the next reap.
+            self.report(TreeEvent::OverCap {
+                tenant: self.args.tenant.clone(),
+                kind,
                 max,
-                "the tenant holds as many entity actors of this kind as it may; new entities are stored but not watched live"
-            );
+                refused: 1,
+            });
         }
-        self.over_cap += 1;
         false
     }
 
@@ -201,15 +254,30 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                 cell.stop(Some("idle".into()));
             }
         }
-        if !idle.is_empty() || self.over_cap > 0 {
+        if !idle.is_empty() {
             tracing::info!(
                 tenant = %self.args.tenant,
                 stopped = idle.len(),
-                refused = self.over_cap,
                 "idle entity actors stopped"
             );
         }
-        self.over_cap = 0;
+        // Refusals after the first of a kind (reported when it happened) are reported
+        // in one event per kind and reap.
+        for (kind, refused) in std::mem::take(&mut self.over_cap) {
+            if refused > 1 {
+                let max = match kind {
+                    EntityActor::Router => self.args.limits.max_routers,
+                    EntityActor::Probe => self.args.limits.max_probes,
+                    EntityActor::Link => continue,
+                };
+                self.report(TreeEvent::OverCap {
+                    tenant: self.args.tenant.clone(),
+                    kind,
+                    max,
+                    refused: refused - 1,
+                });
+            }
+        }
         idle.len()
     }
 
@@ -266,7 +334,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
             .collect();
         for id in missing {
             if let Err(e) = self.spawn(myself, ChildKey::Link(id.clone())).await {
-                tracing::error!(tenant = %self.args.tenant, link = %id, error = %e, "link actor not started");
+                self.not_started(&ChildKey::Link(id.clone()), &e);
             }
         }
     }
@@ -318,7 +386,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     continue;
                 }
                 if let Err(e) = self.spawn(myself, key.clone()).await {
-                    tracing::error!(tenant = %self.args.tenant, device, error = %e, "router actor not started");
+                    self.not_started(&key, &e);
                     continue;
                 }
             }
@@ -334,7 +402,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     continue;
                 }
                 if let Err(e) = self.spawn(myself, key.clone()).await {
-                    tracing::error!(tenant = %self.args.tenant, target, error = %e, "probe actor not started");
+                    self.not_started(&key, &e);
                     continue;
                 }
             }
@@ -370,7 +438,7 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
             by_id: HashMap::new(),
             restarts: HashMap::new(),
             last_heard: HashMap::new(),
-            over_cap: 0,
+            over_cap: HashMap::new(),
         };
         if state.args.timers {
             myself.send_interval(REAP_EVERY, || TenantMsg::ReapTick);

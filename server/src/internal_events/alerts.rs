@@ -1,6 +1,7 @@
-//! The alert engine: evaluation cycles and notifications.
+//! The actor tree: evaluation cycles, notifications, and entities it cannot watch live.
 
-use super::{NotificationLabel, ScheduleLabel, ServerMetrics};
+use super::{NotWatchedLabel, NotificationLabel, ScheduleLabel, ServerMetrics};
+use ispvm_actors::tree::TreeEvent;
 use ispvm_telemetry::InternalEvent;
 
 /// An alert evaluation cycle ended.
@@ -59,5 +60,27 @@ impl InternalEvent for AlertNotified<'_> {
             why = %n.explanation.summary,
             "alert notification"
         );
+    }
+}
+
+/// The tree could not watch an entity live: over the tenant's actor cap, or its actor
+/// did not start. Its data is still stored and reaches the alert engine.
+pub struct EntityNotWatched<'a> {
+    pub event: &'a TreeEvent,
+}
+
+impl InternalEvent for EntityNotWatched<'_> {
+    type Metrics = ServerMetrics;
+    const NAME: &'static str = "EntityNotWatched";
+
+    fn log_and_count(&self, m: &ServerMetrics) {
+        // The tree logged the details where it decided; this counts them.
+        let (kind, reason, n) = match self.event {
+            TreeEvent::OverCap { kind, refused, .. } => (kind.as_str(), "over_cap", *refused),
+            TreeEvent::NotStarted { kind, .. } => (kind.as_str(), "not_started", 1),
+        };
+        m.entities_not_watched
+            .get_or_create(&NotWatchedLabel { kind, reason })
+            .inc_by(n);
     }
 }

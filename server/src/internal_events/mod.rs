@@ -7,7 +7,7 @@
 pub mod alerts;
 pub mod ingest;
 
-pub use alerts::{AlertCycle, AlertNotified};
+pub use alerts::{AlertCycle, AlertNotified, EntityNotWatched};
 pub use ingest::{BatchRejected, BatchStored, PeerConnection};
 pub use ispvm_telemetry::{EventLog, InternalEvent};
 
@@ -41,6 +41,13 @@ ispvm_telemetry::label_set! {
 }
 
 ispvm_telemetry::label_set! {
+    pub struct NotWatchedLabel {
+        pub kind: &'static str,
+        pub reason: &'static str,
+    }
+}
+
+ispvm_telemetry::label_set! {
     pub struct NotificationLabel {
         pub kind: &'static str,
         pub level: &'static str,
@@ -64,6 +71,7 @@ pub struct ServerMetrics {
     alert_cycle_seconds: Family<ScheduleLabel, Histogram, Buckets>,
     alert_unsaved: Gauge,
     alert_notifications: Family<NotificationLabel, Counter>,
+    entities_not_watched: Family<NotWatchedLabel, Counter>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -132,6 +140,10 @@ impl ServerMetrics {
             alert_notifications: r.counters(
                 "alert_notifications",
                 "Alert notifications recorded, by kind and level",
+            ),
+            entities_not_watched: r.counters(
+                "actors_entities_not_watched",
+                "Entities given no live actor (still stored and evaluated), by actor kind and reason (over_cap: the tenant's [actors] cap; not_started)",
             ),
             registry: r,
         })
