@@ -37,6 +37,49 @@ pub enum TreeEvent {
         entity: String,
         error: String,
     },
+    /// An actor's recent history could not be read back from the store: it started
+    /// empty, and live samples fill it in (its windows are short until then).
+    StateNotRestored {
+        tenant: String,
+        kind: EntityActor,
+        entity: String,
+        error: String,
+    },
+}
+
+impl TreeEvent {
+    /// Logs the event where the tree decided it, and hands it to the host's hook.
+    pub(crate) fn report(self, hook: Option<&EventHook>) {
+        match &self {
+            TreeEvent::OverCap {
+                tenant, kind, max, ..
+            } => tracing::warn!(
+                %tenant,
+                kind = kind.as_str(),
+                max,
+                "the tenant holds as many entity actors of this kind as it may; new entities are stored but not watched live"
+            ),
+            TreeEvent::NotStarted {
+                tenant,
+                kind,
+                entity,
+                error,
+            } => {
+                tracing::error!(%tenant, kind = kind.as_str(), entity, error, "entity actor not started")
+            }
+            TreeEvent::StateNotRestored {
+                tenant,
+                kind,
+                entity,
+                error,
+            } => {
+                tracing::warn!(%tenant, kind = kind.as_str(), entity, error, "entity actor state not restored; it starts empty")
+            }
+        }
+        if let Some(hook) = hook {
+            hook(&self);
+        }
+    }
 }
 
 /// Called with every [`TreeEvent`] (the server's telemetry).

@@ -40,6 +40,8 @@ pub struct RouterArgs<S> {
     pub tenant: String,
     pub device: String,
     pub store: Arc<S>,
+    /// Where a state that could not be restored is reported.
+    pub on_event: Option<super::EventHook>,
 }
 
 /// The actor; generic over the store it restores from.
@@ -116,9 +118,13 @@ impl<S: DomainStore> Actor for RouterActor<S> {
                 }
             }
             // Starting empty is better than not starting: live samples fill it in.
-            Err(e) => {
-                tracing::warn!(tenant = %args.tenant, device = %args.device, error = %e, "router state not restored")
+            Err(e) => super::TreeEvent::StateNotRestored {
+                tenant: args.tenant.clone(),
+                kind: super::EntityActor::Router,
+                entity: args.device.clone(),
+                error: e.to_string(),
             }
+            .report(args.on_event.as_ref()),
         }
         Ok(state)
     }

@@ -106,27 +106,7 @@ pub struct TenantState<S, C> {
 
 impl<S: DomainStore, C: Clock> TenantState<S, C> {
     fn report(&self, event: TreeEvent) {
-        match &event {
-            TreeEvent::OverCap {
-                tenant, kind, max, ..
-            } => tracing::warn!(
-                %tenant,
-                kind = kind.as_str(),
-                max,
-                "the tenant holds as many entity actors of this kind as it may; new entities are stored but not watched live"
-            ),
-            TreeEvent::NotStarted {
-                tenant,
-                kind,
-                entity,
-                error,
-            } => {
-                tracing::error!(%tenant, kind = kind.as_str(), entity, error, "entity actor not started")
-            }
-        }
-        if let Some(hook) = &self.args.on_event {
-            hook(&event);
-        }
+        event.report(self.args.on_event.as_ref());
     }
 
     /// The actor of `key` did not start.
@@ -169,6 +149,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     tenant: a.tenant.clone(),
                     device: d.clone(),
                     store: Arc::clone(&a.store),
+                    on_event: a.on_event.clone(),
                 };
                 let (r, _) =
                     Actor::spawn_linked(None, RouterActor::<S>::default(), args, myself.clone())

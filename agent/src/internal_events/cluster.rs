@@ -19,6 +19,7 @@ pub struct ClusterMetrics {
     handovers: Family<KindLabel, Counter>,
     refused: Family<ReasonLabel, Counter>,
     gossip_bytes: Family<KindLabel, Counter>,
+    gossip_dropped: Family<ReasonLabel, Counter>,
     last: Mutex<TransportSnapshot>,
 }
 
@@ -62,6 +63,10 @@ impl ClusterMetrics {
             gossip_bytes: r.counters(
                 "cluster_gossip_bytes",
                 "Gossip bytes by direction (sent, received)",
+            ),
+            gossip_dropped: r.counters(
+                "cluster_gossip_dropped",
+                "Gossip left out, by reason (message_queue_full, message_malformed: whole messages; entry_unproven, entry_forged: entries about members not proven at, or proven not at, their address)",
             ),
             report_entries_left_out: r.gauge(
                 "cluster_report_entries_left_out",
@@ -108,6 +113,35 @@ impl ClusterMetrics {
         self.gossip_bytes
             .get_or_create(&KindLabel { kind: "received" })
             .inc_by(transport.bytes_received.saturating_sub(last.bytes_received));
+        for (reason, now, before) in [
+            (
+                "message_queue_full",
+                transport.messages_dropped,
+                last.messages_dropped,
+            ),
+            (
+                "message_malformed",
+                transport.messages_malformed,
+                last.messages_malformed,
+            ),
+            (
+                "entry_unproven",
+                transport.entries_unproven,
+                last.entries_unproven,
+            ),
+            (
+                "entry_forged",
+                transport.entries_forged,
+                last.entries_forged,
+            ),
+        ] {
+            let n = now.saturating_sub(before);
+            if n > 0 {
+                self.gossip_dropped
+                    .get_or_create(&ReasonLabel { reason })
+                    .inc_by(n);
+            }
+        }
         *last = transport.clone();
     }
 }

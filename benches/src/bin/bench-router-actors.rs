@@ -122,6 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tenant: "bench".into(),
             device: device.clone(),
             store: Arc::clone(&store),
+            on_event: None,
         };
         let (actor, handle) = Actor::spawn(None, RouterActor::<Empty>::default(), args).await?;
         actor.cast(RouterMsg::Observe {

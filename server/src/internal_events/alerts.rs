@@ -78,6 +78,7 @@ impl InternalEvent for EntityNotWatched<'_> {
         let (kind, reason, n) = match self.event {
             TreeEvent::OverCap { kind, refused, .. } => (kind.as_str(), "over_cap", *refused),
             TreeEvent::NotStarted { kind, .. } => (kind.as_str(), "not_started", 1),
+            TreeEvent::StateNotRestored { kind, .. } => (kind.as_str(), "state_not_restored", 1),
         };
         m.entities_not_watched
             .get_or_create(&NotWatchedLabel { kind, reason })

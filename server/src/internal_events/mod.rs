@@ -143,7 +143,7 @@ impl ServerMetrics {
             ),
             entities_not_watched: r.counters(
                 "actors_entities_not_watched",
-                "Entities given no live actor (still stored and evaluated), by actor kind and reason (over_cap: the tenant's [actors] cap; not_started)",
+                "Entities given no live actor (still stored and evaluated), or whose actor started without its history, by actor kind and reason (over_cap: the tenant's [actors] cap; not_started; state_not_restored)",
             ),
             registry: r,
         })
