@@ -99,6 +99,7 @@ pub async fn start_with(
     let tree = MonitorTree::start(
         Arc::new(StoreDomain {
             store: store.clone(),
+            metrics: metrics.clone(),
         }),
         Arc::new(SystemClock),
         TreeOptions {

@@ -1,16 +1,30 @@
 //! The store as the actor tree's [`DomainStore`]: the domain asks in its own terms and
 //! this adapter answers from the database.
 
-use crate::store::{Store, StoreError};
+use crate::internal_events::{InternalEvent, ServerMetrics, StoredRowUnreadable};
+use crate::store::{Readable, Store, StoreError};
 use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
 };
 use ispvm_actors::tree::{DomainStore, LinkSpec, PortError, StoredPoint};
+use std::sync::Arc;
 
 /// The server's store behind the domain's port.
 #[derive(Debug, Clone)]
 pub struct StoreDomain {
     pub store: Store,
+    /// Where stored rows the domain cannot use are counted.
+    pub metrics: Arc<ServerMetrics>,
+}
+
+impl StoreDomain {
+    /// The rows read, reporting those that could not be.
+    fn usable<T>(&self, tenant: &str, read: Readable<T>) -> Vec<T> {
+        for row in &read.unreadable {
+            StoredRowUnreadable { tenant, row }.emit(&self.metrics);
+        }
+        read.items
+    }
 }
 
 fn port(e: StoreError) -> PortError {
@@ -22,13 +36,25 @@ impl DomainStore for StoreDomain {
         self.store.tenant_ids().await.map_err(port)
     }
     async fn rules(&self, tenant: &str) -> Result<Vec<Rule>, PortError> {
-        self.store.tenant(tenant).alert_rules().await.map_err(port)
+        let read = self
+            .store
+            .tenant(tenant)
+            .alert_rules()
+            .await
+            .map_err(port)?;
+        Ok(self.usable(tenant, read))
     }
     async fn alert_states(
         &self,
         tenant: &str,
     ) -> Result<Vec<(String, EntityRef, AlertState)>, PortError> {
-        self.store.tenant(tenant).alert_states().await.map_err(port)
+        let read = self
+            .store
+            .tenant(tenant)
+            .alert_states()
+            .await
+            .map_err(port)?;
+        Ok(self.usable(tenant, read))
     }
     async fn save_alert_changes(
         &self,

@@ -8,9 +8,11 @@ use ispvm_testkit::on_both_engines;
 
 use common::batch;
 use ispvm_actors::alert::{Rule, Schedule};
+use ispvm_actors::tree::DomainStore;
 use ispvm_actors::tree::{Clock, MonitorTree, TreeOptions};
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use ispvm_server::domain::StoreDomain;
+use ispvm_server::internal_events::{ServerMetrics, StoredRowUnreadable};
 use ispvm_server::store::catalog::{ImportMode, MaintenanceSpec, Scope};
 use ispvm_server::store::{Actor, Store};
 use std::sync::Arc;
@@ -46,6 +48,7 @@ async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
     MonitorTree::start(
         Arc::new(StoreDomain {
             store: store.clone(),
+            metrics: ServerMetrics::new(),
         }),
         Arc::clone(clock),
         TreeOptions {
@@ -372,7 +375,8 @@ async fn new_tenants_get_the_starter_pack(store: Store) {
         0
     );
     let rules = store.tenant("acme").alert_rules().await.expect("rules");
-    assert!(rules.iter().any(|r| r.id == "device-down"));
+    assert!(rules.items.iter().any(|r| r.id == "device-down"));
+    assert!(rules.unreadable.is_empty());
     // Another tenant's rules are its own.
     store.ensure_tenant("other", "Other").await.expect("tenant");
     assert!(
@@ -381,7 +385,50 @@ async fn new_tenants_get_the_starter_pack(store: Store) {
             .alert_rules()
             .await
             .expect("rules")
+            .items
             .is_empty()
     );
 }
 on_both_engines!(starter_pack, new_tenants_get_the_starter_pack);
+
+/// A stored rule document changed behind the server's back costs that rule, counted
+/// and logged; every other rule still runs.
+async fn an_unreadable_stored_rule_is_left_out_and_counted(store: Store) {
+    store.ensure_tenant("acme", "Acme").await.expect("tenant");
+    store
+        .tenant("acme")
+        .seed_starter_rules()
+        .await
+        .expect("seed");
+    let all = store
+        .tenant("acme")
+        .alert_rules()
+        .await
+        .expect("rules")
+        .items
+        .len();
+    let corrupt = "UPDATE alert_rules SET document = '{\"id\": 5}' WHERE id = 'device-down'";
+    match &store {
+        Store::Sqlite(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
+    }
+    .expect("corrupt one rule");
+    let metrics = ServerMetrics::new();
+    let domain = StoreDomain {
+        store: store.clone(),
+        metrics: metrics.clone(),
+    };
+    let rules = DomainStore::rules(&domain, "acme").await.expect("rules");
+    assert_eq!(rules.len(), all - 1);
+    assert!(rules.iter().all(|r| r.id != "device-down"));
+    assert_eq!(metrics.events().count::<StoredRowUnreadable>(), 1);
+    assert!(
+        metrics
+            .encode()
+            .contains("ispvm_server_store_rows_unreadable_total{what=\"alert_rule\"} 1")
+    );
+}
+on_both_engines!(
+    unreadable_rule,
+    an_unreadable_stored_rule_is_left_out_and_counted
+);

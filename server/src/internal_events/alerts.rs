@@ -85,3 +85,30 @@ impl InternalEvent for EntityNotWatched<'_> {
             .inc_by(n);
     }
 }
+
+/// A stored row the domain cannot use (a rule document that no longer validates, an
+/// alert state of an unknown kind) was left out: that rule does not run, that alert
+/// restarts from OK.
+pub struct StoredRowUnreadable<'a> {
+    pub tenant: &'a str,
+    pub row: &'a crate::store::Unreadable,
+}
+
+impl InternalEvent for StoredRowUnreadable<'_> {
+    type Metrics = ServerMetrics;
+    const NAME: &'static str = "StoredRowUnreadable";
+
+    fn log_and_count(&self, m: &ServerMetrics) {
+        let r = self.row;
+        m.rows_unreadable
+            .get_or_create(&super::WhatLabel { what: r.what })
+            .inc();
+        tracing::error!(
+            tenant = self.tenant,
+            what = r.what,
+            key = %r.key,
+            error = %r.error,
+            "stored row unreadable; left out"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 pub mod alerts;
 pub mod ingest;
 
-pub use alerts::{AlertCycle, AlertNotified, EntityNotWatched};
+pub use alerts::{AlertCycle, AlertNotified, EntityNotWatched, StoredRowUnreadable};
 pub use ingest::{BatchRejected, BatchStored, PeerConnection};
 pub use ispvm_telemetry::{EventLog, InternalEvent};
 
@@ -37,6 +37,12 @@ ispvm_telemetry::label_set! {
 ispvm_telemetry::label_set! {
     pub struct ScheduleLabel {
         pub schedule: &'static str,
+    }
+}
+
+ispvm_telemetry::label_set! {
+    pub struct WhatLabel {
+        pub what: &'static str,
     }
 }
 
@@ -72,6 +78,7 @@ pub struct ServerMetrics {
     alert_unsaved: Gauge,
     alert_notifications: Family<NotificationLabel, Counter>,
     entities_not_watched: Family<NotWatchedLabel, Counter>,
+    rows_unreadable: Family<WhatLabel, Counter>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -140,6 +147,10 @@ impl ServerMetrics {
             alert_notifications: r.counters(
                 "alert_notifications",
                 "Alert notifications recorded, by kind and level",
+            ),
+            rows_unreadable: r.counters(
+                "store_rows_unreadable",
+                "Stored rows left out because they could not be read (alert_rule: that rule does not run; alert_state: that alert restarts from OK)",
             ),
             entities_not_watched: r.counters(
                 "actors_entities_not_watched",

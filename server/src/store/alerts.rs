@@ -1,7 +1,7 @@
 //! Alert rules, alert states and notifications, and the reads the alert engine and the
 //! actor tree rebuild themselves from.
 
-use super::{BeginWrite, StoreError, TenantStore, on_pool, stored_word};
+use super::{BeginWrite, Readable, StoreError, TenantStore, Unreadable, on_pool, stored_word};
 use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityKind, EntityRef, Level, MaintenanceWindow,
     NotificationKind, Phase, Rule, Scope,
@@ -83,49 +83,59 @@ impl TenantStore<'_> {
         Ok(added)
     }
 
-    /// The tenant's rules. A stored document that no longer validates is skipped with an
-    /// error in the log rather than stopping every other rule.
-    pub async fn alert_rules(&self) -> Result<Vec<Rule>, StoreError> {
+    /// The tenant's rules. A stored document that no longer validates is left out
+    /// (and returned as unreadable) rather than stopping every other rule.
+    pub async fn alert_rules(&self) -> Result<Readable<Rule>, StoreError> {
         let docs: Vec<(String, String)> = on_pool!(self.store, pool => {
             sqlx::query_as("SELECT id, document FROM alert_rules WHERE tenant_id = $1 ORDER BY id")
                 .bind(self.tenant).fetch_all(pool).await?
         });
-        Ok(docs
-            .into_iter()
-            .filter_map(|(id, doc)| match Rule::from_json(&doc) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::error!(tenant = self.tenant, rule = %id, error = %e, "stored alert rule skipped");
-                    None
-                }
-            })
-            .collect())
+        let mut out = Readable {
+            items: Vec::with_capacity(docs.len()),
+            unreadable: Vec::new(),
+        };
+        for (id, doc) in docs {
+            match Rule::from_json(&doc) {
+                Ok(r) => out.items.push(r),
+                Err(e) => out.unreadable.push(Unreadable {
+                    what: "alert_rule",
+                    key: id,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
     }
 
-    /// Persisted alert states.
-    pub async fn alert_states(&self) -> Result<Vec<(String, EntityRef, AlertState)>, StoreError> {
+    /// Persisted alert states. One that cannot be read is left out (the alert restarts
+    /// from OK) and returned as unreadable.
+    pub async fn alert_states(
+        &self,
+    ) -> Result<Readable<(String, EntityRef, AlertState)>, StoreError> {
         let rows: Vec<(String, String, String, String)> = on_pool!(self.store, pool => {
             sqlx::query_as("SELECT rule_id, entity_kind, entity_id, state FROM alert_states WHERE tenant_id = $1")
                 .bind(self.tenant).fetch_all(pool).await?
         });
-        Ok(rows
-            .into_iter()
-            .filter_map(|(rule, kind, id, state)| {
-                let parsed = serde_json::from_str::<AlertState>(&state).map_err(|e| e.to_string());
-                match (entity(&kind, id.clone()), parsed) {
-                    (Some(e), Ok(st)) => Some((rule, e, st)),
-                    (e, st) => {
-                        // Skipped, not fatal: the alert restarts from OK and the log says why.
-                        tracing::error!(
-                            tenant = self.tenant, rule = %rule, entity_kind = %kind, entity = %id,
-                            known_kind = e.is_some(), error = ?st.err(),
-                            "stored alert state unreadable; skipped"
-                        );
-                        None
-                    }
-                }
-            })
-            .collect())
+        let mut out = Readable {
+            items: Vec::with_capacity(rows.len()),
+            unreadable: Vec::new(),
+        };
+        for (rule, kind, id, state) in rows {
+            let parsed = serde_json::from_str::<AlertState>(&state);
+            match (entity(&kind, id.clone()), parsed) {
+                (Some(e), Ok(st)) => out.items.push((rule, e, st)),
+                (e, st) => out.unreadable.push(Unreadable {
+                    what: "alert_state",
+                    key: format!("{rule} {kind}/{id}"),
+                    error: match (e, st) {
+                        (None, _) => format!("unknown entity kind {kind:?}"),
+                        (_, Err(err)) => err.to_string(),
+                        (Some(_), Ok(_)) => String::new(),
+                    },
+                }),
+            }
+        }
+        Ok(out)
     }
 
     /// Writes state changes and their notifications in one transaction.

@@ -155,6 +155,25 @@ impl StoreError {
     }
 }
 
+/// Rows read back from the store, and those that could not be: every writer validates
+/// what it stores, so an unreadable row was changed behind the server's back (or by a
+/// newer version). It costs that row, never the read; the caller reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readable<T> {
+    pub items: Vec<T>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A stored row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// What it is (`alert_rule`, `alert_state`).
+    pub what: &'static str,
+    /// Its key, for the log.
+    pub key: String,
+    pub error: String,
+}
+
 /// A closed-set word read back from the store. Every writer writes the enum's word, so
 /// one that parses to nothing means the row was changed behind the server's back: it
 /// is reported as the column's decode error, never guessed.
