@@ -62,7 +62,7 @@ impl AppState {
         tenant_defaults: TenantSettings,
     ) -> Result<Self, AuthSetupError> {
         Ok(AppState {
-            cluster: crate::cluster_view::ClusterViews::new(store.clone()),
+            cluster: crate::cluster_view::ClusterViews::new(store.clone(), metrics.clone()),
             store,
             metrics,
             status,

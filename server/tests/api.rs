@@ -10,7 +10,7 @@ use ispvm_actors::StatusPolicy;
 use ispvm_server::app::bootstrap_admin;
 use ispvm_server::config::{AuthConfig, ServerConfig};
 use ispvm_server::http::{Access, AppState, route_specs};
-use ispvm_server::internal_events::ServerMetrics;
+use ispvm_server::internal_events::{ServerMetrics, StoredRowUnreadable};
 use ispvm_server::store::{MasterKey, Store, TenantOverrides, TenantSettings};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -1633,10 +1633,27 @@ async fn cluster_state_is_merged_from_agent_reports(store: Store) {
     assert_eq!(other.body["items"], json!([]));
 
     // The matrix the correlator reads, rebuilt from the store by a fresh view.
-    let views = ispvm_server::cluster_view::ClusterViews::new(store.clone());
+    let metrics = ServerMetrics::new();
+    let views = ispvm_server::cluster_view::ClusterViews::new(store.clone(), metrics.clone());
     let matrix = views.reachability("acme").await.expect("matrix");
     assert_eq!(matrix.len(), 3);
     assert!(matrix.get("a2", "dns").is_some_and(|v| !v.reachable()));
+    assert_eq!(metrics.events().count::<StoredRowUnreadable>(), 0);
+    // A stored report changed behind the server's back costs that report, counted; the
+    // view still loads from the others.
+    let corrupt =
+        "UPDATE cluster_reports SET report = '{\"not\": \"a report\"}' WHERE agent_id = 'a2'";
+    match &store {
+        Store::Sqlite(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
+    }
+    .expect("corrupt one report");
+    let fresh = ispvm_server::cluster_view::ClusterViews::new(store.clone(), metrics.clone());
+    fresh
+        .reachability("acme")
+        .await
+        .expect("the view loads without it");
+    assert_eq!(metrics.events().count::<StoredRowUnreadable>(), 1);
     w.api.shutdown().await;
 }
 on_both_engines!(cluster, cluster_state_is_merged_from_agent_reports);

@@ -14,6 +14,7 @@ pub use summary::{
     Convergence, HandoverSummary, MemberSummary, OwnershipSummary, ReachSummary, ReportFreshness,
 };
 
+use crate::internal_events::{InternalEvent, ServerMetrics, StoredRowUnreadable};
 use crate::store::{Store, StoreError, StoredReport};
 use ispvm_actors::reach::ReachMatrix;
 use ispvm_proto::ClusterReport;
@@ -78,6 +79,8 @@ struct Cached {
 #[derive(Clone)]
 pub struct ClusterViews {
     store: Store,
+    /// Where stored reports that cannot be read are counted.
+    metrics: Arc<ServerMetrics>,
     tenants: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
@@ -88,9 +91,10 @@ impl std::fmt::Debug for ClusterViews {
 }
 
 impl ClusterViews {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, metrics: Arc<ServerMetrics>) -> Self {
         ClusterViews {
             store,
+            metrics,
             tenants: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -107,7 +111,11 @@ impl ClusterViews {
             return Ok(Arc::clone(&c.view));
         }
         let loaded = Instant::now();
-        let reports = self.store.tenant(tenant).cluster_reports().await?;
+        let read = self.store.tenant(tenant).cluster_reports().await?;
+        for row in &read.unreadable {
+            StoredRowUnreadable { tenant, row }.emit(&self.metrics);
+        }
+        let reports = read.items;
         let view = Arc::new(TenantCluster::from_reports(reports));
         self.lock().insert(
             tenant.to_owned(),

@@ -86,9 +86,9 @@ impl InternalEvent for EntityNotWatched<'_> {
     }
 }
 
-/// A stored row the domain cannot use (a rule document that no longer validates, an
-/// alert state of an unknown kind) was left out: that rule does not run, that alert
-/// restarts from OK.
+/// A stored row that cannot be read was left out: a rule document that no longer
+/// validates (that rule does not run), an alert state of an unknown kind (that alert
+/// restarts from OK), an agent's cluster report (the view lacks that agent's).
 pub struct StoredRowUnreadable<'a> {
     pub tenant: &'a str,
     pub row: &'a crate::store::Unreadable,

@@ -150,7 +150,7 @@ impl ServerMetrics {
             ),
             rows_unreadable: r.counters(
                 "store_rows_unreadable",
-                "Stored rows left out because they could not be read (alert_rule: that rule does not run; alert_state: that alert restarts from OK)",
+                "Stored rows left out because they could not be read (alert_rule: that rule does not run; alert_state: that alert restarts from OK; cluster_report: the cluster view lacks that agent's report)",
             ),
             entities_not_watched: r.counters(
                 "actors_entities_not_watched",

@@ -4,7 +4,7 @@
 //! reads them back to merge a tenant's reports after a restart, and on every server of
 //! an HA pair, since each agent talks to one server only.
 
-use super::{StoreError, TenantStore, on_pool};
+use super::{Readable, StoreError, TenantStore, Unreadable, on_pool};
 use ispvm_proto::ClusterReport;
 
 /// One agent's newest report as stored.
@@ -28,7 +28,7 @@ pub(super) const UPSERT_REPORT: &str = "INSERT INTO cluster_reports (tenant_id, 
 impl TenantStore<'_> {
     /// Every agent's newest report. A row that no longer parses (written by another
     /// version) is skipped and logged rather than failing the whole view.
-    pub async fn cluster_reports(&self) -> Result<Vec<StoredReport>, StoreError> {
+    pub async fn cluster_reports(&self) -> Result<Readable<StoredReport>, StoreError> {
         let rows: Vec<(String, i64, String)> = on_pool!(self.store, pool => {
             sqlx::query_as(
                 "SELECT agent_id, received_ms, report FROM cluster_reports \
@@ -36,21 +36,24 @@ impl TenantStore<'_> {
             )
             .bind(self.tenant).fetch_all(pool).await?
         });
-        Ok(rows
-            .into_iter()
-            .filter_map(|(agent, received_ms, json)| {
-                match serde_json::from_str::<ClusterReport>(&json) {
-                    Ok(report) => Some(StoredReport {
-                        agent,
-                        received_ms,
-                        report,
-                    }),
-                    Err(e) => {
-                        tracing::warn!(tenant = self.tenant, agent, error = %e, "stored cluster report unreadable; skipped");
-                        None
-                    }
-                }
-            })
-            .collect())
+        let mut out = Readable {
+            items: Vec::with_capacity(rows.len()),
+            unreadable: Vec::new(),
+        };
+        for (agent, received_ms, json) in rows {
+            match serde_json::from_str::<ClusterReport>(&json) {
+                Ok(report) => out.items.push(StoredReport {
+                    agent,
+                    received_ms,
+                    report,
+                }),
+                Err(e) => out.unreadable.push(Unreadable {
+                    what: "cluster_report",
+                    key: agent,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
     }
 }
