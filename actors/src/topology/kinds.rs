@@ -1,8 +1,8 @@
 //! The words of the topology (ARCHITECTURE §3): what an edge says, whom it joins, how
 //! dependencies combine, and who proposed it.
 //!
-//! The server's catalog stores edges with these types and the correlator (issue 13)
-//! reasons over them; both read the same closed sets.
+//! The server's catalog stores edges with these types and the topology model reasons
+//! over them; both read the same closed sets.
 
 ispvm_proto::text_enum! {
     /// What an edge says about its two ends.

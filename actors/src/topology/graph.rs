@@ -1,0 +1,717 @@
+//! The topology model: devices and links as a graph kept current one inventory change
+//! at a time, and the dependencies read from it.
+//!
+//! **Derived dependency.** Where an operator declared nothing, a device depends on the
+//! network between it and the top of the hierarchy (upstream → edge → core → agg →
+//! access): the roots are the devices of the highest role present in each connected
+//! part. An entity X is needed by a device when *every* path from the roots to the
+//! device goes through X — X dominates it, in the graph's dominator tree from a virtual
+//! root above the roots. That is "requires any" over redundant paths by construction:
+//! a dual-homed site or a ring has no single dominator below the point where the paths
+//! meet, so losing one uplink or one ring segment impacts no device (it degrades
+//! redundancy), while a chain makes every hop a single point of failure. Links are
+//! nodes between their two devices, so a link can be a cause like a router.
+//!
+//! **Declared dependency.** An accepted `depends_on` edge states what the network
+//! cannot show (a service on its routers, a device on a route reflector). A device with
+//! declared dependencies takes them instead of the derived ones; edges of one `from`
+//! with group `any` need one member up, with group `all` every member.
+//!
+//! Changes (a device, a link, an edge added or removed) edit the graph in place; the
+//! dominator tree is recomputed once, on the first question after a change, never per
+//! evaluation.
+
+use super::kinds::{DependencyGroup, EdgeKind, NodeKind};
+use ispvm_proto::DeviceRole;
+use petgraph::algo::dominators::{self, Dominators};
+use petgraph::graph::{DiGraph, NodeIndex as DiIndex};
+use petgraph::stable_graph::{NodeIndex, StableUnGraph};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// A node of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeKey {
+    Device(String),
+    Link(String),
+    Site(String),
+    Service(String),
+}
+
+impl NodeKey {
+    pub fn kind(&self) -> NodeKind {
+        match self {
+            NodeKey::Device(_) => NodeKind::Device,
+            NodeKey::Link(_) => NodeKind::Link,
+            NodeKey::Site(_) => NodeKind::Site,
+            NodeKey::Service(_) => NodeKind::Service,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            NodeKey::Device(id) | NodeKey::Link(id) | NodeKey::Site(id) | NodeKey::Service(id) => {
+                id
+            }
+        }
+    }
+
+    pub fn new(kind: NodeKind, id: impl Into<String>) -> Self {
+        let id = id.into();
+        match kind {
+            NodeKind::Device => NodeKey::Device(id),
+            NodeKind::Link => NodeKey::Link(id),
+            NodeKind::Site => NodeKey::Site(id),
+            NodeKind::Service => NodeKey::Service(id),
+        }
+    }
+}
+
+/// Why a change was refused; the model is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    #[error("link {link:?} ends on {device:?}, which the topology does not have")]
+    UnknownEnd { link: String, device: String },
+    #[error("link {0:?} joins a device to itself")]
+    SelfLink(String),
+    #[error("edge {edge:?}: {node:?} is not in the topology")]
+    UnknownNode { edge: String, node: NodeKey },
+}
+
+/// How close a role sits to the top of the hierarchy: the roots of derived dependency
+/// are the devices of the highest rank present.
+fn rank(role: DeviceRole) -> u8 {
+    match role {
+        DeviceRole::Upstream => 6,
+        DeviceRole::Edge => 5,
+        DeviceRole::Core => 4,
+        DeviceRole::RouteReflector => 3,
+        DeviceRole::Agg => 2,
+        DeviceRole::PppoeConcentrator | DeviceRole::Access => 1,
+        DeviceRole::CustomerEdge => 0,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    key: NodeKey,
+    /// Devices: their role and site.
+    role: Option<DeviceRole>,
+    site: Option<String>,
+}
+
+/// A declared edge between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Declared {
+    kind: EdgeKind,
+    from: NodeKey,
+    to: NodeKey,
+    group: DependencyGroup,
+}
+
+/// The dominator tree and the order facts derived from it.
+#[derive(Debug)]
+struct Derived {
+    /// Graph node → index in the directed view, and back.
+    to_view: HashMap<NodeIndex, DiIndex>,
+    from_view: Vec<Option<NodeIndex>>,
+    /// Immediate dominator children, in the directed view.
+    children: HashMap<DiIndex, Vec<DiIndex>>,
+    doms: Dominators<DiIndex>,
+}
+
+/// The topology of one tenant.
+#[derive(Debug, Default)]
+pub struct Topology {
+    /// Devices and links: the physical graph (a link is a node between its two ends).
+    graph: StableUnGraph<Node, ()>,
+    index: HashMap<NodeKey, NodeIndex>,
+    /// Link id → its two end devices.
+    links: HashMap<String, (String, String)>,
+    /// Declared edges by id.
+    declared: BTreeMap<String, Declared>,
+    /// Bumped by every change.
+    version: u64,
+    derived: Option<Derived>,
+}
+
+impl Topology {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes so far: anything that caches a reading compares it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn changed(&mut self) {
+        self.version += 1;
+        self.derived = None;
+    }
+
+    /// Adds a device or changes its role and site.
+    pub fn upsert_device(&mut self, id: &str, role: DeviceRole, site: Option<&str>) {
+        let key = NodeKey::Device(id.to_owned());
+        match self.index.get(&key) {
+            Some(&ix) => {
+                let n = &mut self.graph[ix];
+                if n.role == Some(role) && n.site.as_deref() == site {
+                    return;
+                }
+                n.role = Some(role);
+                n.site = site.map(str::to_owned);
+            }
+            None => {
+                let ix = self.graph.add_node(Node {
+                    key: key.clone(),
+                    role: Some(role),
+                    site: site.map(str::to_owned),
+                });
+                self.index.insert(key, ix);
+            }
+        }
+        self.changed();
+    }
+
+    /// Removes a device, the links that end on it and the edges that name it.
+    pub fn remove_device(&mut self, id: &str) {
+        let key = NodeKey::Device(id.to_owned());
+        let Some(ix) = self.index.remove(&key) else {
+            return;
+        };
+        let ends: Vec<String> = self
+            .links
+            .iter()
+            .filter(|(_, (a, b))| a == id || b == id)
+            .map(|(l, _)| l.clone())
+            .collect();
+        for l in ends {
+            self.remove_link(&l);
+        }
+        self.declared.retain(|_, e| e.from != key && e.to != key);
+        self.graph.remove_node(ix);
+        self.changed();
+    }
+
+    /// Adds a link between two known devices, or moves it.
+    pub fn upsert_link(&mut self, id: &str, a: &str, b: &str) -> Result<(), TopologyError> {
+        if a == b {
+            return Err(TopologyError::SelfLink(id.to_owned()));
+        }
+        let mut ends = [NodeIndex::end(); 2];
+        for (slot, device) in ends.iter_mut().zip([a, b]) {
+            *slot = *self
+                .index
+                .get(&NodeKey::Device(device.to_owned()))
+                .ok_or_else(|| TopologyError::UnknownEnd {
+                    link: id.to_owned(),
+                    device: device.to_owned(),
+                })?;
+        }
+        if self.links.get(id) == Some(&(a.to_owned(), b.to_owned())) {
+            return Ok(());
+        }
+        self.remove_link(id);
+        let key = NodeKey::Link(id.to_owned());
+        let ix = self.graph.add_node(Node {
+            key: key.clone(),
+            role: None,
+            site: None,
+        });
+        self.graph.add_edge(ends[0], ix, ());
+        self.graph.add_edge(ix, ends[1], ());
+        self.index.insert(key, ix);
+        self.links
+            .insert(id.to_owned(), (a.to_owned(), b.to_owned()));
+        self.changed();
+        Ok(())
+    }
+
+    pub fn remove_link(&mut self, id: &str) {
+        let key = NodeKey::Link(id.to_owned());
+        if let Some(ix) = self.index.remove(&key) {
+            self.graph.remove_node(ix);
+            self.links.remove(id);
+            self.declared.retain(|_, e| e.from != key && e.to != key);
+            self.changed();
+        }
+    }
+
+    /// Adds or replaces a declared (accepted) edge. Only devices and links take part so
+    /// far; edges naming a site or a service are kept for when they do.
+    pub fn upsert_edge(
+        &mut self,
+        id: &str,
+        kind: EdgeKind,
+        from: NodeKey,
+        to: NodeKey,
+        group: DependencyGroup,
+    ) -> Result<(), TopologyError> {
+        for node in [&from, &to] {
+            let known = match node {
+                NodeKey::Device(_) | NodeKey::Link(_) => self.index.contains_key(node),
+                NodeKey::Site(_) | NodeKey::Service(_) => true,
+            };
+            if !known {
+                return Err(TopologyError::UnknownNode {
+                    edge: id.to_owned(),
+                    node: node.clone(),
+                });
+            }
+        }
+        let edge = Declared {
+            kind,
+            from,
+            to,
+            group,
+        };
+        if self.declared.get(id) != Some(&edge) {
+            self.declared.insert(id.to_owned(), edge);
+            self.changed();
+        }
+        Ok(())
+    }
+
+    pub fn remove_edge(&mut self, id: &str) {
+        if self.declared.remove(id).is_some() {
+            self.changed();
+        }
+    }
+
+    /// Nodes with declared `depends_on` edges: they take those, not the derived ones.
+    fn declared_dependents(&self) -> BTreeSet<&NodeKey> {
+        self.declared
+            .values()
+            .filter(|e| e.kind == EdgeKind::DependsOn)
+            .map(|e| &e.from)
+            .collect()
+    }
+
+    /// The directed view (both directions of every physical edge, a virtual root above
+    /// the roots of each connected part and above every device with declared
+    /// dependencies) and its dominator tree.
+    fn derive(&self) -> Derived {
+        let mut view: DiGraph<(), ()> = DiGraph::new();
+        let root = view.add_node(());
+        let mut to_view = HashMap::with_capacity(self.graph.node_count());
+        let mut from_view = vec![None];
+        for ix in self.graph.node_indices() {
+            to_view.insert(ix, view.add_node(()));
+            from_view.push(Some(ix));
+        }
+        for e in self.graph.edge_references() {
+            let (a, b) = (to_view[&e.source()], to_view[&e.target()]);
+            view.add_edge(a, b, ());
+            view.add_edge(b, a, ());
+        }
+        // The roots: in each connected part, its devices of the highest rank.
+        let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
+        for start in self.graph.node_indices() {
+            if seen.contains(&start) {
+                continue;
+            }
+            let mut part = Vec::new();
+            let mut queue = VecDeque::from([start]);
+            seen.insert(start);
+            while let Some(ix) = queue.pop_front() {
+                part.push(ix);
+                for n in self.graph.neighbors(ix) {
+                    if seen.insert(n) {
+                        queue.push_back(n);
+                    }
+                }
+            }
+            let top = part
+                .iter()
+                .filter_map(|ix| self.graph[*ix].role.map(rank))
+                .max();
+            for ix in part {
+                let n = &self.graph[ix];
+                let is_root = match (n.role, top) {
+                    (Some(r), Some(t)) => rank(r) == t,
+                    // A part with no device (cannot happen: links end on devices).
+                    _ => false,
+                };
+                if is_root {
+                    view.add_edge(root, to_view[&ix], ());
+                }
+            }
+        }
+        for key in self.declared_dependents() {
+            if let Some(ix) = self.index.get(key) {
+                view.add_edge(root, to_view[ix], ());
+            }
+        }
+        let doms = dominators::simple_fast(&view, root);
+        let mut children: HashMap<DiIndex, Vec<DiIndex>> = HashMap::new();
+        for n in view.node_indices() {
+            if let Some(d) = doms.immediate_dominator(n) {
+                children.entry(d).or_default().push(n);
+            }
+        }
+        Derived {
+            to_view,
+            from_view,
+            children,
+            doms,
+        }
+    }
+
+    /// The dominator tree of the current graph, computed on the first question after a
+    /// change.
+    fn derived(&mut self) -> &Derived {
+        let d = match self.derived.take() {
+            Some(d) => d,
+            None => self.derive(),
+        };
+        self.derived.insert(d)
+    }
+
+    /// What `node` needs, derived from the network: the nearest entity on every path
+    /// between it and the top of the hierarchy. `None` for a root, for a node with
+    /// declared dependencies, and for a node the topology does not have.
+    pub fn derived_dependency(&mut self, node: &NodeKey) -> Option<NodeKey> {
+        let ix = *self.index.get(node)?;
+        let d = self.derived();
+        let v = *d.to_view.get(&ix)?;
+        let idom = d.doms.immediate_dominator(v)?;
+        let g = d.from_view.get(idom.index()).copied().flatten()?;
+        Some(self.graph[g].key.clone())
+    }
+
+    /// Everything that fails when `cause` fails: the cause, what it dominates, the links
+    /// that end on a failed device, and what depends on any of them through declared
+    /// edges (by their groups).
+    pub fn impact_of(&mut self, cause: &NodeKey) -> BTreeSet<NodeKey> {
+        self.impact_of_all(std::slice::from_ref(cause))
+    }
+
+    /// [`Topology::impact_of`] for several causes failing together.
+    pub fn impact_of_all(&mut self, causes: &[NodeKey]) -> BTreeSet<NodeKey> {
+        let mut failed: BTreeSet<NodeKey> = BTreeSet::new();
+        let mut pending: Vec<NodeKey> = causes.to_vec();
+        loop {
+            while let Some(c) = pending.pop() {
+                if !failed.insert(c.clone()) {
+                    continue;
+                }
+                for n in self.dominated_by(&c) {
+                    if !failed.contains(&n) {
+                        pending.push(n);
+                    }
+                }
+            }
+            // Several failures together can cut what none cuts alone (both uplinks of
+            // a dual-homed site): what the roots no longer reach fails too.
+            for n in self.unreachable_without(&failed) {
+                if !failed.contains(&n) {
+                    pending.push(n);
+                }
+            }
+            // A link fails with either of its ends.
+            for (l, (a, b)) in &self.links {
+                let key = NodeKey::Link(l.clone());
+                if !failed.contains(&key)
+                    && (failed.contains(&NodeKey::Device(a.clone()))
+                        || failed.contains(&NodeKey::Device(b.clone())))
+                {
+                    pending.push(key);
+                }
+            }
+            // Declared dependencies, by group.
+            let mut groups: BTreeMap<(&NodeKey, DependencyGroup), Vec<&NodeKey>> = BTreeMap::new();
+            for e in self
+                .declared
+                .values()
+                .filter(|e| e.kind == EdgeKind::DependsOn)
+            {
+                groups.entry((&e.from, e.group)).or_default().push(&e.to);
+            }
+            for ((from, group), to) in groups {
+                if failed.contains(from) {
+                    continue;
+                }
+                let hit = match group {
+                    DependencyGroup::All => to.iter().any(|t| failed.contains(*t)),
+                    DependencyGroup::Any => to.iter().all(|t| failed.contains(*t)),
+                };
+                if hit {
+                    pending.push(from.clone());
+                }
+            }
+            if pending.is_empty() {
+                return failed;
+            }
+        }
+    }
+
+    /// The nodes `cause` dominates (not itself).
+    fn dominated_by(&mut self, cause: &NodeKey) -> Vec<NodeKey> {
+        let Some(&ix) = self.index.get(cause) else {
+            return Vec::new();
+        };
+        let d = self.derived();
+        let Some(&start) = d.to_view.get(&ix) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(v) = stack.pop() {
+            for &c in d.children.get(&v).map(Vec::as_slice).unwrap_or_default() {
+                if let Some(g) = d.from_view.get(c.index()).copied().flatten() {
+                    out.push(g);
+                }
+                stack.push(c);
+            }
+        }
+        out.into_iter().map(|g| self.graph[g].key.clone()).collect()
+    }
+
+    /// Devices and links the roots no longer reach when `failed` is removed.
+    fn unreachable_without(&self, failed: &BTreeSet<NodeKey>) -> Vec<NodeKey> {
+        let declared = self.declared_dependents();
+        let mut reached: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut queue = VecDeque::new();
+        // The roots as `derive` chooses them, recomputed over what is left.
+        let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
+        for start in self.graph.node_indices() {
+            if seen.contains(&start) {
+                continue;
+            }
+            let mut part = Vec::new();
+            let mut q = VecDeque::from([start]);
+            seen.insert(start);
+            while let Some(ix) = q.pop_front() {
+                part.push(ix);
+                for n in self.graph.neighbors(ix) {
+                    if seen.insert(n) {
+                        q.push_back(n);
+                    }
+                }
+            }
+            let top = part
+                .iter()
+                .filter_map(|ix| self.graph[*ix].role.map(rank))
+                .max();
+            for ix in part {
+                let n = &self.graph[ix];
+                let is_root = n.role.map(rank) == top && top.is_some();
+                if (is_root || declared.contains(&n.key)) && !failed.contains(&n.key) {
+                    reached.insert(ix);
+                    queue.push_back(ix);
+                }
+            }
+        }
+        while let Some(ix) = queue.pop_front() {
+            for n in self.graph.neighbors(ix) {
+                if !failed.contains(&self.graph[n].key) && reached.insert(n) {
+                    queue.push_back(n);
+                }
+            }
+        }
+        self.graph
+            .node_indices()
+            .filter(|ix| !reached.contains(ix))
+            .map(|ix| self.graph[ix].key.clone())
+            .collect()
+    }
+
+    /// How many devices and links the model holds.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.graph.node_count() - self.links.len(), self.links.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(id: &str) -> NodeKey {
+        NodeKey::Device(id.into())
+    }
+
+    fn link(id: &str) -> NodeKey {
+        NodeKey::Link(id.into())
+    }
+
+    fn devices(set: &BTreeSet<NodeKey>) -> Vec<&str> {
+        set.iter()
+            .filter(|k| matches!(k, NodeKey::Device(_)))
+            .map(NodeKey::id)
+            .collect()
+    }
+
+    /// upstream — edge — core — agg — access, one link each.
+    fn chain() -> Topology {
+        let mut t = Topology::new();
+        for (id, role) in [
+            ("up", DeviceRole::Upstream),
+            ("edge", DeviceRole::Edge),
+            ("core", DeviceRole::Core),
+            ("agg", DeviceRole::Agg),
+            ("acc", DeviceRole::Access),
+        ] {
+            t.upsert_device(id, role, Some("pop"));
+        }
+        for (l, a, b) in [
+            ("up-edge", "up", "edge"),
+            ("edge-core", "edge", "core"),
+            ("core-agg", "core", "agg"),
+            ("agg-acc", "agg", "acc"),
+        ] {
+            t.upsert_link(l, a, b).expect("link");
+        }
+        t
+    }
+
+    #[test]
+    fn in_a_chain_every_hop_is_a_single_point_of_failure() {
+        let mut t = chain();
+        assert_eq!(
+            devices(&t.impact_of(&link("edge-core"))),
+            ["acc", "agg", "core"]
+        );
+        let impact = t.impact_of(&dev("core"));
+        assert_eq!(devices(&impact), ["acc", "agg", "core"]);
+        // The links below fail with it, the one above does not.
+        assert!(impact.contains(&link("core-agg")) && impact.contains(&link("edge-core")));
+        assert!(!impact.contains(&link("up-edge")));
+        assert_eq!(t.derived_dependency(&dev("acc")), Some(link("agg-acc")));
+        assert_eq!(t.derived_dependency(&dev("up")), None, "a root");
+    }
+
+    #[test]
+    fn a_dual_homed_site_and_a_ring_lose_redundancy_not_service() {
+        let mut t = Topology::new();
+        t.upsert_device("core", DeviceRole::Core, Some("a"));
+        for id in ["agg1", "agg2", "agg3", "agg4"] {
+            t.upsert_device(id, DeviceRole::Agg, Some("b"));
+        }
+        t.upsert_device("acc", DeviceRole::Access, Some("c"));
+        // A ring core → agg1 → agg2 → agg3 → agg4 → core; acc dual-homed to agg2, agg3.
+        for (l, a, b) in [
+            ("c-1", "core", "agg1"),
+            ("1-2", "agg1", "agg2"),
+            ("2-3", "agg2", "agg3"),
+            ("3-4", "agg3", "agg4"),
+            ("4-c", "agg4", "core"),
+            ("2-acc", "agg2", "acc"),
+            ("3-acc", "agg3", "acc"),
+        ] {
+            t.upsert_link(l, a, b).expect("link");
+        }
+        // Any one ring segment or uplink: no device lost.
+        for l in ["c-1", "1-2", "2-3", "3-4", "4-c", "2-acc", "3-acc"] {
+            assert!(devices(&t.impact_of(&link(l))).is_empty(), "{l}");
+        }
+        assert_eq!(devices(&t.impact_of(&dev("agg2"))), ["agg2"]);
+        // Everything hangs off the core.
+        assert_eq!(t.derived_dependency(&dev("acc")), Some(dev("core")));
+        // Two cuts at once isolate what lies between them.
+        let both = t.impact_of_all(&[link("c-1"), link("3-4")]);
+        assert_eq!(devices(&both), ["acc", "agg1", "agg2", "agg3"]);
+    }
+
+    #[test]
+    fn declared_dependencies_take_precedence_and_honour_their_group() {
+        let mut t = chain();
+        t.upsert_device("rr1", DeviceRole::RouteReflector, Some("pop"));
+        t.upsert_device("rr2", DeviceRole::RouteReflector, Some("pop"));
+        t.upsert_link("core-rr1", "core", "rr1").expect("link");
+        t.upsert_link("core-rr2", "core", "rr2").expect("link");
+        // The edge router needs one of the two reflectors.
+        for (id, rr) in [("e1", "rr1"), ("e2", "rr2")] {
+            t.upsert_edge(
+                id,
+                EdgeKind::DependsOn,
+                dev("edge"),
+                dev(rr),
+                DependencyGroup::Any,
+            )
+            .expect("edge");
+        }
+        assert!(!t.impact_of(&dev("rr1")).contains(&dev("edge")));
+        let both = t.impact_of_all(&[dev("rr1"), dev("rr2")]);
+        assert!(both.contains(&dev("edge")));
+        // What hangs off the edge router physically goes with it.
+        assert!(both.contains(&dev("acc")));
+        // Group all: one is enough.
+        t.upsert_edge(
+            "e2",
+            EdgeKind::DependsOn,
+            dev("edge"),
+            dev("rr2"),
+            DependencyGroup::All,
+        )
+        .expect("edge");
+        t.upsert_edge(
+            "e1",
+            EdgeKind::DependsOn,
+            dev("edge"),
+            dev("rr1"),
+            DependencyGroup::All,
+        )
+        .expect("edge");
+        assert!(t.impact_of(&dev("rr2")).contains(&dev("edge")));
+        // Evidence edges are not dependencies.
+        t.remove_edge("e1");
+        t.remove_edge("e2");
+        t.upsert_edge(
+            "bgp",
+            EdgeKind::BgpPeer,
+            dev("edge"),
+            dev("rr1"),
+            DependencyGroup::All,
+        )
+        .expect("edge");
+        assert!(!t.impact_of(&dev("rr1")).contains(&dev("edge")));
+    }
+
+    #[test]
+    fn changes_apply_in_place_and_bad_ones_change_nothing() {
+        let mut t = chain();
+        let v = t.version();
+        assert_eq!(
+            t.upsert_link("x", "acc", "ghost"),
+            Err(TopologyError::UnknownEnd {
+                link: "x".into(),
+                device: "ghost".into()
+            })
+        );
+        assert_eq!(
+            t.upsert_link("y", "acc", "acc"),
+            Err(TopologyError::SelfLink("y".into()))
+        );
+        assert!(
+            t.upsert_edge(
+                "z",
+                EdgeKind::DependsOn,
+                dev("acc"),
+                dev("ghost"),
+                DependencyGroup::All
+            )
+            .is_err()
+        );
+        assert_eq!(t.version(), v, "refused changes change nothing");
+        // The same facts again are not a change.
+        t.upsert_device("acc", DeviceRole::Access, Some("pop"));
+        t.upsert_link("agg-acc", "agg", "acc").expect("same link");
+        assert_eq!(t.version(), v);
+        // A second uplink for the access router makes the aggregation router no longer
+        // a single point of failure for it.
+        t.upsert_link("core-acc", "core", "acc").expect("link");
+        assert!(!t.impact_of(&dev("agg")).contains(&dev("acc")));
+        t.remove_link("core-acc");
+        assert!(t.impact_of(&dev("agg")).contains(&dev("acc")));
+        t.remove_device("agg");
+        assert_eq!(t.counts(), (4, 2));
+        // With the aggregation router gone the access router is a part of its own, and
+        // its own root.
+        assert!(
+            devices(&t.impact_of(&dev("core")))
+                .iter()
+                .all(|d| *d != "acc")
+        );
+    }
+}
