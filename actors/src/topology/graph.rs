@@ -26,7 +26,7 @@ use ispvm_proto::DeviceRole;
 use petgraph::algo::dominators::{self, Dominators};
 use petgraph::graph::{DiGraph, NodeIndex as DiIndex};
 use petgraph::stable_graph::{NodeIndex, StableUnGraph};
-use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A node of the topology.
@@ -109,14 +109,15 @@ struct Declared {
     group: DependencyGroup,
 }
 
-/// The dominator tree and the order facts derived from it.
+/// The dominator tree, indexed by the graph's node indices.
 #[derive(Debug)]
 struct Derived {
-    /// Graph node → index in the directed view, and back.
-    to_view: HashMap<NodeIndex, DiIndex>,
+    /// The graph node each view node stands for (`None`: the virtual root).
     from_view: Vec<Option<NodeIndex>>,
-    /// Immediate dominator children, in the directed view.
-    children: HashMap<DiIndex, Vec<DiIndex>>,
+    /// Graph node index → view node, by `NodeIndex::index()`.
+    to_view: Vec<Option<DiIndex>>,
+    /// Immediate dominator → the nodes it immediately dominates, by view index.
+    children: Vec<Vec<DiIndex>>,
     doms: Dominators<DiIndex>,
 }
 
@@ -288,36 +289,26 @@ impl Topology {
             .collect()
     }
 
-    /// The directed view (both directions of every physical edge, a virtual root above
-    /// the roots of each connected part and above every device with declared
-    /// dependencies) and its dominator tree.
-    fn derive(&self) -> Derived {
-        let mut view: DiGraph<(), ()> = DiGraph::new();
-        let root = view.add_node(());
-        let mut to_view = HashMap::with_capacity(self.graph.node_count());
-        let mut from_view = vec![None];
-        for ix in self.graph.node_indices() {
-            to_view.insert(ix, view.add_node(()));
-            from_view.push(Some(ix));
-        }
-        for e in self.graph.edge_references() {
-            let (a, b) = (to_view[&e.source()], to_view[&e.target()]);
-            view.add_edge(a, b, ());
-            view.add_edge(b, a, ());
-        }
-        // The roots: in each connected part, its devices of the highest rank.
-        let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
+    /// The roots of derived dependency: in each connected part, its devices of the
+    /// highest rank.
+    fn roots(&self) -> Vec<NodeIndex> {
+        let bound = self.graph.node_bound();
+        let mut seen = vec![false; bound];
+        let mut roots = Vec::new();
+        let mut part = Vec::new();
+        let mut queue = VecDeque::new();
         for start in self.graph.node_indices() {
-            if seen.contains(&start) {
+            if seen[start.index()] {
                 continue;
             }
-            let mut part = Vec::new();
-            let mut queue = VecDeque::from([start]);
-            seen.insert(start);
+            part.clear();
+            seen[start.index()] = true;
+            queue.push_back(start);
             while let Some(ix) = queue.pop_front() {
                 part.push(ix);
                 for n in self.graph.neighbors(ix) {
-                    if seen.insert(n) {
+                    if !seen[n.index()] {
+                        seen[n.index()] = true;
                         queue.push_back(n);
                     }
                 }
@@ -326,33 +317,57 @@ impl Topology {
                 .iter()
                 .filter_map(|ix| self.graph[*ix].role.map(rank))
                 .max();
-            for ix in part {
-                let n = &self.graph[ix];
-                let is_root = match (n.role, top) {
-                    (Some(r), Some(t)) => rank(r) == t,
-                    // A part with no device (cannot happen: links end on devices).
-                    _ => false,
-                };
-                if is_root {
-                    view.add_edge(root, to_view[&ix], ());
-                }
+            roots.extend(
+                part.iter()
+                    .filter(|ix| top.is_some() && self.graph[**ix].role.map(rank) == top),
+            );
+        }
+        roots
+    }
+
+    /// The directed view (both directions of every physical edge, a virtual root above
+    /// the roots and above every device with declared dependencies) and its dominator
+    /// tree.
+    fn derive(&self) -> Derived {
+        let bound = self.graph.node_bound();
+        let mut view: DiGraph<(), ()> = DiGraph::with_capacity(
+            self.graph.node_count() + 1,
+            self.graph.edge_count() * 2 + 64,
+        );
+        let root = view.add_node(());
+        let mut to_view = vec![None; bound];
+        let mut from_view = vec![None];
+        for ix in self.graph.node_indices() {
+            to_view[ix.index()] = Some(view.add_node(()));
+            from_view.push(Some(ix));
+        }
+        let at = |ix: NodeIndex| to_view[ix.index()];
+        for e in self.graph.edge_references() {
+            if let (Some(a), Some(b)) = (at(e.source()), at(e.target())) {
+                view.add_edge(a, b, ());
+                view.add_edge(b, a, ());
+            }
+        }
+        for ix in self.roots() {
+            if let Some(v) = at(ix) {
+                view.add_edge(root, v, ());
             }
         }
         for key in self.declared_dependents() {
-            if let Some(ix) = self.index.get(key) {
-                view.add_edge(root, to_view[ix], ());
+            if let Some(v) = self.index.get(key).and_then(|ix| at(*ix)) {
+                view.add_edge(root, v, ());
             }
         }
         let doms = dominators::simple_fast(&view, root);
-        let mut children: HashMap<DiIndex, Vec<DiIndex>> = HashMap::new();
+        let mut children = vec![Vec::new(); view.node_count()];
         for n in view.node_indices() {
             if let Some(d) = doms.immediate_dominator(n) {
-                children.entry(d).or_default().push(n);
+                children[d.index()].push(n);
             }
         }
         Derived {
-            to_view,
             from_view,
+            to_view,
             children,
             doms,
         }
@@ -374,7 +389,7 @@ impl Topology {
     pub fn derived_dependency(&mut self, node: &NodeKey) -> Option<NodeKey> {
         let ix = *self.index.get(node)?;
         let d = self.derived();
-        let v = *d.to_view.get(&ix)?;
+        let v = d.to_view.get(ix.index()).copied().flatten()?;
         let idom = d.doms.immediate_dominator(v)?;
         let g = d.from_view.get(idom.index()).copied().flatten()?;
         Some(self.graph[g].key.clone())
@@ -389,37 +404,67 @@ impl Topology {
 
     /// [`Topology::impact_of`] for several causes failing together.
     pub fn impact_of_all(&mut self, causes: &[NodeKey]) -> BTreeSet<NodeKey> {
-        let mut failed: BTreeSet<NodeKey> = BTreeSet::new();
-        let mut pending: Vec<NodeKey> = causes.to_vec();
+        self.derived();
+        let Some(d) = self.derived.as_ref() else {
+            return BTreeSet::new();
+        };
+        let mut failed = vec![false; self.graph.node_bound()];
+        let mut out: BTreeSet<NodeKey> = BTreeSet::new();
+        // Causes outside the physical graph (a site, a service) can still be named by
+        // declared edges.
+        for c in causes {
+            if !self.index.contains_key(c) {
+                out.insert(c.clone());
+            }
+        }
+        let mut pending: Vec<NodeIndex> = causes
+            .iter()
+            .filter_map(|c| self.index.get(c).copied())
+            .collect();
+        // One cause cuts exactly what it dominates; several can cut more together
+        // (both uplinks of a dual-homed site), which a search from the roots finds.
+        let mut several = pending.len() > 1;
         loop {
-            while let Some(c) = pending.pop() {
-                if !failed.insert(c.clone()) {
+            while let Some(ix) = pending.pop() {
+                if std::mem::replace(&mut failed[ix.index()], true) {
                     continue;
                 }
-                for n in self.dominated_by(&c) {
-                    if !failed.contains(&n) {
-                        pending.push(n);
+                out.insert(self.graph[ix].key.clone());
+                let Some(start) = d.to_view.get(ix.index()).copied().flatten() else {
+                    continue;
+                };
+                let mut stack = vec![start];
+                while let Some(v) = stack.pop() {
+                    for &c in &d.children[v.index()] {
+                        if let Some(g) = d.from_view.get(c.index()).copied().flatten()
+                            && !failed[g.index()]
+                        {
+                            pending.push(g);
+                        }
+                        stack.push(c);
                     }
                 }
             }
-            // Several failures together can cut what none cuts alone (both uplinks of
-            // a dual-homed site): what the roots no longer reach fails too.
-            for n in self.unreachable_without(&failed) {
-                if !failed.contains(&n) {
-                    pending.push(n);
-                }
+            if several {
+                several = false;
+                pending.extend(self.unreachable_without(&failed));
             }
-            // A link fails with either of its ends.
-            for (l, (a, b)) in &self.links {
-                let key = NodeKey::Link(l.clone());
-                if !failed.contains(&key)
-                    && (failed.contains(&NodeKey::Device(a.clone()))
-                        || failed.contains(&NodeKey::Device(b.clone())))
-                {
-                    pending.push(key);
+            // A link fails with either of its ends: the links of a failed device are its
+            // neighbours in the graph.
+            for ix in self.graph.node_indices() {
+                if failed[ix.index()] && self.graph[ix].role.is_some() {
+                    for n in self.graph.neighbors(ix) {
+                        if !failed[n.index()] {
+                            pending.push(n);
+                        }
+                    }
                 }
             }
             // Declared dependencies, by group.
+            let is_failed = |k: &NodeKey| match self.index.get(k) {
+                Some(ix) => failed[ix.index()],
+                None => out.contains(k),
+            };
             let mut groups: BTreeMap<(&NodeKey, DependencyGroup), Vec<&NodeKey>> = BTreeMap::new();
             for e in self
                 .declared
@@ -428,92 +473,59 @@ impl Topology {
             {
                 groups.entry((&e.from, e.group)).or_default().push(&e.to);
             }
+            let mut more_outside = Vec::new();
             for ((from, group), to) in groups {
-                if failed.contains(from) {
+                if is_failed(from) {
                     continue;
                 }
                 let hit = match group {
-                    DependencyGroup::All => to.iter().any(|t| failed.contains(*t)),
-                    DependencyGroup::Any => to.iter().all(|t| failed.contains(*t)),
+                    DependencyGroup::All => to.iter().any(|t| is_failed(t)),
+                    DependencyGroup::Any => to.iter().all(|t| is_failed(t)),
                 };
                 if hit {
-                    pending.push(from.clone());
-                }
-            }
-            if pending.is_empty() {
-                return failed;
-            }
-        }
-    }
-
-    /// The nodes `cause` dominates (not itself).
-    fn dominated_by(&mut self, cause: &NodeKey) -> Vec<NodeKey> {
-        let Some(&ix) = self.index.get(cause) else {
-            return Vec::new();
-        };
-        let d = self.derived();
-        let Some(&start) = d.to_view.get(&ix) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut stack = vec![start];
-        while let Some(v) = stack.pop() {
-            for &c in d.children.get(&v).map(Vec::as_slice).unwrap_or_default() {
-                if let Some(g) = d.from_view.get(c.index()).copied().flatten() {
-                    out.push(g);
-                }
-                stack.push(c);
-            }
-        }
-        out.into_iter().map(|g| self.graph[g].key.clone()).collect()
-    }
-
-    /// Devices and links the roots no longer reach when `failed` is removed.
-    fn unreachable_without(&self, failed: &BTreeSet<NodeKey>) -> Vec<NodeKey> {
-        let declared = self.declared_dependents();
-        let mut reached: BTreeSet<NodeIndex> = BTreeSet::new();
-        let mut queue = VecDeque::new();
-        // The roots as `derive` chooses them, recomputed over what is left.
-        let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
-        for start in self.graph.node_indices() {
-            if seen.contains(&start) {
-                continue;
-            }
-            let mut part = Vec::new();
-            let mut q = VecDeque::from([start]);
-            seen.insert(start);
-            while let Some(ix) = q.pop_front() {
-                part.push(ix);
-                for n in self.graph.neighbors(ix) {
-                    if seen.insert(n) {
-                        q.push_back(n);
+                    match self.index.get(from) {
+                        Some(&ix) => {
+                            pending.push(ix);
+                            several = true;
+                        }
+                        None => more_outside.push(from.clone()),
                     }
                 }
             }
-            let top = part
-                .iter()
-                .filter_map(|ix| self.graph[*ix].role.map(rank))
-                .max();
-            for ix in part {
-                let n = &self.graph[ix];
-                let is_root = n.role.map(rank) == top && top.is_some();
-                if (is_root || declared.contains(&n.key)) && !failed.contains(&n.key) {
-                    reached.insert(ix);
-                    queue.push_back(ix);
-                }
+            let grew = !more_outside.is_empty();
+            out.extend(more_outside);
+            if pending.is_empty() && !grew {
+                return out;
+            }
+        }
+    }
+
+    /// Devices and links the roots no longer reach when the `failed` ones are removed.
+    fn unreachable_without(&self, failed: &[bool]) -> Vec<NodeIndex> {
+        let mut reached = vec![false; self.graph.node_bound()];
+        let mut queue = VecDeque::new();
+        let declared = self.declared_dependents();
+        let starts = self
+            .roots()
+            .into_iter()
+            .chain(declared.iter().filter_map(|k| self.index.get(*k).copied()));
+        for ix in starts {
+            if !failed[ix.index()] && !reached[ix.index()] {
+                reached[ix.index()] = true;
+                queue.push_back(ix);
             }
         }
         while let Some(ix) = queue.pop_front() {
             for n in self.graph.neighbors(ix) {
-                if !failed.contains(&self.graph[n].key) && reached.insert(n) {
+                if !failed[n.index()] && !reached[n.index()] {
+                    reached[n.index()] = true;
                     queue.push_back(n);
                 }
             }
         }
         self.graph
             .node_indices()
-            .filter(|ix| !reached.contains(ix))
-            .map(|ix| self.graph[ix].key.clone())
+            .filter(|ix| !reached[ix.index()] && !failed[ix.index()])
             .collect()
     }
 
