@@ -1,7 +1,7 @@
 //! The store as the actor tree's [`DomainStore`]: the domain asks in its own terms and
 //! this adapter answers from the database.
 
-use crate::internal_events::{InternalEvent, ServerMetrics, StoredRowUnreadable};
+use crate::internal_events::{ServerMetrics, StoredRowUnreadable};
 use crate::store::{Readable, Store, StoreError};
 use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
@@ -20,10 +20,7 @@ pub struct StoreDomain {
 impl StoreDomain {
     /// The rows read, reporting those that could not be.
     fn usable<T>(&self, tenant: &str, read: Readable<T>) -> Vec<T> {
-        for row in &read.unreadable {
-            StoredRowUnreadable { tenant, row }.emit(&self.metrics);
-        }
-        read.items
+        StoredRowUnreadable::report(tenant, read, &self.metrics)
     }
 }
 

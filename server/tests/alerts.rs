@@ -408,11 +408,7 @@ async fn an_unreadable_stored_rule_is_left_out_and_counted(store: Store) {
         .items
         .len();
     let corrupt = "UPDATE alert_rules SET document = '{\"id\": 5}' WHERE id = 'device-down'";
-    match &store {
-        Store::Sqlite(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
-        Store::Postgres(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
-    }
-    .expect("corrupt one rule");
+    ispvm_testkit::execute_raw(&store, corrupt).await;
     let metrics = ServerMetrics::new();
     let domain = StoreDomain {
         store: store.clone(),

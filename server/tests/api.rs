@@ -1643,11 +1643,7 @@ async fn cluster_state_is_merged_from_agent_reports(store: Store) {
     // view still loads from the others.
     let corrupt =
         "UPDATE cluster_reports SET report = '{\"not\": \"a report\"}' WHERE agent_id = 'a2'";
-    match &store {
-        Store::Sqlite(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
-        Store::Postgres(p) => sqlx::query(corrupt).execute(p).await.map(|_| ()),
-    }
-    .expect("corrupt one report");
+    ispvm_testkit::execute_raw(&store, corrupt).await;
     let fresh = ispvm_server::cluster_view::ClusterViews::new(store.clone(), metrics.clone());
     fresh
         .reachability("acme")

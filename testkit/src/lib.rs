@@ -15,4 +15,4 @@ pub use generated::assert_generated_file;
 pub use net::{free_tcp_port, free_udp_port};
 pub use samples::{T0, batch};
 #[cfg(feature = "store")]
-pub use store::{PgDb, pg_admin_url, pg_store, sqlite_store};
+pub use store::{PgDb, execute_raw, pg_admin_url, pg_store, sqlite_store};

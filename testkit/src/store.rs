@@ -89,3 +89,13 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// Runs one statement on whichever engine the store is, behind the store's back: for
+/// tests that must damage a stored row to see what the server does with it.
+pub async fn execute_raw(store: &Store, sql: &str) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}

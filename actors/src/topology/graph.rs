@@ -119,6 +119,8 @@ struct Derived {
     /// Immediate dominator → the nodes it immediately dominates, by view index.
     children: Vec<Vec<DiIndex>>,
     doms: Dominators<DiIndex>,
+    /// The roots this tree was computed from (searches from the top start there).
+    roots: Vec<NodeIndex>,
 }
 
 /// The topology of one tenant.
@@ -348,7 +350,8 @@ impl Topology {
                 view.add_edge(b, a, ());
             }
         }
-        for ix in self.roots() {
+        let roots = self.roots();
+        for &ix in &roots {
             if let Some(v) = at(ix) {
                 view.add_edge(root, v, ());
             }
@@ -370,6 +373,7 @@ impl Topology {
             to_view,
             children,
             doms,
+            roots,
         }
     }
 
@@ -447,7 +451,7 @@ impl Topology {
             }
             if several {
                 several = false;
-                pending.extend(self.unreachable_without(&failed));
+                pending.extend(self.unreachable_without(&d.roots, &failed));
             }
             // A link fails with either of its ends: the links of a failed device are its
             // neighbours in the graph.
@@ -501,13 +505,13 @@ impl Topology {
     }
 
     /// Devices and links the roots no longer reach when the `failed` ones are removed.
-    fn unreachable_without(&self, failed: &[bool]) -> Vec<NodeIndex> {
+    fn unreachable_without(&self, roots: &[NodeIndex], failed: &[bool]) -> Vec<NodeIndex> {
         let mut reached = vec![false; self.graph.node_bound()];
         let mut queue = VecDeque::new();
         let declared = self.declared_dependents();
-        let starts = self
-            .roots()
-            .into_iter()
+        let starts = roots
+            .iter()
+            .copied()
             .chain(declared.iter().filter_map(|k| self.index.get(*k).copied()));
         for ix in starts {
             if !failed[ix.index()] && !reached[ix.index()] {

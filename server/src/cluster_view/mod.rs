@@ -14,7 +14,7 @@ pub use summary::{
     Convergence, HandoverSummary, MemberSummary, OwnershipSummary, ReachSummary, ReportFreshness,
 };
 
-use crate::internal_events::{InternalEvent, ServerMetrics, StoredRowUnreadable};
+use crate::internal_events::{ServerMetrics, StoredRowUnreadable};
 use crate::store::{Store, StoreError, StoredReport};
 use ispvm_actors::reach::ReachMatrix;
 use ispvm_proto::ClusterReport;
@@ -112,10 +112,7 @@ impl ClusterViews {
         }
         let loaded = Instant::now();
         let read = self.store.tenant(tenant).cluster_reports().await?;
-        for row in &read.unreadable {
-            StoredRowUnreadable { tenant, row }.emit(&self.metrics);
-        }
-        let reports = read.items;
+        let reports = StoredRowUnreadable::report(tenant, read, &self.metrics);
         let view = Arc::new(TenantCluster::from_reports(reports));
         self.lock().insert(
             tenant.to_owned(),

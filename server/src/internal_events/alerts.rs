@@ -94,6 +94,20 @@ pub struct StoredRowUnreadable<'a> {
     pub row: &'a crate::store::Unreadable,
 }
 
+impl StoredRowUnreadable<'_> {
+    /// The rows that were read, each unreadable one reported.
+    pub fn report<T>(
+        tenant: &str,
+        read: crate::store::Readable<T>,
+        metrics: &ServerMetrics,
+    ) -> Vec<T> {
+        for row in &read.unreadable {
+            StoredRowUnreadable { tenant, row }.emit(metrics);
+        }
+        read.items
+    }
+}
+
 impl InternalEvent for StoredRowUnreadable<'_> {
     type Metrics = ServerMetrics;
     const NAME: &'static str = "StoredRowUnreadable";
