@@ -48,6 +48,10 @@ pub enum Fault {
     /// The router reboots now: unreachable for `settings.reboot_s`, then uptime and
     /// counters start from zero and OSPF/BGP come back after `settings.converge_s`.
     Reboot { router: String },
+    /// A PoP is cut off: every link with exactly one end in `site` is cut at once, as one
+    /// fault (what a fibre duct dug up or a ring that lost both ways looks like). Links
+    /// inside the site keep running, so the site's routers still reach each other.
+    SitePartition { site: String },
 }
 
 /// Identifies an applied fault (for [`crate::VirtualIsp::clear`]).
@@ -78,6 +82,8 @@ pub enum FaultError {
     BadDropRate(u32),
     #[error("delay_ms {0} is over {max} ms", max = MAX_API_DELAY_MS)]
     DelayTooLong(u64),
+    #[error("no site {0:?}")]
+    UnknownSite(String),
     #[error("{0} was never applied")]
     UnknownFault(FaultId),
     #[error("{0} is already cleared")]
@@ -88,11 +94,12 @@ pub enum FaultError {
 pub const MAX_API_DELAY_MS: u64 = 60_000;
 
 impl Fault {
-    /// The router the fault is about (for link faults, end `a`'s).
-    pub fn router(&self) -> &str {
+    /// The router the fault is about (for link faults, end `a`'s); `None` for a fault
+    /// about a whole site.
+    pub fn router(&self) -> Option<&str> {
         match self {
             Fault::LinkCut { a, .. } | Fault::Congestion { a, .. } => {
-                a.split_once(':').map_or(a.as_str(), |(r, _)| r)
+                Some(a.split_once(':').map_or(a.as_str(), |(r, _)| r))
             }
             Fault::RouterDown { router }
             | Fault::BgpShut { router, .. }
@@ -100,7 +107,8 @@ impl Fault {
             | Fault::ManagementDown { router }
             | Fault::SlowApi { router, .. }
             | Fault::FlakyApi { router, .. }
-            | Fault::Reboot { router } => router,
+            | Fault::Reboot { router } => Some(router),
+            Fault::SitePartition { .. } => None,
         }
     }
 
@@ -130,6 +138,10 @@ impl Fault {
                 })
         };
         match self {
+            Fault::SitePartition { site } => topology
+                .site(site)
+                .map(|_| ())
+                .ok_or_else(|| FaultError::UnknownSite(site.clone())),
             Fault::LinkCut { a, b } => link_exists(a, b),
             Fault::Congestion { a, b, utilisation } => {
                 link_exists(a, b)?;
@@ -311,7 +323,17 @@ mod tests {
         let w: Wrap =
             toml::from_str("fault = { kind = \"slow_api\", router = \"r\", delay_ms = 300 }")
                 .expect("parse");
-        assert_eq!(w.fault.router(), "r");
+        assert_eq!(w.fault.router(), Some("r"));
+        let w: Wrap = toml::from_str("fault = { kind = \"site_partition\", site = \"lis1\" }")
+            .expect("parse");
+        assert_eq!(w.fault.router(), None);
+        assert_eq!(w.fault.check(&Topology::demo()), Ok(()));
+        let w: Wrap = toml::from_str("fault = { kind = \"site_partition\", site = \"mars\" }")
+            .expect("parse");
+        assert_eq!(
+            w.fault.check(&Topology::demo()),
+            Err(FaultError::UnknownSite("mars".into()))
+        );
         assert!(
             toml::from_str::<Wrap>("fault = { kind = \"reboot\", router = \"r\", x = 1 }").is_err()
         );

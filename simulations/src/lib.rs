@@ -10,6 +10,10 @@
 //! - [`isp`]: [`VirtualIsp`], which binds and serves every router.
 //! - [`network`]: the live state shared by all routers (models plus fault log).
 //! - [`faults`]: what can go wrong, and the log of what did.
+//! - [`attach`]: which router each endpoint stands on, by its source address.
+//! - [`paths`]: whether two routers reach each other now, with what loss and delay.
+//! - [`echo`]: the UDP echo service of every router (path-aware pings).
+//! - [`relay`]: UDP and TCP relays that carry other services' traffic along paths.
 //! - [`routing`]: BGP sessions, OSPF adjacencies, neighbour discovery.
 //! - [`router_state`]: what a healthy router reports, as a pure function of time.
 //! - [`traffic`]: the diurnal traffic curves behind interface counters.
@@ -21,6 +25,7 @@
 //! Production code must not need this crate (`ispvm` links it behind its `sim` feature).
 
 pub mod api_session;
+pub mod attach;
 pub mod boards;
 pub mod commands;
 pub mod faults;
@@ -30,6 +35,7 @@ pub mod legacy_login;
 pub mod listen;
 pub mod menus;
 pub mod network;
+pub mod paths;
 pub mod ros_format;
 pub mod router_state;
 pub mod routing;
@@ -41,7 +47,9 @@ pub mod traffic;
 
 pub use faults::{Fault, FaultError, FaultId, FaultRecord};
 pub use isp::{RunningRouter, VirtualIsp};
+pub use attach::{AttachError, Attachment};
 pub use network::Network;
+pub use paths::{PathQuality, Reach};
 pub use topology::{
     BgpKind, BgpSpec, Credentials, InterfaceSpec, LinkSpec, ProbeTarget, RosVersion, RouterSpec,
     Settings, Site, TimelineEntry, Topology, TopologyError,

@@ -99,7 +99,15 @@ pub struct Network {
     pub(crate) iface_links: Vec<Vec<Option<LinkEnd>>>,
     pub(crate) routing: crate::routing::RoutingTables,
     log: RwLock<Vec<FaultRecord>>,
+    /// Bumped under the log's write lock on every apply and clear, so a reader holding
+    /// the read lock sees the version of exactly the log it reads (the path cache keys
+    /// on it).
+    version: AtomicU64,
     next_id: AtomicU64,
+    /// Shortest paths between routers, rebuilt when the log changes.
+    pub(crate) paths: crate::paths::PathCache,
+    /// Which source addresses stand at which router.
+    pub(crate) attachments: crate::attach::Attachments,
     changes: watch::Sender<u64>,
 }
 
@@ -167,7 +175,10 @@ impl Network {
             iface_links,
             routing,
             log: RwLock::new(Vec::new()),
+            version: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
+            paths: crate::paths::PathCache::default(),
+            attachments: crate::attach::Attachments::default(),
             changes,
         }
     }
@@ -206,6 +217,13 @@ impl Network {
         f(&log)
     }
 
+    /// Runs `f` on the fault log and its version (which changes with every apply and
+    /// clear).
+    pub(crate) fn with_versioned_log<T>(&self, f: impl FnOnce(u64, &[FaultRecord]) -> T) -> T {
+        let log = self.log.read().unwrap_or_else(PoisonError::into_inner);
+        f(self.version.load(Ordering::Acquire), &log)
+    }
+
     /// Applies a fault from `now_s` on.
     pub fn apply_at(&self, fault: Fault, now_s: f64) -> Result<FaultId, FaultError> {
         fault.check(&self.topology)?;
@@ -217,10 +235,11 @@ impl Network {
             to_s: None,
         };
         tracing::info!(%id, fault = ?record.fault, "fault applied");
-        self.log
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(record);
+        {
+            let mut log = self.log.write().unwrap_or_else(PoisonError::into_inner);
+            log.push(record);
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(id)
     }
@@ -242,6 +261,7 @@ impl Network {
                 return Err(FaultError::AlreadyCleared(id));
             }
             record.to_s = Some(now_s.max(record.from_s));
+            self.version.fetch_add(1, Ordering::AcqRel);
         }
         tracing::info!(%id, "fault cleared");
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -322,15 +342,30 @@ impl Network {
         if let Some((link, pr, _)) = self.link_partner(r, i) {
             spans.extend(self.offline_spans(log, pr));
             for rec in log {
-                if let Fault::LinkCut { a, b } = &rec.fault
-                    && self.topology.link_between(a, b).map(|(k, _)| k)
-                        == self.link_spec_index(link)
-                {
+                if self.cuts_link(&rec.fault, link) {
                     spans.push(rec.span());
                 }
             }
         }
         spans
+    }
+
+    /// Whether `fault` cuts link model `link`: a `link_cut` of it, or a `site_partition`
+    /// of a site that holds exactly one of its ends.
+    pub(crate) fn cuts_link(&self, fault: &Fault, link: usize) -> bool {
+        match fault {
+            Fault::LinkCut { a, b } => {
+                self.topology.link_between(a, b).map(|(k, _)| k) == self.link_spec_index(link)
+            }
+            Fault::SitePartition { site } => self.links.get(link).is_some_and(|l| {
+                l.ends
+                    .iter()
+                    .filter(|(r, _)| self.models.get(*r).is_some_and(|m| m.spec.site == *site))
+                    .count()
+                    == 1
+            }),
+            _ => false,
+        }
     }
 
     /// The topology index of link model `link`.
@@ -439,7 +474,7 @@ impl Network {
             let mut delay_ms = 0u64;
             let mut drop = 0u32;
             for rec in log.iter().filter(|rec| rec.active_at(now_s)) {
-                if self.router_named(rec.fault.router()) != Some(r) {
+                if rec.fault.router().and_then(|id| self.router_named(id)) != Some(r) {
                     continue;
                 }
                 match &rec.fault {

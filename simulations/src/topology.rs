@@ -115,6 +115,8 @@
 //! #   congestion { a, b, utilisation }  (0..=1 of the link's capacity)
 //! #   management_down { router }     slow_api { router, delay_ms }
 //! #   flaky_api { router, drop_per_mille }   reboot { router }
+//! #   site_partition { site }        (every link with exactly one end in the
+//! #                                   site is cut at once; an unknown site is an error)
 //! ```
 //!
 //! Both ends of a link see the same traffic (what one end transmits the other receives),
@@ -866,6 +868,12 @@ mod tests {
             with("[[timeline]]\nat_s = 1\nfault = { kind = \"reboot\", router = \"r9\" }");
         assert!(matches!(
             bad_fault,
+            Err(TopologyError::TimelineFault { index: 0, .. })
+        ));
+        let bad_partition =
+            with("[[timeline]]\nat_s = 1\nfault = { kind = \"site_partition\", site = \"zz\" }");
+        assert!(matches!(
+            bad_partition,
             Err(TopologyError::TimelineFault { index: 0, .. })
         ));
     }
