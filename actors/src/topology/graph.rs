@@ -533,6 +533,45 @@ impl Topology {
             .collect()
     }
 
+    /// Every device with its role and site.
+    pub fn devices(&self) -> impl Iterator<Item = (&str, DeviceRole, Option<&str>)> + '_ {
+        self.graph
+            .node_weights()
+            .filter_map(|n| match (&n.key, n.role) {
+                (NodeKey::Device(id), Some(role)) => Some((id.as_str(), role, n.site.as_deref())),
+                _ => None,
+            })
+    }
+
+    /// Every link with its two end devices.
+    pub fn links(&self) -> impl Iterator<Item = (&str, &str, &str)> + '_ {
+        self.links
+            .iter()
+            .map(|(id, (a, b))| (id.as_str(), a.as_str(), b.as_str()))
+    }
+
+    /// The role and site of a device the model has.
+    pub fn device(&self, id: &str) -> Option<(DeviceRole, Option<&str>)> {
+        let ix = self.index.get(&NodeKey::Device(id.to_owned()))?;
+        let n = &self.graph[*ix];
+        Some((n.role?, n.site.as_deref()))
+    }
+
+    /// The two end devices of a link the model has.
+    pub fn link_ends(&self, id: &str) -> Option<(&str, &str)> {
+        self.links.get(id).map(|(a, b)| (a.as_str(), b.as_str()))
+    }
+
+    /// The devices derived dependency starts from: the highest role of each connected
+    /// part (where a monitor with no better knowledge assumes the way out is).
+    pub fn root_devices(&mut self) -> Vec<String> {
+        let roots = self.derived().roots.clone();
+        roots
+            .into_iter()
+            .map(|ix| self.graph[ix].key.id().to_owned())
+            .collect()
+    }
+
     /// How many devices and links the model holds.
     pub fn counts(&self) -> (usize, usize) {
         (self.graph.node_count() - self.links.len(), self.links.len())

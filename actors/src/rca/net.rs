@@ -1,0 +1,241 @@
+//! The graph the analysis searches: the topology's devices and links, plus a node per
+//! observer (each agent, the server) and per device management plane.
+//!
+//! Observers and management planes are leaves: traffic enters them and never crosses
+//! them, so an agent plugged into two routers does not become a path between them.
+//! Which nodes a vantage can no longer reach when a node fails is read from the
+//! dominator tree of the graph seen from that vantage: a node cuts off exactly what it
+//! dominates.
+
+use super::observations::{SERVER_VANTAGE, Vantage};
+use crate::topology::Topology;
+use petgraph::algo::dominators;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::{HashMap, VecDeque};
+
+/// A node of the analysis graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Node {
+    Device(String),
+    Link(String),
+    /// The management plane (API, SNMP) of a device.
+    Api(String),
+    Agent(String),
+    Server,
+}
+
+impl Node {
+    /// Transit nodes carry traffic between their neighbours.
+    fn transit(&self) -> bool {
+        matches!(self, Node::Device(_) | Node::Link(_))
+    }
+
+    /// At equal scores the analysis prefers the explanation that claims least: a
+    /// management plane before its router, an agent before the router it sits on, a link
+    /// (reported down by its live end) before the device beyond it.
+    pub(crate) fn modesty(&self) -> u8 {
+        match self {
+            Node::Api(_) => 0,
+            Node::Agent(_) => 1,
+            Node::Link(_) => 2,
+            Node::Device(_) => 3,
+            Node::Server => 4,
+        }
+    }
+}
+
+pub(crate) type Ix = u32;
+
+/// The graph of one analysis.
+#[derive(Debug)]
+pub(crate) struct Net {
+    pub nodes: Vec<Node>,
+    adj: Vec<Vec<Ix>>,
+    pub index: HashMap<Node, Ix>,
+    /// Device node → its site.
+    pub site: Vec<Option<String>>,
+    /// Link node → its two end devices.
+    pub ends: HashMap<Ix, (Ix, Ix)>,
+}
+
+/// The dominator tree seen from one vantage, with what that vantage reaches.
+pub(crate) struct DomView {
+    idom: Vec<Option<Ix>>,
+    pub reached: Vec<bool>,
+    root: Ix,
+}
+
+impl DomView {
+    /// `node` and the nodes above it up to (not including) the vantage.
+    pub fn ancestors(&self, node: Ix) -> impl Iterator<Item = Ix> + '_ {
+        let mut next = self.reached[node as usize].then_some(node);
+        std::iter::from_fn(move || {
+            let n = next?;
+            if n == self.root {
+                return None;
+            }
+            next = self.idom[n as usize];
+            Some(n)
+        })
+    }
+}
+
+impl Net {
+    pub fn build(topology: &mut Topology, vantages: &[Vantage]) -> Net {
+        let mut net = Net {
+            nodes: Vec::new(),
+            adj: Vec::new(),
+            index: HashMap::new(),
+            site: Vec::new(),
+            ends: HashMap::new(),
+        };
+        let devices: Vec<(String, Option<String>)> = topology
+            .devices()
+            .map(|(id, _, site)| (id.to_owned(), site.map(str::to_owned)))
+            .collect();
+        let mut by_site: HashMap<String, Vec<Ix>> = HashMap::new();
+        for (id, site) in devices {
+            let d = net.add(Node::Device(id.clone()), site.clone());
+            if let Some(s) = site {
+                by_site.entry(s).or_default().push(d);
+            }
+            let api = net.add(Node::Api(id), None);
+            net.join(d, api);
+        }
+        let links: Vec<(String, String, String)> = topology
+            .links()
+            .map(|(l, a, b)| (l.to_owned(), a.to_owned(), b.to_owned()))
+            .collect();
+        for (l, a, b) in links {
+            let (Some(&a), Some(&b)) = (
+                net.index.get(&Node::Device(a)),
+                net.index.get(&Node::Device(b)),
+            ) else {
+                continue;
+            };
+            let ix = net.add(Node::Link(l), None);
+            net.join(a, ix);
+            net.join(ix, b);
+            net.ends.insert(ix, (a, b));
+        }
+        let roots: Vec<Ix> = topology
+            .root_devices()
+            .into_iter()
+            .filter_map(|d| net.index.get(&Node::Device(d)).copied())
+            .collect();
+        let mut server_placed = false;
+        for v in vantages {
+            let node = if v.id == SERVER_VANTAGE {
+                server_placed = true;
+                Node::Server
+            } else {
+                Node::Agent(v.id.clone())
+            };
+            if net.index.contains_key(&node) {
+                continue;
+            }
+            let mut at: Vec<Ix> = v
+                .attached_to
+                .iter()
+                .filter_map(|d| net.index.get(&Node::Device(d.clone())).copied())
+                .collect();
+            if at.is_empty() {
+                at = v
+                    .site
+                    .as_ref()
+                    .and_then(|s| by_site.get(s).cloned())
+                    .unwrap_or_else(|| roots.clone());
+            }
+            let ix = net.add(node, None);
+            for d in at {
+                net.join(d, ix);
+            }
+        }
+        if !server_placed {
+            let ix = net.add(Node::Server, None);
+            for d in roots {
+                net.join(d, ix);
+            }
+        }
+        net
+    }
+
+    fn add(&mut self, node: Node, site: Option<String>) -> Ix {
+        let ix = self.nodes.len() as Ix;
+        self.index.insert(node.clone(), ix);
+        self.nodes.push(node);
+        self.adj.push(Vec::new());
+        self.site.push(site);
+        ix
+    }
+
+    fn join(&mut self, a: Ix, b: Ix) {
+        self.adj[a as usize].push(b);
+        self.adj[b as usize].push(a);
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn server(&self) -> Ix {
+        self.index.get(&Node::Server).copied().unwrap_or(0)
+    }
+
+    /// Whether traffic may go from `from` to `to`: into any node, out of a transit node
+    /// or of the vantage the walk starts at.
+    fn step_ok(&self, from: Ix, to: Ix, root: Ix, failed: &[bool]) -> bool {
+        !failed[to as usize] && (from == root || self.nodes[from as usize].transit())
+    }
+
+    /// What `root` reaches with the `failed` nodes removed.
+    pub fn reach(&self, root: Ix, failed: &[bool]) -> Vec<bool> {
+        let mut seen = vec![false; self.len()];
+        if failed[root as usize] {
+            return seen;
+        }
+        seen[root as usize] = true;
+        let mut queue = VecDeque::from([root]);
+        while let Some(n) = queue.pop_front() {
+            for &m in &self.adj[n as usize] {
+                if !seen[m as usize] && self.step_ok(n, m, root, failed) {
+                    seen[m as usize] = true;
+                    queue.push_back(m);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The dominator tree from `root` with the `failed` nodes removed.
+    pub fn dominators(&self, root: Ix, failed: &[bool]) -> DomView {
+        let reached = self.reach(root, failed);
+        let mut g: DiGraph<(), (), Ix> = DiGraph::with_capacity(self.len(), self.len() * 2);
+        for _ in 0..self.len() {
+            g.add_node(());
+        }
+        for (n, next) in self.adj.iter().enumerate() {
+            let n = n as Ix;
+            if !reached[n as usize] {
+                continue;
+            }
+            for &m in next {
+                if reached[m as usize] && self.step_ok(n, m, root, failed) {
+                    g.add_edge(NodeIndex::new(n as usize), NodeIndex::new(m as usize), ());
+                }
+            }
+        }
+        let doms = dominators::simple_fast(&g, NodeIndex::new(root as usize));
+        let idom = (0..self.len())
+            .map(|n| {
+                doms.immediate_dominator(NodeIndex::new(n))
+                    .map(|d| d.index() as Ix)
+            })
+            .collect();
+        DomView {
+            idom,
+            reached,
+            root,
+        }
+    }
+}

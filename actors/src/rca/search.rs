@@ -1,0 +1,575 @@
+//! The search: the fewest failed nodes that explain what was observed lost while
+//! staying consistent with what was observed fine.
+//!
+//! Each observation that something is wrong is a *symptom* with a weight (ARCHITECTURE
+//! §3: an uplink interface down 10, OSPF down on the link 7, BGP down to an upstream 7,
+//! ping lost from several agents 6, syslog link-down 6, API unreachable while ping is
+//! fine 3). A candidate node explains a lost (vantage, target) observation when it
+//! dominates the target as seen from the vantage — every path there crosses it — and a
+//! reported link-down when it is the link or the device at its far end. A candidate is
+//! contradicted by every observation that still works through it.
+//!
+//! Greedy weighted set cover in rounds: each round computes, per vantage, the dominator
+//! tree of the network without the nodes already chosen, scores every candidate by the
+//! weight of the symptoms it newly explains less its contradictions, and takes the best
+//! candidates whose symptoms do not overlap (so the gains taken in one round are exact).
+//! Causes that only fail together (both uplinks of a dual-homed site) show up in the
+//! next round: with the first one removed, the second dominates what both cut off.
+
+use super::net::{DomView, Ix, Net, Node};
+use super::observations::{LinkEvidence, Observations, PathTarget, SERVER_VANTAGE};
+use std::collections::{BTreeMap, HashMap};
+
+/// A data-plane target lost from every vantage that tried (spread over those).
+const W_PING_LOST: f64 = 6.0;
+/// A management plane that does not answer.
+const W_API_LOST: f64 = 3.0;
+/// An agent nobody hears.
+const W_AGENT_LOST: f64 = 4.0;
+const W_UPLINK_DOWN: f64 = 10.0;
+const W_IFACE_DOWN: f64 = 8.0;
+const W_OSPF_DOWN: f64 = 7.0;
+const W_SYSLOG_DOWN: f64 = 6.0;
+const W_BGP_UPSTREAM: f64 = 7.0;
+const W_BGP_INTERNAL: f64 = 5.0;
+/// A path observed working through a candidate.
+const W_WORKS: f64 = 2.0;
+/// A live end reporting the link running.
+const W_LINK_UP: f64 = 5.0;
+/// A candidate is dropped when its contradictions reach this share of what it explains.
+const MAX_CONTRADICTION: f64 = 0.5;
+/// Rounds of the search; each finds at least one cause, so this bounds the work when
+/// observations are contradictory, not the number of causes in a normal storm.
+const MAX_ROUNDS: usize = 32;
+
+/// What a symptom is about.
+#[derive(Debug, Clone)]
+pub(crate) enum SymptomKind {
+    Path { vantage: Ix, target: Ix },
+    Link { link: Ix, reporter: Option<Ix> },
+    Bgp { ends: Vec<Ix>, via: Option<Ix> },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Symptom {
+    pub kind: SymptomKind,
+    pub weight: f64,
+    pub at_ms: i64,
+    pub text: String,
+    /// Index into `Observations::bgp_down` for BGP symptoms.
+    pub bgp: Option<usize>,
+}
+
+/// A chosen node with what it explains.
+#[derive(Debug, Clone)]
+pub(crate) struct Pick {
+    pub node: Ix,
+    pub symptoms: Vec<usize>,
+    /// Competing nodes and their score on the same symptoms.
+    pub rivals: Vec<(Ix, f64)>,
+}
+
+#[derive(Debug, Default)]
+struct Candidate {
+    symptoms: Vec<usize>,
+    contradiction: f64,
+}
+
+/// The symptoms and the working observations, as nodes of `net`.
+pub(crate) struct Problem {
+    pub symptoms: Vec<Symptom>,
+    /// (vantage, target) observed working.
+    works: Vec<(Ix, Ix)>,
+    /// (link, other end) reported running by one end.
+    links_up: Vec<(Ix, Option<Ix>)>,
+}
+
+fn target_node(net: &Net, t: &PathTarget) -> Option<Ix> {
+    let node = match t {
+        PathTarget::Device(d) => Node::Device(d.clone()),
+        PathTarget::Management(d) => Node::Api(d.clone()),
+        PathTarget::Agent(a) => Node::Agent(a.clone()),
+    };
+    net.index.get(&node).copied()
+}
+
+fn vantage_node(net: &Net, v: &str) -> Option<Ix> {
+    if v == SERVER_VANTAGE {
+        Some(net.server())
+    } else {
+        net.index.get(&Node::Agent(v.to_owned())).copied()
+    }
+}
+
+impl Problem {
+    pub fn new(net: &Net, obs: &Observations) -> Problem {
+        let mut symptoms = Vec::new();
+        let mut works = Vec::new();
+        // Lost observations per target, to spread the target's weight over them.
+        let mut lost: BTreeMap<&PathTarget, Vec<(Ix, i64, &str)>> = BTreeMap::new();
+        for p in &obs.paths {
+            let (Some(v), Some(t)) = (vantage_node(net, &p.vantage), target_node(net, &p.target))
+            else {
+                continue;
+            };
+            if p.reached {
+                works.push((v, t));
+            } else {
+                lost.entry(&p.target)
+                    .or_default()
+                    .push((v, p.at_ms, &p.vantage));
+            }
+        }
+        for (target, from) in lost {
+            let total = match target {
+                PathTarget::Device(_) => W_PING_LOST,
+                PathTarget::Management(_) => W_API_LOST,
+                PathTarget::Agent(_) => W_AGENT_LOST,
+            };
+            let Some(t) = target_node(net, target) else {
+                continue;
+            };
+            let what = match target {
+                PathTarget::Device(d) => format!("no echo reply from {d}"),
+                PathTarget::Management(d) => format!("management API of {d} does not answer"),
+                PathTarget::Agent(a) => format!("agent {a} not heard"),
+            };
+            for (v, at_ms, name) in &from {
+                symptoms.push(Symptom {
+                    kind: SymptomKind::Path {
+                        vantage: *v,
+                        target: t,
+                    },
+                    weight: total / from.len() as f64,
+                    at_ms: *at_ms,
+                    text: format!("{what} (seen from {name})"),
+                    bgp: None,
+                });
+            }
+        }
+        let dev = |d: &str| net.index.get(&Node::Device(d.to_owned())).copied();
+        let far_end = |link: Ix, near: Option<Ix>| {
+            let (a, b) = net.ends.get(&link).copied()?;
+            match near {
+                Some(n) if n == a => Some(b),
+                Some(n) if n == b => Some(a),
+                _ => None,
+            }
+        };
+        for l in &obs.links_down {
+            let Some(link) = net.index.get(&Node::Link(l.link.clone())).copied() else {
+                continue;
+            };
+            let reporter = dev(l.evidence.reporter());
+            let (weight, text) = match &l.evidence {
+                LinkEvidence::InterfaceDown {
+                    device,
+                    interface,
+                    uplink,
+                } => (
+                    if *uplink { W_UPLINK_DOWN } else { W_IFACE_DOWN },
+                    format!("{device} reports {interface} not running (link {})", l.link),
+                ),
+                LinkEvidence::OspfDown { device } => (
+                    W_OSPF_DOWN,
+                    format!("{device} lost its OSPF neighbour over link {}", l.link),
+                ),
+                LinkEvidence::SyslogDown { device } => (
+                    W_SYSLOG_DOWN,
+                    format!("{device} logged link {} down", l.link),
+                ),
+            };
+            symptoms.push(Symptom {
+                kind: SymptomKind::Link {
+                    link,
+                    reporter: far_end(link, reporter).and(reporter),
+                },
+                weight,
+                at_ms: l.at_ms,
+                text,
+                bgp: None,
+            });
+        }
+        for (i, b) in obs.bgp_down.iter().enumerate() {
+            let Some(a) = dev(&b.device) else { continue };
+            let mut ends = vec![a];
+            let (weight, peer) = match &b.peer {
+                super::observations::BgpPeer::Device(p) => {
+                    ends.extend(dev(p));
+                    (W_BGP_INTERNAL, p.clone())
+                }
+                super::observations::BgpPeer::External(p) => (W_BGP_UPSTREAM, p.clone()),
+            };
+            let via = b
+                .via_link
+                .as_ref()
+                .and_then(|l| net.index.get(&Node::Link(l.clone())).copied());
+            symptoms.push(Symptom {
+                kind: SymptomKind::Bgp { ends, via },
+                weight,
+                at_ms: b.at_ms,
+                text: format!(
+                    "BGP session {} of {} to {peer} not established",
+                    b.session, b.device
+                ),
+                bgp: Some(i),
+            });
+        }
+        let links_up = obs
+            .links_up
+            .iter()
+            .filter_map(|u| {
+                let link = net.index.get(&Node::Link(u.link.clone())).copied()?;
+                Some((link, far_end(link, dev(&u.reported_by))))
+            })
+            .collect();
+        Problem {
+            symptoms,
+            works,
+            links_up,
+        }
+    }
+
+    /// Whether the symptom holds once `failed` nodes are gone, given the views.
+    fn explained(
+        &self,
+        s: &Symptom,
+        net: &Net,
+        failed: &[bool],
+        views: &HashMap<Ix, DomView>,
+        primary: &DomView,
+    ) -> bool {
+        match &s.kind {
+            SymptomKind::Path { vantage, target } => views
+                .get(vantage)
+                .is_some_and(|v| !v.reached[*target as usize]),
+            SymptomKind::Link { link, reporter } => {
+                failed[*link as usize]
+                    || net.ends.get(link).is_some_and(|(a, b)| {
+                        [a, b]
+                            .into_iter()
+                            .any(|e| Some(*e) != *reporter && failed[*e as usize])
+                    })
+            }
+            SymptomKind::Bgp { ends, via } => {
+                via.is_some_and(|v| failed[v as usize])
+                    || ends.iter().any(|e| !primary.reached[*e as usize])
+            }
+        }
+    }
+
+    /// The nodes that would explain the symptom, given the views.
+    fn explainers(
+        &self,
+        s: &Symptom,
+        net: &Net,
+        views: &HashMap<Ix, DomView>,
+        primary: &DomView,
+        out: &mut Vec<Ix>,
+    ) {
+        out.clear();
+        match &s.kind {
+            SymptomKind::Path { vantage, target } => {
+                if let Some(v) = views.get(vantage) {
+                    out.extend(v.ancestors(*target));
+                }
+            }
+            SymptomKind::Link { link, reporter } => {
+                out.push(*link);
+                if let Some((a, b)) = net.ends.get(link) {
+                    out.extend([*a, *b].into_iter().filter(|e| Some(*e) != *reporter));
+                }
+            }
+            SymptomKind::Bgp { ends, via } => {
+                out.extend(*via);
+                for e in ends {
+                    out.extend(primary.ancestors(*e));
+                }
+                out.sort_unstable();
+                out.dedup();
+            }
+        }
+    }
+
+    /// Links reported down by a live end are facts, not guesses: they start the
+    /// search failed. A device with two or more of its links reported down by the
+    /// other ends, and nothing seen working at it, is taken as failed instead of those
+    /// links (one dead router explains them all); with a single link reported, a dead
+    /// device beyond it and a cut link look the same from outside and the link, which
+    /// is what was observed, stands.
+    fn facts(&self, net: &Net) -> Vec<Ix> {
+        let mut links: Vec<(Ix, Option<Ix>)> = Vec::new();
+        for s in &self.symptoms {
+            if let SymptomKind::Link { link, reporter } = s.kind {
+                let far = net.ends.get(&link).and_then(|(a, b)| match reporter {
+                    Some(r) if r == *a => Some(*b),
+                    Some(r) if r == *b => Some(*a),
+                    _ => None,
+                });
+                links.push((link, far));
+            }
+        }
+        links.sort_unstable();
+        links.dedup();
+        let mut alive = vec![false; net.len()];
+        for (_, t) in &self.works {
+            alive[*t as usize] = true;
+            if let Node::Api(d) = &net.nodes[*t as usize]
+                && let Some(&dev) = net.index.get(&Node::Device(d.clone()))
+            {
+                alive[dev as usize] = true;
+            }
+        }
+        for (_, far) in &self.links_up {
+            if let Some(f) = far {
+                alive[*f as usize] = true;
+            }
+        }
+        let mut reported: HashMap<Ix, Vec<Ix>> = HashMap::new();
+        for (link, far) in &links {
+            if let Some(f) = far {
+                reported.entry(*f).or_default().push(*link);
+            }
+        }
+        let mut facts = Vec::new();
+        let mut covered = std::collections::HashSet::new();
+        let mut devices: Vec<(&Ix, &Vec<Ix>)> = reported
+            .iter()
+            .filter(|(d, l)| l.len() >= 2 && !alive[**d as usize])
+            .collect();
+        devices.sort_unstable();
+        for (d, l) in devices {
+            facts.push(*d);
+            covered.extend(l.iter().copied());
+        }
+        for (link, _) in links {
+            if !covered.contains(&link) && !facts.contains(&link) {
+                facts.push(link);
+            }
+        }
+        facts
+    }
+
+    /// Candidates for every symptom not yet explained, with their contradictions.
+    fn candidates(
+        &self,
+        net: &Net,
+        failed: &[bool],
+        views: &HashMap<Ix, DomView>,
+        primary: &DomView,
+        explained: &[bool],
+    ) -> HashMap<Ix, Candidate> {
+        let mut cands: HashMap<Ix, Candidate> = HashMap::new();
+        let mut buf = Vec::new();
+        for (i, s) in self.symptoms.iter().enumerate() {
+            if explained[i] {
+                continue;
+            }
+            self.explainers(s, net, views, primary, &mut buf);
+            for &c in &buf {
+                if !failed[c as usize] && !matches!(net.nodes[c as usize], Node::Server) {
+                    cands.entry(c).or_default().symptoms.push(i);
+                }
+            }
+        }
+        for (v, t) in &self.works {
+            if let Some(view) = views.get(v) {
+                for a in view.ancestors(*t) {
+                    if let Some(c) = cands.get_mut(&a) {
+                        c.contradiction += W_WORKS;
+                    }
+                }
+            }
+        }
+        for (link, far) in &self.links_up {
+            for n in std::iter::once(*link).chain(*far) {
+                if let Some(c) = cands.get_mut(&n) {
+                    c.contradiction += W_LINK_UP;
+                }
+            }
+        }
+        cands
+    }
+
+    fn views(
+        &self,
+        net: &Net,
+        failed: &[bool],
+        vantages: &[Ix],
+    ) -> (HashMap<Ix, DomView>, DomView) {
+        let views = vantages
+            .iter()
+            .map(|v| (*v, net.dominators(*v, failed)))
+            .collect();
+        (views, net.dominators(net.server(), failed))
+    }
+
+    /// Runs the search over `net`: the facts, then greedy rounds over what they leave
+    /// unexplained. Returns the chosen nodes, the symptoms the facts explain only
+    /// together (for the caller to attribute), and the symptoms nothing explains.
+    pub fn solve(&self, net: &Net) -> Solution {
+        let mut vantages: Vec<Ix> = self
+            .symptoms
+            .iter()
+            .filter_map(|s| match s.kind {
+                SymptomKind::Path { vantage, .. } => Some(vantage),
+                _ => None,
+            })
+            .chain(self.works.iter().map(|(v, _)| *v))
+            .collect();
+        vantages.sort_unstable();
+        vantages.dedup();
+        let none = vec![false; net.len()];
+        let nothing = vec![false; self.symptoms.len()];
+        // Rivals of the facts are judged on the untouched network.
+        let (views0, primary0) = self.views(net, &none, &vantages);
+        let cands0 = self.candidates(net, &none, &views0, &primary0, &nothing);
+
+        let facts = self.facts(net);
+        let mut failed = none.clone();
+        for f in &facts {
+            failed[*f as usize] = true;
+        }
+        let mut explained = nothing.clone();
+        let mut picks: Vec<Pick> = Vec::new();
+        let mut joint = Vec::new();
+        if !facts.is_empty() {
+            let (views, primary) = self.views(net, &failed, &vantages);
+            // Each fact alone, to credit it with what it explains by itself.
+            type Alone = (Ix, Vec<bool>, HashMap<Ix, DomView>, DomView);
+            let alone: Vec<Alone> = facts
+                .iter()
+                .map(|f| {
+                    let mut one = none.clone();
+                    one[*f as usize] = true;
+                    let (v, p) = self.views(net, &one, &vantages);
+                    (*f, one, v, p)
+                })
+                .collect();
+            let mut own: HashMap<Ix, Vec<usize>> = HashMap::new();
+            for (i, s) in self.symptoms.iter().enumerate() {
+                if !self.explained(s, net, &failed, &views, &primary) {
+                    continue;
+                }
+                explained[i] = true;
+                let mut credited = false;
+                for (f, one, v, p) in &alone {
+                    if self.explained(s, net, one, v, p) {
+                        own.entry(*f).or_default().push(i);
+                        credited = true;
+                    }
+                }
+                if !credited {
+                    joint.push(i);
+                }
+            }
+            for f in &facts {
+                let symptoms = own.remove(f).unwrap_or_default();
+                let rivals = rivals_of(*f, &symptoms, &cands0, &self.symptoms);
+                picks.push(Pick {
+                    node: *f,
+                    symptoms,
+                    rivals,
+                });
+            }
+        }
+        let searched_from = picks.len();
+        for round in 0..MAX_ROUNDS {
+            let (views, primary) = self.views(net, &failed, &vantages);
+            if round > 0 {
+                for (i, s) in self.symptoms.iter().enumerate() {
+                    if !explained[i] && self.explained(s, net, &failed, &views, &primary) {
+                        explained[i] = true;
+                        // Explained by causes chosen together: credit the latest pick.
+                        match picks[searched_from..].last_mut() {
+                            Some(p) => p.symptoms.push(i),
+                            None => joint.push(i),
+                        }
+                    }
+                }
+            }
+            let cands = self.candidates(net, &failed, &views, &primary, &explained);
+            let gain = |c: &Candidate| -> f64 {
+                c.symptoms.iter().map(|&i| self.symptoms[i].weight).sum()
+            };
+            let mut ranked: Vec<(Ix, f64)> = cands
+                .iter()
+                .map(|(n, c)| (*n, gain(c), c.contradiction))
+                .filter(|(_, g, x)| *g > 0.0 && *x < g * MAX_CONTRADICTION)
+                .map(|(n, g, x)| (n, g - x))
+                .collect();
+            ranked.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then(
+                        net.nodes[a.0 as usize]
+                            .modesty()
+                            .cmp(&net.nodes[b.0 as usize].modesty()),
+                    )
+                    .then(a.0.cmp(&b.0))
+            });
+            let mut taken = vec![false; self.symptoms.len()];
+            let mut any = false;
+            for &(node, _) in &ranked {
+                let Some(c) = cands.get(&node) else { continue };
+                if c.symptoms.iter().any(|&i| taken[i]) {
+                    continue;
+                }
+                let rivals = rivals_of(node, &c.symptoms, &cands, &self.symptoms);
+                for &i in &c.symptoms {
+                    taken[i] = true;
+                    explained[i] = true;
+                }
+                failed[node as usize] = true;
+                picks.push(Pick {
+                    node,
+                    symptoms: c.symptoms.clone(),
+                    rivals,
+                });
+                any = true;
+            }
+            if !any {
+                break;
+            }
+        }
+        let left = (0..self.symptoms.len())
+            .filter(|i| !explained[*i])
+            .collect();
+        Solution { picks, joint, left }
+    }
+}
+
+/// What the search found.
+pub(crate) struct Solution {
+    pub picks: Vec<Pick>,
+    /// Symptoms that reported-down links explain only together.
+    pub joint: Vec<usize>,
+    /// Symptoms nothing explains.
+    pub left: Vec<usize>,
+}
+
+/// The two best other explanations of (part of) `symptoms`, scored on them.
+fn rivals_of(
+    node: Ix,
+    symptoms: &[usize],
+    cands: &HashMap<Ix, Candidate>,
+    all: &[Symptom],
+) -> Vec<(Ix, f64)> {
+    let mine: std::collections::HashSet<usize> = symptoms.iter().copied().collect();
+    let mut rivals: Vec<(Ix, f64)> = cands
+        .iter()
+        .filter(|(n, _)| **n != node)
+        .filter_map(|(n, c)| {
+            let shared: f64 = c
+                .symptoms
+                .iter()
+                .filter(|i| mine.contains(i))
+                .map(|&i| all[i].weight)
+                .sum();
+            let score = shared - c.contradiction;
+            (shared > 0.0 && score > 0.0).then_some((*n, score))
+        })
+        .collect();
+    rivals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    rivals.truncate(2);
+    rivals
+}
