@@ -9,6 +9,13 @@
 //! [`serve`] also applies the faults that concern the API itself: it drops the
 //! connection when the router becomes unreachable (down, rebooting, management plane
 //! failed), delays replies of a slow API and cuts a flaky API's replies in the middle.
+//!
+//! And it follows the path from the peer ([`Session::with_peer`], see [`crate::paths`]):
+//! while no path joins the peer's router and this one, the session neither answers nor
+//! closes (what a client sees behind a cut link: silence, then its own timeout); what the
+//! peer sends meanwhile waits, as TCP would retransmit it, and is answered once the path
+//! is back. A router that rebooted meanwhile has forgotten the connection and closes
+//! it. Congestion on the path delays every reply by the path's round trip.
 
 use crate::commands::{self, Ctx};
 use crate::legacy_login;
@@ -26,6 +33,12 @@ use tokio_util::sync::CancellationToken;
 
 /// How often open listens look for interface changes.
 const LISTEN_POLL: Duration = Duration::from_millis(200);
+/// How often a session held by a broken path looks at the path again (a reboot ending
+/// changes no fault, so the change notification alone is not enough).
+pub const PATH_RECHECK: Duration = Duration::from_millis(100);
+/// Most bytes a held session keeps from its peer until the path is back: more than any
+/// client pipelines, so reaching it means a misbehaving peer, which is then cut off.
+const MAX_HELD_BYTES: usize = 1 << 20;
 
 /// What to do after a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +66,8 @@ pub struct Session {
     /// The challenge of a pre-6.43 login in progress.
     challenge: Option<[u8; 16]>,
     listens: Listens,
+    /// Where the client is, for the path its packets take; `None` outside the model.
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Session {
@@ -65,6 +80,22 @@ impl Session {
             logged_in: false,
             challenge: None,
             listens: Listens::default(),
+            peer: None,
+        }
+    }
+
+    /// The same session for a client at `peer`: it then answers only while a path joins
+    /// the router `peer` is attached to and this one (see [`crate::attach`]).
+    pub fn with_peer(mut self, peer: std::net::IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Where the client stands toward this router at `now_s`.
+    pub fn reach(&self, now_s: f64) -> crate::paths::Reach {
+        match self.peer {
+            Some(peer) => self.net.reach(peer, self.router, now_s),
+            None => crate::paths::Reach::Outside,
         }
     }
 
@@ -220,6 +251,7 @@ async fn send<S: AsyncWrite + Unpin>(
     stream: &mut S,
     replies: &[Reply],
     state: ApiState,
+    path_delay: Duration,
     cancel: &CancellationToken,
 ) -> Result<(), Stop> {
     let ApiState::Up {
@@ -232,6 +264,7 @@ async fn send<S: AsyncWrite + Unpin>(
     if replies.is_empty() {
         return Ok(());
     }
+    let delay = delay.saturating_add(path_delay);
     if !delay.is_zero() {
         tokio::select! {
             () = cancel.cancelled() => return Err(Stop::Gone),
@@ -276,45 +309,78 @@ where
     let mut chunk = vec![0u8; 8192];
     let mut ticker = tokio::time::interval(LISTEN_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let booted = boot_at(&net, router, unix_seconds(SystemTime::now()));
     loop {
         let now = unix_seconds(SystemTime::now());
+        let Some(path) = session.reach(now).quality() else {
+            // No path: silence. Keep what the peer sends for later; notice if it leaves.
+            let read = tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = changes.changed() => continue,
+                () = tokio::time::sleep(PATH_RECHECK) => continue,
+                r = stream.read(&mut chunk), if buf.len() < MAX_HELD_BYTES => r,
+            };
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+            continue;
+        };
+        if boot_at(&net, router, now) > booted {
+            tracing::debug!(router, "API session dropped: the router rebooted meanwhile");
+            return;
+        }
         let state = net.api_state(router, now);
         if state == ApiState::Unreachable {
             tracing::debug!(router, "API session dropped: router unreachable");
             return;
         }
-        let read = tokio::select! {
-            () = cancel.cancelled() => return,
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return;
+        // A request and its reply each cross the path once.
+        let path_delay = path.delay.saturating_mul(2);
+        if buf.is_empty() {
+            let read = tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            _ = ticker.tick(), if session.has_listens() => {
-                let replies = session.poll(unix_seconds(SystemTime::now()));
-                if send(&mut stream, &replies, state, &cancel).await.is_err() {
-                    return;
+                _ = ticker.tick(), if session.has_listens() => {
+                    let replies = session.poll(unix_seconds(SystemTime::now()));
+                    if send(&mut stream, &replies, state, path_delay, &cancel).await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
+                r = stream.read(&mut chunk) => r,
+            };
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
             }
-            r = stream.read(&mut chunk) => r,
-        };
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
+        let mut answered = false;
         loop {
             let now = unix_seconds(SystemTime::now());
+            let Some(path) = session.reach(now).quality() else {
+                // The path broke between two sentences: hold the rest.
+                break;
+            };
             let Some(outcome) = next_outcome(&mut session, &mut buf, now) else {
                 break;
             };
+            answered = true;
             let state = net.api_state(router, now);
             let (replies, close) = match outcome {
                 Outcome::Reply(r) => (r, false),
                 Outcome::Close(r) => (r, true),
             };
-            if send(&mut stream, &replies, state, &cancel).await.is_err() {
+            let path_delay = path.delay.saturating_mul(2);
+            if send(&mut stream, &replies, state, path_delay, &cancel)
+                .await
+                .is_err()
+            {
                 return;
             }
             if close {
@@ -322,7 +388,23 @@ where
                 return;
             }
         }
+        if !answered && !buf.is_empty() && session.reach(unix_seconds(SystemTime::now())).is_up() {
+            // Held bytes that are only the start of a sentence: read the rest.
+            let read = tokio::select! {
+                () = cancel.cancelled() => return,
+                r = stream.read(&mut chunk) => r,
+            };
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+        }
     }
+}
+
+/// When router `router` last booted, as of `now_s`.
+fn boot_at(net: &Network, router: usize, now_s: f64) -> f64 {
+    net.with_log(|log| net.boot_s(log, router, now_s))
 }
 
 #[cfg(test)]

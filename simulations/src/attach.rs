@@ -162,7 +162,11 @@ mod tests {
         let y = a.attach("agent-b", 2, id).expect("attach");
         assert_ne!(x, y);
         assert_eq!(x, IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1)));
-        assert_eq!(a.attach("agent-a", 1, id), Ok(x), "same place, same address");
+        assert_eq!(
+            a.attach("agent-a", 1, id),
+            Ok(x),
+            "same place, same address"
+        );
         assert_eq!(
             a.attach("agent-a", 2, id),
             Err(AttachError::NameTaken {

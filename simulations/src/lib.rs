@@ -28,6 +28,7 @@ pub mod api_session;
 pub mod attach;
 pub mod boards;
 pub mod commands;
+pub mod echo;
 pub mod faults;
 pub mod generated;
 pub mod isp;
@@ -36,6 +37,7 @@ pub mod listen;
 pub mod menus;
 pub mod network;
 pub mod paths;
+pub mod relay;
 pub mod ros_format;
 pub mod router_state;
 pub mod routing;
@@ -45,9 +47,9 @@ pub mod tls;
 pub mod topology;
 pub mod traffic;
 
+pub use attach::{AttachError, Attachment};
 pub use faults::{Fault, FaultError, FaultId, FaultRecord};
 pub use isp::{RunningRouter, VirtualIsp};
-pub use attach::{AttachError, Attachment};
 pub use network::Network;
 pub use paths::{PathQuality, Reach};
 pub use topology::{

@@ -117,10 +117,7 @@ pub fn congestion_effect(utilisation: f64) -> (f64, Duration) {
         return (0.0, Duration::ZERO);
     }
     let x = ((utilisation - CONGESTION_ONSET) / (1.0 - CONGESTION_ONSET)).clamp(0.0, 1.0);
-    (
-        CONGESTION_MAX_LOSS * x * x,
-        CONGESTION_MAX_DELAY.mul_f64(x),
-    )
+    (CONGESTION_MAX_LOSS * x * x, CONGESTION_MAX_DELAY.mul_f64(x))
 }
 
 /// One usable link, seen from one of its ends.
@@ -292,7 +289,9 @@ impl Network {
     /// `None` when no chain of links that are not cut, through routers that are on,
     /// joins them (or an index is out of range). Paths are symmetric.
     pub fn path(&self, from: usize, to: usize, now_s: f64) -> Option<PathQuality> {
-        self.with_versioned_log(|version, log| self.paths.query(self, version, log, from, to, now_s))
+        self.with_versioned_log(|version, log| {
+            self.paths.query(self, version, log, from, to, now_s)
+        })
     }
 
     /// [`Network::path`] by router id; `Err` names an id that is not a router.
@@ -408,7 +407,11 @@ mod tests {
         .expect("reboot");
         assert_eq!(hops(&net, "r1", "r3", NOW + 1.0), Some(2), "via r4");
         assert_eq!(hops(&net, "r1", "r2", NOW + 1.0), None);
-        assert_eq!(hops(&net, "r2", "r2", NOW + 1.0), None, "off reaches nothing");
+        assert_eq!(
+            hops(&net, "r2", "r2", NOW + 1.0),
+            None,
+            "off reaches nothing"
+        );
         // The reboot ends without any change to the log.
         assert_eq!(hops(&net, "r1", "r2", NOW + reboot_s + 0.5), Some(1));
         let down = net

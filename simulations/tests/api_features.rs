@@ -3,31 +3,12 @@
 
 mod common;
 
-use common::{Client, LOCALHOST, WAIT, keys, router, session};
+use common::{Client, LOCALHOST, WAIT, keys, router, session, tls_connector as connector};
 use ispvm_proto::routeros::{Command, ReplyKind};
 use ispvm_sim::{Fault, Topology, VirtualIsp};
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
-use std::sync::Arc;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_rustls::TlsConnector;
-
-fn connector(ca_pem: &str) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.expect("PEM")).expect("add root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
 
 #[tokio::test]
 async fn api_ssl_works_with_the_isp_ca_and_fails_with_another() {

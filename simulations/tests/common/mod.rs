@@ -8,11 +8,16 @@ use ispvm_proto::routeros::{
 };
 use ispvm_sim::{RunningRouter, Topology, VirtualIsp};
 use md5::{Digest, Md5};
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -169,4 +174,99 @@ pub async fn session(isp: &VirtualIsp, id: &str) -> Client {
     let mut c = Client::connect(r).await;
     c.login(r).await;
     c
+}
+
+/// A TLS connector trusting the PEM CA `ca_pem` (a virtual ISP's, for API-SSL).
+pub fn tls_connector(ca_pem: &str) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("PEM")).expect("add root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// A TCP connection to `to` from source address `from` (an attachment).
+pub async fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(from, 0))
+        .expect("bind the source");
+    timeout(WAIT, socket.connect(to))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// What a burst of UDP echoes gave.
+#[derive(Debug, Default)]
+pub struct Echoes {
+    pub sent: usize,
+    pub rtts: Vec<Duration>,
+}
+
+impl Echoes {
+    pub fn lost(&self) -> usize {
+        self.sent - self.rtts.len()
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        let total: f64 = self.rtts.iter().map(|d| d.as_secs_f64() * 1e3).sum();
+        total / self.rtts.len().max(1) as f64
+    }
+}
+
+/// Sends `count` numbered datagrams from `from` to an echo service at `to`, one every
+/// `spacing`, and collects the replies that come back within `wait` of the last send.
+pub async fn echoes(
+    from: IpAddr,
+    to: SocketAddr,
+    count: usize,
+    spacing: Duration,
+    wait: Duration,
+) -> Echoes {
+    let socket = UdpSocket::bind(SocketAddr::new(from, 0))
+        .await
+        .expect("bind the source");
+    let mut sent_at = Vec::with_capacity(count);
+    let mut out = Echoes {
+        sent: count,
+        rtts: Vec::new(),
+    };
+    let mut seen = vec![false; count];
+    let mut buf = [0u8; 64];
+    let mut record = |n: usize, buf: &[u8], sent_at: &[Instant], out: &mut Echoes| {
+        let Some(bytes) = buf.get(..n).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+            return;
+        };
+        let seq = u64::from_be_bytes(bytes) as usize;
+        if let (Some(at), Some(flag)) = (sent_at.get(seq), seen.get_mut(seq))
+            && !*flag
+        {
+            *flag = true;
+            out.rtts.push(at.elapsed());
+        }
+    };
+    for seq in 0..count {
+        sent_at.push(Instant::now());
+        socket
+            .send_to(&(seq as u64).to_be_bytes(), to)
+            .await
+            .expect("send");
+        let next = Instant::now() + spacing;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(next.into(), socket.recv(&mut buf)).await {
+            record(n, &buf, &sent_at, &mut out);
+        }
+    }
+    let end = Instant::now() + wait;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(end.into(), socket.recv(&mut buf)).await {
+        record(n, &buf, &sent_at, &mut out);
+    }
+    out
 }
