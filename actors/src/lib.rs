@@ -9,6 +9,7 @@
 //! incidents) is being built.
 
 pub mod alert;
+pub mod incident;
 pub mod rca;
 pub mod reach;
 pub mod status;

@@ -181,6 +181,7 @@ fn finish(
         evidence,
         impact,
         since_ms: if since_ms == i64::MAX { 0 } else { since_ms },
+        parts: Vec::new(),
     }
 }
 
@@ -293,7 +294,15 @@ pub(crate) fn classify(
             kind: CauseKind::SiteIsolated,
             entity: CauseEntity::Site { id: site.clone() },
         };
-        findings.push(b.finding(cause, &links, &symptoms, &rivals));
+        let mut finding = b.finding(cause, &links, &symptoms, &rivals);
+        finding.parts = links
+            .iter()
+            .filter_map(|l| match &net.nodes[*l as usize] {
+                Node::Link(id) => Some(CauseEntity::Link { id: id.clone() }),
+                _ => None,
+            })
+            .collect();
+        findings.push(finding);
     }
     // Links down together that cut off more than any of them alone share what only
     // their combination explains.

@@ -135,6 +135,10 @@ pub struct Finding {
     pub impact: Impact,
     /// Earliest observation it explains (the fault began no later).
     pub since_ms: i64,
+    /// The entities that failed together, when the cause is made of several (the
+    /// links into an isolated site).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<CauseEntity>,
 }
 
 /// The result of one analysis.

@@ -1,0 +1,546 @@
+//! The incidents of one tenant: opened, grown, re-rooted and resolved from the alerts
+//! and the root-cause analysis of each correlation cycle.
+//!
+//! - **Open** on a critical alert, or on `warnings_to_open` warnings within
+//!   `warning_window_ms` in one site, that a finding explains (or, with no finding,
+//!   that sit in one site).
+//! - **Group**: an alert joins the incident whose root cause explains it; a finding
+//!   joins the open incident with the same root cause, or the one whose alerts it
+//!   explains (a link-down that turns out to be a site isolation stays one incident).
+//! - **Members and suppressed**: alerts on the root cause itself are members; every
+//!   other alert the cause explains is suppressed, with the upstream entity and the
+//!   evidence that silenced it.
+//! - **Resolve** when every member alert is back to OK (past its cool-down, which the
+//!   alert state machine holds) and no finding names the cause any more. A cause that
+//!   comes back within `reopen_within_ms` reopens its incident: a flapping link is one
+//!   incident, not twenty.
+
+use super::model::{
+    AlertKey, Incident, IncidentChange, IncidentState, Suppressed, TimelineKind, Transition,
+};
+use super::title::title;
+use crate::alert::{EntityKind, Level, Phase};
+use crate::rca::{Analysis, Cause, CauseEntity, CauseKind, Finding};
+use ispvm_proto::DeviceRole;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// What the manager needs to know about the inventory.
+pub trait IncidentContext {
+    /// Display name (identity) and role of a device.
+    fn device(&self, id: &str) -> Option<(String, DeviceRole)>;
+    /// The two ends of a link, `(device, interface)`.
+    fn link(&self, id: &str) -> Option<[(String, String); 2]>;
+    /// Display name of a site.
+    fn site(&self, id: &str) -> Option<String>;
+    /// PPPoE sessions active on a device just before `before_ms`.
+    fn subscribers_before(&self, device: &str, before_ms: i64) -> Option<u64>;
+}
+
+/// When incidents open and close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IncidentPolicy {
+    pub warnings_to_open: usize,
+    pub warning_window_ms: i64,
+    pub reopen_within_ms: i64,
+}
+
+impl Default for IncidentPolicy {
+    fn default() -> Self {
+        IncidentPolicy {
+            warnings_to_open: 2,
+            warning_window_ms: 300_000,
+            reopen_within_ms: 600_000,
+        }
+    }
+}
+
+/// An alert as the manager sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFact {
+    pub key: AlertKey,
+    pub level: Level,
+    pub phase: Phase,
+    /// When it started firing (or pending).
+    pub since_ms: i64,
+    pub site: Option<String>,
+    /// What the alert would mean as a cause when no finding explains it.
+    pub meaning: CauseKind,
+}
+
+impl AlertFact {
+    fn active(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Firing | Phase::Recovering | Phase::Suppressed
+        )
+    }
+
+    fn device(&self) -> Option<&str> {
+        self.key.entity.device_id()
+    }
+
+    /// `(device, interface)` of an interface alert.
+    fn interface(&self) -> Option<(&str, &str)> {
+        (self.key.entity.kind == EntityKind::Interface)
+            .then(|| self.key.entity.id.split_once('/'))
+            .flatten()
+    }
+}
+
+/// What a cycle changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleOutcome {
+    /// Transitions to announce.
+    pub changes: Vec<IncidentChange>,
+    /// Incidents to persist.
+    pub touched: BTreeSet<u64>,
+    /// Entities to mute, with the reason (an entity absent here is unmuted).
+    pub suppress: BTreeMap<crate::alert::EntityRef, String>,
+}
+
+/// The incidents of one tenant.
+#[derive(Debug, Default)]
+pub struct Incidents {
+    policy: IncidentPolicy,
+    incidents: BTreeMap<u64, Incident>,
+    next_id: u64,
+}
+
+fn severity_of(kind: CauseKind, alerts: &[&AlertFact]) -> Level {
+    let critical_kind = matches!(
+        kind,
+        CauseKind::DeviceDown
+            | CauseKind::LinkDown
+            | CauseKind::SiteIsolated
+            | CauseKind::UpstreamLost
+    );
+    if critical_kind || alerts.iter().any(|a| a.level == Level::Critical) {
+        Level::Critical
+    } else {
+        Level::Warning
+    }
+}
+
+/// Whether `alert` is on a link's interface at either end.
+fn on_link(alert: &AlertFact, link: &str, ctx: &dyn IncidentContext) -> bool {
+    ctx.link(link).is_some_and(|ends| {
+        ends.iter()
+            .any(|(d, i)| alert.interface() == Some((d.as_str(), i.as_str())))
+    })
+}
+
+/// Whether `alert` sits on the cause itself (a member) rather than downstream of it.
+fn on_cause(alert: &AlertFact, f: &Finding, ctx: &dyn IncidentContext) -> bool {
+    match &f.cause.entity {
+        CauseEntity::Device { id } => alert.device() == Some(id.as_str()),
+        CauseEntity::Link { id } => on_link(alert, id, ctx),
+        CauseEntity::Interface { device, interface } => {
+            alert.interface() == Some((device.as_str(), interface.as_str()))
+                || (alert.key.entity.kind == EntityKind::Peer
+                    && alert.device() == Some(device.as_str()))
+        }
+        CauseEntity::BgpSession { device, peer, .. } => {
+            alert.key.entity.kind == EntityKind::Peer
+                && (alert.device() == Some(device.as_str()) || alert.device() == Some(peer))
+        }
+        // The live ends of the links into the site.
+        CauseEntity::Site { .. } => f.parts.iter().any(|p| match p {
+            CauseEntity::Link { id } => on_link(alert, id, ctx),
+            _ => false,
+        }),
+        CauseEntity::Agent { .. } => false,
+    }
+}
+
+/// Whether the finding explains `alert` at all.
+fn explains(f: &Finding, alert: &AlertFact, ctx: &dyn IncidentContext) -> bool {
+    on_cause(alert, f, ctx)
+        || alert
+            .device()
+            .is_some_and(|d| f.impact.devices.iter().any(|x| x == d))
+        || (f.cause.kind == CauseKind::ManagementPlane && alert.device() == f.cause.entity.device())
+}
+
+impl Incidents {
+    pub fn new(policy: IncidentPolicy) -> Self {
+        Incidents {
+            policy,
+            incidents: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Continues from stored incidents (open ones and recently resolved ones).
+    pub fn restore(&mut self, stored: Vec<Incident>, next_id: u64) {
+        for i in stored {
+            self.next_id = self.next_id.max(i.id + 1);
+            self.incidents.insert(i.id, i);
+        }
+        self.next_id = self.next_id.max(next_id);
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Incident> {
+        self.incidents.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Incident> {
+        self.incidents.get_mut(&id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values()
+    }
+
+    fn transition(&mut self, id: u64, t: Transition, now_ms: i64, out: &mut CycleOutcome) {
+        if let Some(i) = self.incidents.get_mut(&id) {
+            i.transitions += 1;
+            i.updated_ms = now_ms;
+            i.log(now_ms, TimelineKind::Transition, t.as_str());
+            out.changes.push(IncidentChange {
+                incident: id,
+                transition: t,
+                seq: i.transitions,
+                at_ms: now_ms,
+            });
+            out.touched.insert(id);
+        }
+    }
+
+    fn subscribers(f: &Finding, ctx: &dyn IncidentContext) -> u64 {
+        f.impact
+            .devices
+            .iter()
+            .filter(|d| {
+                ctx.device(d)
+                    .is_some_and(|(_, r)| r == DeviceRole::PppoeConcentrator)
+            })
+            .filter_map(|d| ctx.subscribers_before(d, f.since_ms))
+            .sum()
+    }
+
+    /// Whether alerts justify an incident.
+    fn triggers(&self, alerts: &[&AlertFact], now_ms: i64) -> bool {
+        if alerts.iter().any(|a| a.level == Level::Critical) {
+            return true;
+        }
+        let mut by_site: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        for a in alerts {
+            if now_ms - a.since_ms <= self.policy.warning_window_ms {
+                *by_site.entry(a.site.as_deref()).or_default() += 1;
+            }
+        }
+        by_site.values().any(|n| *n >= self.policy.warnings_to_open)
+    }
+
+    /// One correlation cycle.
+    pub fn update(
+        &mut self,
+        now_ms: i64,
+        analysis: &Analysis,
+        alerts: &[AlertFact],
+        ctx: &dyn IncidentContext,
+    ) -> CycleOutcome {
+        let mut out = CycleOutcome::default();
+        let active: Vec<&AlertFact> = alerts.iter().filter(|a| a.active()).collect();
+        let mut claimed: HashSet<&AlertKey> = HashSet::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        for f in &analysis.findings {
+            let explained: Vec<&AlertFact> = active
+                .iter()
+                .copied()
+                .filter(|a| !claimed.contains(&a.key) && explains(f, a, ctx))
+                .collect();
+            let keys: HashSet<&AlertKey> = explained.iter().map(|a| &a.key).collect();
+            let matching = self
+                .incidents
+                .values()
+                .filter(|i| !seen.contains(&i.id))
+                .filter(|i| {
+                    i.root_cause == f.cause
+                        || (i.is_open()
+                            && (i.members.iter().any(|m| keys.contains(m))
+                                || i.suppressed.iter().any(|s| keys.contains(&s.alert))))
+                })
+                .filter(|i| self.current(i, now_ms))
+                .map(|i| i.id)
+                .max();
+            let id = match matching {
+                Some(id) => id,
+                None if !explained.is_empty() && self.triggers(&explained, now_ms) => {
+                    self.open(f, now_ms, ctx, &explained, &mut out)
+                }
+                None => continue,
+            };
+            seen.insert(id);
+            claimed.extend(keys.iter().copied());
+            self.reopen(id, now_ms, &mut out);
+            self.refresh(id, f, &explained, now_ms, ctx, &mut out);
+        }
+        self.unexplained(now_ms, &active, &claimed, &mut seen, ctx, &mut out);
+        self.resolve(now_ms, alerts, &seen, &mut out);
+        for i in self.incidents.values().filter(|i| i.is_open()) {
+            for s in &i.suppressed {
+                out.suppress.insert(
+                    s.alert.entity.clone(),
+                    format!("incident #{}: {} ({})", i.id, s.upstream, s.evidence),
+                );
+            }
+        }
+        out
+    }
+
+    fn open(
+        &mut self,
+        f: &Finding,
+        now_ms: i64,
+        ctx: &dyn IncidentContext,
+        alerts: &[&AlertFact],
+        out: &mut CycleOutcome,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let incident = Incident {
+            id,
+            title: title(&f.cause, ctx),
+            state: IncidentState::Open,
+            severity: severity_of(f.cause.kind, alerts),
+            kind: f.cause.kind,
+            root_cause: f.cause.clone(),
+            confidence: f.confidence,
+            runner_ups: f.runner_ups.clone(),
+            evidence: f.evidence.clone(),
+            impact: f.impact.clone(),
+            impacted_subscribers: Self::subscribers(f, ctx),
+            opened_ms: now_ms,
+            updated_ms: now_ms,
+            resolved_ms: None,
+            fault_since_ms: f.since_ms,
+            members: Vec::new(),
+            suppressed: Vec::new(),
+            timeline: Vec::new(),
+            ack: None,
+            assignee: None,
+            transitions: 0,
+        };
+        self.incidents.insert(id, incident);
+        self.transition(id, Transition::Opened, now_ms, out);
+        id
+    }
+
+    /// Open, or resolved so recently that the same fault coming back is the same
+    /// incident.
+    fn current(&self, i: &Incident, now_ms: i64) -> bool {
+        i.is_open()
+            || i.resolved_ms
+                .is_some_and(|r| now_ms - r <= self.policy.reopen_within_ms)
+    }
+
+    /// Opens a resolved incident again.
+    fn reopen(&mut self, id: u64, now_ms: i64, out: &mut CycleOutcome) {
+        let Some(i) = self.incidents.get_mut(&id) else {
+            return;
+        };
+        if i.is_open() {
+            return;
+        }
+        i.state = IncidentState::Open;
+        i.resolved_ms = None;
+        i.log(now_ms, TimelineKind::Evidence, "the fault is back");
+        self.transition(id, Transition::Opened, now_ms, out);
+    }
+
+    /// Brings an incident up to date with the finding that explains it now.
+    fn refresh(
+        &mut self,
+        id: u64,
+        f: &Finding,
+        alerts: &[&AlertFact],
+        now_ms: i64,
+        ctx: &dyn IncidentContext,
+        out: &mut CycleOutcome,
+    ) {
+        let Some(i) = self.incidents.get_mut(&id) else {
+            return;
+        };
+        let mut pending = Vec::new();
+        if i.root_cause != f.cause {
+            i.log(
+                now_ms,
+                TimelineKind::Evidence,
+                format!(
+                    "root cause was {}, now {}",
+                    i.root_cause.entity, f.cause.entity
+                ),
+            );
+            i.root_cause = f.cause.clone();
+            i.kind = f.cause.kind;
+            i.title = title(&f.cause, ctx);
+            pending.push(Transition::RootCauseChanged);
+        }
+        let severity = severity_of(f.cause.kind, alerts).max(i.severity);
+        if severity > i.severity {
+            i.severity = severity;
+            pending.push(Transition::Escalated);
+        }
+        for e in &f.evidence {
+            if !i.evidence.iter().any(|x| x.text == e.text) {
+                i.log(e.at_ms, TimelineKind::Evidence, e.text.clone());
+                i.evidence.push(e.clone());
+            }
+        }
+        i.confidence = f.confidence;
+        i.runner_ups = f.runner_ups.clone();
+        if f.impact.devices.len() >= i.impact.devices.len() {
+            i.impact = f.impact.clone();
+            i.impacted_subscribers = i.impacted_subscribers.max(Self::subscribers(f, ctx));
+        }
+        i.fault_since_ms = i.fault_since_ms.min(f.since_ms);
+        let strongest = f
+            .evidence
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight))
+            .map(|e| e.text.clone())
+            .unwrap_or_default();
+        for a in alerts {
+            let member = on_cause(a, f, ctx);
+            if member {
+                if !i.members.contains(&a.key) {
+                    i.members.push(a.key.clone());
+                    i.log(now_ms, TimelineKind::AlertJoined, a.key.entity.to_string());
+                }
+            } else if !i.suppressed.iter().any(|s| s.alert == a.key) {
+                i.suppressed.push(Suppressed {
+                    alert: a.key.clone(),
+                    upstream: f.cause.entity.clone(),
+                    evidence: strongest.clone(),
+                    at_ms: now_ms,
+                });
+                i.log(
+                    now_ms,
+                    TimelineKind::AlertSuppressed,
+                    a.key.entity.to_string(),
+                );
+            }
+        }
+        i.updated_ms = now_ms;
+        out.touched.insert(id);
+        for t in pending {
+            self.transition(id, t, now_ms, out);
+        }
+    }
+
+    /// Alerts no finding explains: one incident per site when they justify one, with
+    /// the alert's own entity as the cause.
+    fn unexplained(
+        &mut self,
+        now_ms: i64,
+        active: &[&AlertFact],
+        claimed: &HashSet<&AlertKey>,
+        seen: &mut HashSet<u64>,
+        ctx: &dyn IncidentContext,
+        out: &mut CycleOutcome,
+    ) {
+        let mut by_site: BTreeMap<Option<String>, Vec<&AlertFact>> = BTreeMap::new();
+        for a in active {
+            if !claimed.contains(&a.key) && a.phase != Phase::Suppressed {
+                by_site.entry(a.site.clone()).or_default().push(a);
+            }
+        }
+        for (_, alerts) in by_site {
+            let open = self
+                .incidents
+                .values()
+                .filter(|i| !seen.contains(&i.id) && self.current(i, now_ms))
+                .filter(|i| alerts.iter().any(|a| i.members.contains(&a.key)))
+                .map(|i| i.id)
+                .max();
+            let Some(first) = alerts.first() else {
+                continue;
+            };
+            let cause = Cause {
+                kind: first.meaning,
+                entity: match first.interface() {
+                    Some((d, i)) => CauseEntity::Interface {
+                        device: d.to_owned(),
+                        interface: i.to_owned(),
+                    },
+                    None => CauseEntity::Device {
+                        id: first.device().unwrap_or(&first.key.entity.id).to_owned(),
+                    },
+                },
+            };
+            let finding = Finding {
+                cause,
+                score: 0.0,
+                confidence: 0.5,
+                runner_ups: Vec::new(),
+                evidence: alerts
+                    .iter()
+                    .map(|a| crate::rca::Evidence {
+                        at_ms: a.since_ms,
+                        weight: 1.0,
+                        text: format!("alert {} on {}", a.key.rule_id, a.key.entity),
+                    })
+                    .collect(),
+                impact: Default::default(),
+                since_ms: alerts.iter().map(|a| a.since_ms).min().unwrap_or(now_ms),
+                parts: Vec::new(),
+            };
+            let id = match open {
+                Some(id) => id,
+                None if self.triggers(&alerts, now_ms) => {
+                    self.open(&finding, now_ms, ctx, &alerts, out)
+                }
+                None => continue,
+            };
+            seen.insert(id);
+            self.reopen(id, now_ms, out);
+            if let Some(i) = self.incidents.get_mut(&id) {
+                for a in &alerts {
+                    if !i.members.contains(&a.key) {
+                        i.members.push(a.key.clone());
+                        i.log(now_ms, TimelineKind::AlertJoined, a.key.entity.to_string());
+                        out.touched.insert(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Open incidents no finding named this cycle and whose members are all OK.
+    fn resolve(
+        &mut self,
+        now_ms: i64,
+        alerts: &[AlertFact],
+        seen: &HashSet<u64>,
+        out: &mut CycleOutcome,
+    ) {
+        let active: HashSet<&AlertKey> = alerts
+            .iter()
+            .filter(|a| a.phase != Phase::Ok)
+            .map(|a| &a.key)
+            .collect();
+        let done: Vec<u64> = self
+            .incidents
+            .values()
+            .filter(|i| i.is_open() && !seen.contains(&i.id))
+            .filter(|i| !i.members.iter().any(|m| active.contains(m)))
+            .map(|i| i.id)
+            .collect();
+        for id in done {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.state = IncidentState::Resolved;
+                i.resolved_ms = Some(now_ms);
+            }
+            self.transition(id, Transition::Resolved, now_ms, out);
+        }
+    }
+
+    /// Forgets resolved incidents older than `keep_ms` (they live on in the store).
+    pub fn forget_resolved(&mut self, now_ms: i64, keep_ms: i64) {
+        self.incidents
+            .retain(|_, i| i.is_open() || i.resolved_ms.is_none_or(|r| now_ms - r <= keep_ms));
+    }
+}
