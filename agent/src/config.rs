@@ -4,7 +4,7 @@
 use ispvm_proto::DeviceRole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +21,15 @@ pub struct AgentConfig {
     pub site: String,
     /// Where the agent keeps state across restarts.
     pub data_dir: PathBuf,
+    /// The local address every outgoing socket is bound to: RouterOS API and API-SSL
+    /// sessions, TCP and UDP echo probes, ICMP, and the uplink (QUIC and HTTPS). For a
+    /// host with several addresses whose routers or firewalls expect one of them; the
+    /// simulator also places agents by it. Unset (the default), the system picks the
+    /// source by route. It applies to peers of its own family only. SNMP sessions do
+    /// not follow it yet (the SNMP library binds its own socket); the gossip endpoint
+    /// binds `cluster.listen`. See docs/probes.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<IpAddr>,
     pub server: ServerConfig,
     pub tls: TlsPaths,
     #[serde(default)]
@@ -489,6 +498,13 @@ impl AgentConfig {
                 "agent_id and tenant_id are required".into(),
             ));
         }
+        if let Some(ip) = self.source_address
+            && (ip.is_unspecified() || ip.is_multicast())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "source_address {ip} is not an address of this host (unspecified or multicast)"
+            )));
+        }
         // The server refuses every batch naming an identifier it cannot store.
         for (field, value) in [
             ("agent_id", &self.agent_id),
@@ -727,6 +743,23 @@ role = "agg"
         let err = AgentConfig::from_toml(&format!("{text}\nsurprise = 1\n"), Vec::new())
             .expect_err("unknown key in the file");
         assert!(err.to_string().contains("surprise"), "{err}");
+    }
+
+    /// The source address is optional, comes from the file or the environment, and
+    /// must be an address a socket can be bound to.
+    #[test]
+    fn source_address_is_optional_and_checked() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let config = AgentConfig::from_toml(text, Vec::new()).expect("example");
+        assert_eq!(config.source_address, None);
+        let env = |v: &str| vec![("ISPVM_AGENT_SOURCE_ADDRESS".to_owned(), v.to_owned())];
+        let config = AgentConfig::from_toml(text, env("127.1.0.5")).expect("from the env");
+        assert_eq!(config.source_address, Some(IpAddr::from([127, 1, 0, 5])));
+        let v6 = AgentConfig::from_toml(text, env("2001:db8::5")).expect("IPv6");
+        assert!(v6.source_address.is_some_and(|a| a.is_ipv6()));
+        for bad in ["0.0.0.0", "224.0.0.1", "not-an-address"] {
+            assert!(AgentConfig::from_toml(text, env(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod probe;
 pub mod rates;
 pub mod routeros;
 pub mod snmp;
+pub mod source_address;
 pub mod state;
 pub mod syslog;
 #[cfg(feature = "testsuite")]

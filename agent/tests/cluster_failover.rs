@@ -124,6 +124,7 @@ async fn sigkilled_agent_routers_are_polled_again_by_the_survivors() {
             tenant_id: "acme".into(),
             site: (*site).into(),
             data_dir: dir.path().join(id),
+            source_address: None,
             // No server answers: batches wait in the disk buffer, polling goes on.
             server: ServerConfig {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9)).into(),

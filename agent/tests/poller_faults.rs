@@ -69,6 +69,7 @@ async fn rig_with(router: &str, interval_ms: u64) -> Rig {
         metrics: AgentMetrics::new(),
         state: state.clone(),
         limiter: Arc::new(tokio::sync::Semaphore::new(4)),
+        source_address: None,
     };
     let (poller, _) = Actor::spawn(None, Poller, args).await.expect("poller");
     Rig {

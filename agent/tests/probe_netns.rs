@@ -238,7 +238,12 @@ async fn inner_unreachable() {
     );
 
     // TCP toward the void: connects time out.
-    let stats = tcp_round(SocketAddr::new(ip("198.51.100.77"), 80), &plan(2, 10, 300)).await;
+    let stats = tcp_round(
+        SocketAddr::new(ip("198.51.100.77"), 80),
+        None,
+        &plan(2, 10, 300),
+    )
+    .await;
     assert_eq!((stats.sent, stats.received), (2, 0));
     assert_eq!(stats.loss_pct, 100.0);
 

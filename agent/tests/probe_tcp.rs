@@ -42,7 +42,7 @@ async fn closed(addr: &str) -> SocketAddr {
 async fn listening_port_answers_every_connect() {
     for addr in ["127.0.0.1:0", "[::1]:0"] {
         let target = listening(addr).await;
-        let stats = tcp_round(target, &plan()).await;
+        let stats = tcp_round(target, None, &plan()).await;
         assert_eq!((stats.sent, stats.received), (5, 5), "{target}: {stats:?}");
         assert_eq!(stats.loss_pct, 0.0);
         assert!(stats.min_ms.expect("answered") > 0.0);
@@ -54,13 +54,13 @@ async fn listening_port_answers_every_connect() {
 async fn closed_port_loses_every_connect() {
     for addr in ["127.0.0.1:0", "[::1]:0"] {
         let target = closed(addr).await;
-        let stats = tcp_round(target, &plan()).await;
+        let stats = tcp_round(target, None, &plan()).await;
         assert_eq!((stats.sent, stats.received), (5, 0), "{target}: {stats:?}");
         assert_eq!(stats.unreachable, 5, "refused, not timed out: {stats:?}");
         assert_eq!(stats.loss_pct, 100.0);
         assert_eq!(stats.avg_ms, None);
         assert_eq!(
-            connect_once(target, Duration::from_secs(1)).await,
+            connect_once(target, None, Duration::from_secs(1)).await,
             EchoOutcome::Unreachable
         );
     }

@@ -413,6 +413,7 @@ async fn a_poller_collects_over_snmp_when_configured_so() {
         metrics: ispvm_agent::internal_events::AgentMetrics::new(),
         state: Arc::new(ispvm_agent::state::AgentState::default()),
         limiter: Arc::new(tokio::sync::Semaphore::new(2)),
+        source_address: None,
     };
     let (poller, _) = Actor::spawn(None, Poller, args).await.expect("poller");
     let out = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())

@@ -58,6 +58,7 @@ async fn start(
         tenant_id: "t".into(),
         site: "lis1".into(),
         data_dir: dir.to_owned(),
+        source_address: None,
         // Nothing listens there: the uplink keeps retrying, which is fine here.
         server: ServerConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9).into(),
@@ -237,6 +238,7 @@ async fn probe_targets_change_live_and_show_in_the_state_endpoint() {
         tenant_id: "t".into(),
         site: "lis1".into(),
         data_dir: dir.path().to_owned(),
+        source_address: None,
         server: ServerConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9).into(),
             server_name: "localhost".into(),

@@ -229,6 +229,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
             tenant_id: DEMO_TENANT.into(),
             site: site.clone(),
             data_dir: data_dir.join("agents").join(agent_id),
+            source_address: None,
             server: AgentServer {
                 addr: server.quic_addr.into(),
                 server_name: SERVER_NAME.into(),

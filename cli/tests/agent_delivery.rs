@@ -74,6 +74,7 @@ fn agent_config(
         tenant_id: "acme".into(),
         site: "lis1".into(),
         data_dir: dir.join("agent"),
+        source_address: None,
         server: AgentServer {
             addr: quic.into(),
             server_name: "localhost".into(),

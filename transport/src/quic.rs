@@ -80,14 +80,27 @@ pub fn client_endpoint(
     material: &TlsMaterial,
     alpn: &[u8],
 ) -> Result<quinn::Endpoint, EndpointError> {
+    client_endpoint_from(server, None, material, alpn)
+}
+
+/// [`client_endpoint`] sending from `source` (a port the system picks) when given and
+/// of `server`'s family; the system's choice of source address otherwise. A host with
+/// several addresses (or the simulator, which tells endpoints apart by address) needs
+/// the uplink to leave from a chosen one.
+pub fn client_endpoint_from(
+    server: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    material: &TlsMaterial,
+    alpn: &[u8],
+) -> Result<quinn::Endpoint, EndpointError> {
     let tls = material.client_config(&[alpn])?;
     let crypto = QuicClientConfig::try_from(tls).map_err(TlsError::Quic)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport());
-    let bind: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
+    let bind: SocketAddr = match source {
+        Some(ip) if ip.is_ipv4() == server.is_ipv4() => (ip, 0).into(),
+        _ if server.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        _ => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let mut endpoint = quinn::Endpoint::client(bind)
         .map_err(|source| EndpointError::Bind { addr: bind, source })?;

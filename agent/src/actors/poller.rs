@@ -40,6 +40,8 @@ pub struct PollerArgs {
     pub state: Arc<AgentState>,
     /// The agent-wide cap on polls running at once.
     pub limiter: Arc<Semaphore>,
+    /// The agent's `source_address`: where its connections to the router leave from.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 pub struct PollerState {
@@ -69,7 +71,7 @@ impl Actor for Poller {
         let r = &args.router;
         let schedule = args.poll.schedule_for(r)?;
         let site = r.site.clone().unwrap_or(args.site);
-        let source = Source::new(r, site, &args.poll, &schedule)?;
+        let source = Source::new(r, site, &args.poll, &schedule, args.source_address)?;
         let jitter = Duration::from_millis(rand::rng().random_range(0..=args.poll.jitter_ms));
         let ticker = Ticker::start(myself, schedule.interval, jitter, || PollerMsg::Poll);
         args.state

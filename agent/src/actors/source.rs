@@ -35,6 +35,7 @@ impl Source {
         site: String,
         poll: &crate::config::PollConfig,
         schedule: &crate::config::Schedule,
+        source_address: Option<std::net::IpAddr>,
     ) -> Result<Self, SourceError> {
         match r.collector {
             CollectorKind::RouterOs => {
@@ -43,6 +44,7 @@ impl Source {
                 session.connect_timeout = Duration::from_millis(poll.connect_timeout_ms);
                 session.command_timeout = Duration::from_millis(poll.command_timeout_ms);
                 session.max_in_flight = poll.max_in_flight;
+                session.source = source_address;
                 session.tls = r
                     .tls_options()
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;

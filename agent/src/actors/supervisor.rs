@@ -97,14 +97,18 @@ impl SupervisorState {
             &self.args.tls,
             Duration::from_millis(c.uplink.connect_timeout_ms),
             Duration::from_millis(c.uplink.exchange_timeout_ms),
-        )?;
+        )?
+        .with_source(c.source_address);
         let fallback = match c.server.https_addr {
-            Some(addr) => Some(crate::uplink::HttpsUplink::new(
-                addr,
-                c.server.server_name.clone(),
-                &self.args.tls,
-                Duration::from_millis(c.uplink.exchange_timeout_ms),
-            )?),
+            Some(addr) => Some(
+                crate::uplink::HttpsUplink::new(
+                    addr,
+                    c.server.server_name.clone(),
+                    &self.args.tls,
+                    Duration::from_millis(c.uplink.exchange_timeout_ms),
+                )?
+                .with_source(c.source_address),
+            ),
             None => None,
         };
         let args = UplinkArgs {
@@ -151,6 +155,7 @@ impl SupervisorState {
             metrics: self.args.metrics.clone(),
             state: self.args.state.clone(),
             limiter: self.limiter.clone(),
+            source_address: self.args.config.source_address,
         };
         let (poller, _) = Actor::spawn_linked(None, Poller, args, myself.clone()).await?;
         self.children
@@ -423,6 +428,7 @@ impl Actor for AgentSupervisor {
         let routers = args.config.routers.clone();
         let max_polls = args.config.poll.max_concurrent_polls.max(1);
         let icmp_socket = args.config.probes.icmp_socket;
+        let source_address = args.config.source_address;
         let mut state = SupervisorState {
             args,
             desired: BTreeMap::new(),
@@ -430,7 +436,9 @@ impl Actor for AgentSupervisor {
             uplink: None,
             syslog: None,
             probers: BTreeMap::new(),
-            pinger: Arc::new(crate::probe::icmp::IcmpPinger::new(icmp_socket)),
+            pinger: Arc::new(
+                crate::probe::icmp::IcmpPinger::new(icmp_socket).with_source(source_address),
+            ),
             children: HashMap::new(),
             restarts: HashMap::new(),
             stopping: false,

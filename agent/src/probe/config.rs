@@ -44,7 +44,8 @@ pub enum IcmpSocketMode {
 
 /// What a probe measures.
 ///
-/// In TOML: `kind = "icmp"`, or `kind = { tcp = { port = 443 } }`.
+/// In TOML: `kind = "icmp"`, `kind = { tcp = { port = 443 } }`, or
+/// `kind = { udp_echo = { port = 7 } }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbeKind {
@@ -54,6 +55,11 @@ pub enum ProbeKind {
     /// TCP connect to a port; the handshake time is the round trip and a refused or
     /// timed-out connect is a loss.
     Tcp { port: u16 },
+    /// UDP datagrams to an echo service (RFC 862) on a port; each carries a sequence
+    /// number and its send time, the RTT is taken from the matching reply, and no reply
+    /// within the timeout is a loss (`probe::udp_echo`).
+    #[serde(rename = "udp_echo")]
+    UdpEcho { port: u16 },
 }
 
 impl ProbeKind {
@@ -62,6 +68,7 @@ impl ProbeKind {
         match self {
             ProbeKind::Icmp => "icmp",
             ProbeKind::Tcp { .. } => "tcp",
+            ProbeKind::UdpEcho { .. } => "udp_echo",
         }
     }
 }
@@ -98,7 +105,8 @@ pub struct ProbeTargetConfig {
     /// How long one echo waits for its reply before it counts as lost.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// ICMP payload bytes (ignored by TCP probes). 56 as in `ping`.
+    /// ICMP payload bytes, or the size of a UDP echo datagram (at least its 24-byte
+    /// header); ignored by TCP probes. 56 as in `ping`.
     #[serde(default = "default_payload_size")]
     pub payload_size: usize,
 }
@@ -140,7 +148,7 @@ pub enum ProbeConfigError {
     Timeout { key: String, value: u64 },
     #[error("probe target {key}: payload_size {value} is over {MAX_PAYLOAD}")]
     Payload { key: String, value: usize },
-    #[error("probe target {key}: TCP port 0 cannot be connected to")]
+    #[error("probe target {key}: port 0 cannot be probed")]
     Port { key: String },
     #[error(
         "probe target {key}: a round lasts up to {round_ms} ms ((count - 1) × spacing_ms + timeout_ms), longer than interval_ms {interval_ms}"
@@ -203,6 +211,14 @@ impl ProbeTargetConfig {
         }
     }
 
+    /// A UDP echo target with the default schedule.
+    pub fn udp_echo(key: impl Into<String>, address: impl Into<String>, port: u16) -> Self {
+        ProbeTargetConfig {
+            kind: ProbeKind::UdpEcho { port },
+            ..ProbeTargetConfig::icmp(key, address)
+        }
+    }
+
     /// Checks every bound; the prober refuses to start on an error.
     pub fn validate(&self) -> Result<(), ProbeConfigError> {
         let key = || self.key.clone();
@@ -239,7 +255,10 @@ impl ProbeTargetConfig {
                 value: self.payload_size,
             });
         }
-        if self.kind == (ProbeKind::Tcp { port: 0 }) {
+        if matches!(
+            self.kind,
+            ProbeKind::Tcp { port: 0 } | ProbeKind::UdpEcho { port: 0 }
+        ) {
             return Err(ProbeConfigError::Port { key: key() });
         }
         let round_ms = self.round_budget_ms();
@@ -336,6 +355,11 @@ mod tests {
             key = "web"
             address = "www.example.net"
             kind = { tcp = { port = 443 } }
+
+            [[targets]]
+            key = "echo"
+            address = "192.0.2.7"
+            kind = { udp_echo = { port = 7 } }
             "#,
         )
         .expect("parses");
@@ -344,7 +368,14 @@ mod tests {
         assert_eq!(cfg.targets[0].count, 3);
         assert_eq!(cfg.targets[1].kind, ProbeKind::Tcp { port: 443 });
         assert_eq!(cfg.targets[1].interval_ms, 10_000);
+        assert_eq!(cfg.targets[2].kind, ProbeKind::UdpEcho { port: 7 });
+        assert_eq!(cfg.targets[2].kind.as_str(), "udp_echo");
         validate_targets(&cfg.targets).expect("valid");
+        assert!(
+            ProbeTargetConfig::udp_echo("e", "192.0.2.7", 0)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

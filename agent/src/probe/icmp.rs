@@ -22,6 +22,10 @@
 //!
 //! Sockets open on first use and an open that fails is retried on the next round, so a
 //! host whose IPv6 comes up late, or a privilege granted after start, heals by itself.
+//!
+//! With a source address ([`IcmpPinger::with_source`], the agent's `source_address`) the
+//! socket of its family is bound to it (surge-ping's `bind`): echoes leave from that
+//! address, and a raw socket then receives only packets addressed to it.
 
 use super::ProbeError;
 use super::config::{IcmpSocketMode, RoundPlan};
@@ -138,8 +142,17 @@ pub(crate) fn source(packet: &IcmpPacket) -> IpAddr {
 
 /// A surge-ping configuration for one socket. `ttl` is set on the socket, which is why
 /// traceroute opens one socket per hop.
-pub(crate) fn socket_config(family: Family, want: SocketKind, ttl: Option<u32>) -> Config {
-    let mut config = Config::builder().kind(family.icmp()).build();
+pub(crate) fn socket_config(
+    family: Family,
+    want: SocketKind,
+    ttl: Option<u32>,
+    source: Option<IpAddr>,
+) -> Config {
+    let mut builder = Config::builder().kind(family.icmp());
+    if let Some(ip) = source.filter(|ip| ip.is_ipv4() == (family == Family::V4)) {
+        builder = builder.bind(std::net::SocketAddr::new(ip, 0));
+    }
+    let mut config = builder.build();
     if want == SocketKind::Raw {
         config.sock_type_hint = SOCK_RAW.into();
     }
@@ -153,12 +166,13 @@ pub(crate) fn open_client(
     family: Family,
     want: SocketKind,
     ttl: Option<u32>,
+    source: Option<IpAddr>,
 ) -> Result<(Client, SocketKind), ProbeError> {
     if tokio::runtime::Handle::try_current().is_err() {
         // surge-ping spawns its receive task on the current runtime and would panic.
         return Err(ProbeError::NoRuntime);
     }
-    let config = socket_config(family, want, ttl);
+    let config = socket_config(family, want, ttl, source);
     let dgram = Config::default().sock_type_hint;
     let client = Client::new(&config).map_err(|source| ProbeError::Socket {
         family: family.as_str(),
@@ -185,6 +199,8 @@ struct Shared {
 /// probers: the receive tasks live there) and hand an `Arc` of it to every prober.
 pub struct IcmpPinger {
     mode: IcmpSocketMode,
+    /// The agent's `source_address`, bound by the socket of its family.
+    source: Option<IpAddr>,
     v4: Mutex<Option<Shared>>,
     v6: Mutex<Option<Shared>>,
     next_ident: AtomicU16,
@@ -222,6 +238,7 @@ impl IcmpPinger {
     pub fn new(mode: IcmpSocketMode) -> Self {
         IcmpPinger {
             mode,
+            source: None,
             v4: Mutex::new(None),
             v6: Mutex::new(None),
             // Random start: raw sockets see the echoes of every process on the host, and
@@ -229,6 +246,18 @@ impl IcmpPinger {
             // take the same identifiers.
             next_ident: AtomicU16::new(rand::random()),
         }
+    }
+
+    /// The same pinger sending from `source` (the agent's `source_address`). Probes of
+    /// other kinds take it from here too, so one value reaches every prober.
+    pub fn with_source(mut self, source: Option<IpAddr>) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The source address the agent's probes leave from, if one is set.
+    pub fn source(&self) -> Option<IpAddr> {
+        self.source
     }
 
     pub fn mode(&self) -> IcmpSocketMode {
@@ -263,7 +292,7 @@ impl IcmpPinger {
             IcmpSocketMode::Auto | IcmpSocketMode::Dgram => SocketKind::Dgram,
             IcmpSocketMode::Raw => SocketKind::Raw,
         };
-        let (client, kind) = open_client(family, want, None)?;
+        let (client, kind) = open_client(family, want, None, self.source)?;
         let refused = matches!(
             (self.mode, kind),
             (IcmpSocketMode::Raw, SocketKind::Dgram) | (IcmpSocketMode::Dgram, SocketKind::Raw)

@@ -1,9 +1,10 @@
-//! Active probes from the PoP: ICMP echo and TCP connect rounds giving `ping.rtt_ms`,
+//! Active probes from the PoP: ICMP echo, TCP connect and UDP echo rounds giving `ping.rtt_ms`,
 //! `ping.loss_pct` and `ping.jitter_ms` for `EntityKey::ProbeTarget(key)`, and traceroute
 //! on demand. See `docs/probes.md`.
 //!
 //! - [`icmp::IcmpPinger`]: one ICMP socket per address family shared by every target.
 //! - [`tcp`]: connect probes.
+//! - [`udp_echo`]: UDP echo (RFC 862) probes.
 //! - [`stats`]: loss, min/avg/max and jitter of a round.
 //! - [`traceroute::traceroute`]: hops toward a target.
 //! - [`ProbeTarget`]: one target's configuration and echo identity; runs its rounds and
@@ -14,6 +15,7 @@ pub mod icmp;
 pub mod stats;
 pub mod tcp;
 pub mod traceroute;
+pub mod udp_echo;
 
 pub use crate::internal_events::probe::ProbeMetrics;
 pub use config::{
@@ -68,6 +70,11 @@ pub enum ProbeError {
         target: IpAddr,
         source: std::io::Error,
     },
+    #[error("cannot open a UDP socket toward {target}: {source}")]
+    UdpSocket {
+        target: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Resolves a target's address: an IP literal as is, a name through the system resolver
@@ -115,6 +122,9 @@ pub struct ProbeTarget {
     config: ProbeTargetConfig,
     plan: RoundPlan,
     session: EchoSession,
+    /// The agent's `source_address` (TCP and UDP echo probes bind it; ICMP through the
+    /// pinger's sockets).
+    source: Option<IpAddr>,
 }
 
 impl ProbeTarget {
@@ -125,7 +135,14 @@ impl ProbeTarget {
             plan: config.plan(),
             session: pinger.session(),
             config,
+            source: pinger.source(),
         })
+    }
+
+    /// The same target probing from `source` (the agent's `source_address`).
+    pub fn with_source(mut self, source: Option<IpAddr>) -> Self {
+        self.source = source;
+        self
     }
 
     pub fn key(&self) -> &str {
@@ -142,7 +159,15 @@ impl ProbeTarget {
         let ip = resolve(&self.config.address, self.plan.timeout).await?;
         let stats = match self.config.kind {
             ProbeKind::Icmp => pinger.round(ip, &self.plan, &mut self.session).await?,
-            ProbeKind::Tcp { port } => tcp::tcp_round(SocketAddr::new(ip, port), &self.plan).await,
+            ProbeKind::Tcp { port } => {
+                tcp::tcp_round(SocketAddr::new(ip, port), self.source, &self.plan).await
+            }
+            ProbeKind::UdpEcho { port } => {
+                let target = SocketAddr::new(ip, port);
+                udp_echo::udp_echo_round(target, self.source, &self.plan)
+                    .await
+                    .map_err(|source| ProbeError::UdpSocket { target, source })?
+            }
         };
         Ok((ip, stats))
     }

@@ -9,14 +9,18 @@ use super::config::RoundPlan;
 use super::join_all;
 use super::stats::{EchoOutcome, RoundStats};
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
-/// One connect to `target`, waiting up to `timeout`.
-pub async fn connect_once(target: SocketAddr, timeout: Duration) -> EchoOutcome {
+/// One connect to `target` from `source` (when given), waiting up to `timeout`.
+pub async fn connect_once(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    timeout: Duration,
+) -> EchoOutcome {
     let started = Instant::now();
-    match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+    let connect = crate::source_address::tcp_connect(target, source);
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(stream)) => {
             let rtt = started.elapsed();
             drop(stream);
@@ -43,14 +47,14 @@ pub async fn connect_once(target: SocketAddr, timeout: Duration) -> EchoOutcome 
 }
 
 /// One round of `plan.count` connects, one every `plan.spacing`, all in flight together.
-pub async fn tcp_round(target: SocketAddr, plan: &RoundPlan) -> RoundStats {
+pub async fn tcp_round(target: SocketAddr, source: Option<IpAddr>, plan: &RoundPlan) -> RoundStats {
     let start = tokio::time::Instant::now();
     let connects: Vec<_> = (0..plan.count)
         .map(|i| {
             let at = start + plan.spacing.saturating_mul(u32::from(i));
             async move {
                 tokio::time::sleep_until(at).await;
-                connect_once(target, plan.timeout).await
+                connect_once(target, source, plan.timeout).await
             }
         })
         .collect();

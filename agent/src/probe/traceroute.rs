@@ -60,7 +60,7 @@ pub async fn traceroute(
         let last = first.saturating_add(WAVE - 1).min(max_hops);
         let mut clients = Vec::with_capacity(usize::from(WAVE));
         for ttl in first..=last {
-            let (client, kind) = open_client(family, SocketKind::Raw, Some(u32::from(ttl)))?;
+            let (client, kind) = open_client(family, SocketKind::Raw, Some(u32::from(ttl)), None)?;
             if kind != SocketKind::Raw {
                 return Err(ProbeError::TracerouteNeedsRaw);
             }

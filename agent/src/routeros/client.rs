@@ -29,6 +29,9 @@ pub struct SessionConfig {
     pub password: String,
     /// API-SSL when set.
     pub tls: Option<TlsOptions>,
+    /// Local address the connection leaves from (`source_address`); the system's
+    /// choice when `None`.
+    pub source: Option<std::net::IpAddr>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     /// Commands in flight at once on the session.
@@ -43,6 +46,7 @@ impl SessionConfig {
             username,
             password,
             tls: None,
+            source: None,
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             max_in_flight: 3,
@@ -238,8 +242,13 @@ impl RouterOsClient {
     /// Connects (TCP or TLS) and logs in: the RouterOS ≥ 6.43 flow (name and password),
     /// falling back to the MD5 challenge flow when the router answers with a challenge.
     pub async fn connect(config: SessionConfig) -> Result<Self, ClientError> {
-        let stream =
-            transport::open(config.addr, config.tls.as_ref(), config.connect_timeout).await?;
+        let stream = transport::open(
+            config.addr,
+            config.source,
+            config.tls.as_ref(),
+            config.connect_timeout,
+        )
+        .await?;
         let (rd, wr) = tokio::io::split(stream);
         let limits = config.limits;
         let max = config.max_in_flight.max(1);

@@ -10,7 +10,7 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -150,15 +150,16 @@ fn client_config(trust: &TlsTrust) -> Result<ClientConfig, TransportError> {
     Ok(config)
 }
 
-/// Opens a TCP connection, and TLS over it when `tls` is given, within `connect_timeout`
-/// for the whole of it.
+/// Opens a TCP connection (from `source` when given), and TLS over it when `tls` is
+/// given, within `connect_timeout` for the whole of it.
 pub async fn open(
     addr: SocketAddr,
+    source: Option<IpAddr>,
     tls: Option<&TlsOptions>,
     connect_timeout: Duration,
 ) -> Result<Box<dyn Stream>, TransportError> {
     let attempt = async {
-        let tcp = TcpStream::connect(addr)
+        let tcp: TcpStream = crate::source_address::tcp_connect(addr, source)
             .await
             .map_err(|source| TransportError::Connect { addr, source })?;
         let _ = tcp.set_nodelay(true);

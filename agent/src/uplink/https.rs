@@ -30,6 +30,8 @@ pub struct HttpsUplink {
     server_name: String,
     connector: tokio_rustls::TlsConnector,
     timeout: Duration,
+    /// The agent's `source_address`, bound by every connection.
+    source: Option<std::net::IpAddr>,
 }
 
 impl HttpsUplink {
@@ -47,7 +49,14 @@ impl HttpsUplink {
             server_name,
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             timeout,
+            source: None,
         })
+    }
+
+    /// The same client connecting from `source` (the agent's `source_address`).
+    pub fn with_source(mut self, source: Option<std::net::IpAddr>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Sends one batch (gzip-compressed JSON) and returns the server's acknowledgement.
@@ -87,7 +96,7 @@ impl HttpsUplink {
         encoding: Option<&str>,
     ) -> Result<(u16, Option<String>, Vec<u8>), UplinkError> {
         let connect_err = |e: Cause| UplinkError::connect(self.server, e);
-        let tcp = TcpStream::connect(self.server)
+        let tcp: TcpStream = crate::source_address::tcp_connect(self.server, self.source)
             .await
             .map_err(|e| connect_err(e.into()))?;
         let name =

@@ -10,8 +10,8 @@ use super::UplinkError;
 use ispvm_proto::codec::{from_bincode, to_bincode};
 use ispvm_proto::{Ack, Batch, Limits};
 use ispvm_transport::TlsMaterial;
-use ispvm_transport::quic::{ALPN_INGEST, client_endpoint};
-use std::net::SocketAddr;
+use ispvm_transport::quic::{ALPN_INGEST, client_endpoint_from};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -31,6 +31,8 @@ pub struct QuicUplink {
     connection: Option<quinn::Connection>,
     connect_timeout: Duration,
     exchange_timeout: Duration,
+    /// The agent's `source_address`: the endpoint of its family binds it.
+    source: Option<IpAddr>,
 }
 
 impl QuicUplink {
@@ -67,7 +69,14 @@ impl QuicUplink {
             connection: None,
             connect_timeout,
             exchange_timeout,
+            source: None,
         })
+    }
+
+    /// The same uplink sending from `source` (the agent's `source_address`).
+    pub fn with_source(mut self, source: Option<IpAddr>) -> Self {
+        self.source = source;
+        self
     }
 
     /// The client endpoint for `addr`'s address family.
@@ -75,7 +84,7 @@ impl QuicUplink {
         if let Some((_, e)) = self.endpoints.iter().find(|(v4, _)| *v4 == addr.is_ipv4()) {
             return Ok(e.clone());
         }
-        let e = client_endpoint(addr, &self.material, ALPN_INGEST)?;
+        let e = client_endpoint_from(addr, self.source, &self.material, ALPN_INGEST)?;
         self.endpoints.push((addr.is_ipv4(), e.clone()));
         Ok(e)
     }

@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             metrics: metrics.clone(),
             state: state.clone(),
             limiter: limiter.clone(),
+            source_address: None,
         };
         pollers.push(Actor::spawn(None, Poller, args).await?.0);
     }
