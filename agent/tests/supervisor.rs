@@ -1,35 +1,20 @@
 //! The agent's supervision tree: a killed poller is restarted with backoff, a poller that
 //! keeps dying is parked as a crash loop, and the router set changes live.
 
+#[path = "support/agent_kit.rs"]
+mod agent_kit;
+
+use agent_kit::{get_json, tls};
 use ispvm_agent::actors::supervisor::ChildKey;
 use ispvm_agent::actors::{AgentSupervisor, SupervisorArgs, SupervisorMsg};
 use ispvm_agent::config::{AgentConfig, PollConfig, RouterConfig, ServerConfig, TlsPaths};
 use ispvm_agent::internal_events::{ActorRestarted, AgentMetrics};
 use ispvm_agent::state::AgentState;
 use ispvm_sim::{Topology, VirtualIsp};
-use ispvm_transport::TlsMaterial;
 use ractor::{Actor, ActorCell, ActorRef};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A self-signed identity: the uplink needs TLS material even though no server answers.
-fn tls() -> TlsMaterial {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["agent-t".into()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("cert");
-    let der: CertificateDer<'static> = cert.der().clone();
-    TlsMaterial {
-        ca: vec![der.clone()],
-        chain: vec![der],
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        crls: Vec::new(),
-        crl_path: None,
-    }
-}
 
 fn router(isp: &VirtualIsp, id: &str) -> RouterConfig {
     let r = isp.router(id).expect("router");
@@ -205,22 +190,6 @@ async fn a_poller_that_keeps_dying_is_parked_as_a_crash_loop() {
     assert_eq!(metrics.events().count_named("ActorCrashLooping"), 1);
     sup.stop(None);
     isp.shutdown().await;
-}
-
-/// Reads a JSON document over plain HTTP/1.1 (the agent's own endpoint).
-async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
