@@ -12,7 +12,7 @@ use std::time::Duration;
 
 ispvm_telemetry::label_set! {
 pub struct RoundLabels {
-    /// `icmp` or `tcp`.
+    /// `icmp`, `tcp` or `udp_echo`.
     pub kind: &'static str,
     /// `ok` (every echo answered), `partial`, `lost` (none answered) or `error` (the
     /// round could not run: no socket, name not resolved).
@@ -61,10 +61,10 @@ impl ProbeMetrics {
                 "probe_rounds_dropped",
                 "Probe rounds measured but lost because the uplink was not running",
             ),
-            echoes_sent: r.counters("probe_echoes_sent", "ICMP echoes or TCP connects attempted"),
+            echoes_sent: r.counters("probe_echoes_sent", "ICMP echoes, TCP connects or UDP echoes attempted"),
             echoes_received: r.counters(
                 "probe_echoes_received",
-                "ICMP echoes or TCP connects answered by the target",
+                "ICMP echoes, TCP connects or UDP echoes answered by the target",
             ),
             targets: r.gauge("probe_targets", "Probe targets with a running prober"),
             traceroutes: r.counters("probe_traceroutes", "Traceroutes run on demand by result"),
