@@ -61,7 +61,10 @@ impl ProbeMetrics {
                 "probe_rounds_dropped",
                 "Probe rounds measured but lost because the uplink was not running",
             ),
-            echoes_sent: r.counters("probe_echoes_sent", "ICMP echoes, TCP connects or UDP echoes attempted"),
+            echoes_sent: r.counters(
+                "probe_echoes_sent",
+                "ICMP echoes, TCP connects or UDP echoes attempted",
+            ),
             echoes_received: r.counters(
                 "probe_echoes_received",
                 "ICMP echoes, TCP connects or UDP echoes answered by the target",
