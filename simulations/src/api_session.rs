@@ -389,9 +389,11 @@ where
             }
         }
         if !answered && !buf.is_empty() && session.reach(unix_seconds(SystemTime::now())).is_up() {
-            // Held bytes that are only the start of a sentence: read the rest.
+            // Held bytes that are only the start of a sentence: read the rest (or look
+            // at the router and the path again when a fault changes).
             let read = tokio::select! {
                 () = cancel.cancelled() => return,
+                _ = changes.changed() => continue,
                 r = stream.read(&mut chunk) => r,
             };
             match read {
