@@ -18,7 +18,7 @@
 
 use super::net::{DomView, Ix, Net, Node};
 use super::observations::{LinkEvidence, Observations, PathTarget, SERVER_VANTAGE};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A data-plane target lost from every vantage that tried (spread over those).
 const W_PING_LOST: f64 = 6.0;
@@ -424,6 +424,7 @@ impl Problem {
         // Rivals of the facts are judged on the untouched network.
         let (views0, primary0) = self.views(net, &none, &vantages);
         let cands0 = self.candidates(net, &none, &views0, &primary0, &nothing);
+        let index0 = by_symptom(&cands0);
 
         let facts = self.facts(net);
         let mut failed = none.clone();
@@ -435,15 +436,17 @@ impl Problem {
         let mut joint = Vec::new();
         if !facts.is_empty() {
             let (views, primary) = self.views(net, &failed, &vantages);
-            // Each fact alone, to credit it with what it explains by itself.
-            type Alone = (Ix, Vec<bool>, HashMap<Ix, DomView>, DomView);
-            let alone: Vec<Alone> = facts
+            // A fact alone explains a symptom when, in the intact network, it is one
+            // of the symptom's explainers (it dominates the target from the vantage,
+            // it is the link or its far end).
+            let alone: HashMap<Ix, HashSet<usize>> = facts
                 .iter()
                 .map(|f| {
-                    let mut one = none.clone();
-                    one[*f as usize] = true;
-                    let (v, p) = self.views(net, &one, &vantages);
-                    (*f, one, v, p)
+                    let mine = cands0
+                        .get(f)
+                        .map(|c| c.symptoms.iter().copied().collect())
+                        .unwrap_or_default();
+                    (*f, mine)
                 })
                 .collect();
             let mut own: HashMap<Ix, Vec<usize>> = HashMap::new();
@@ -453,8 +456,8 @@ impl Problem {
                 }
                 explained[i] = true;
                 let mut credited = false;
-                for (f, one, v, p) in &alone {
-                    if self.explained(s, net, one, v, p) {
+                for f in &facts {
+                    if alone.get(f).is_some_and(|m| m.contains(&i)) {
                         own.entry(*f).or_default().push(i);
                         credited = true;
                     }
@@ -465,7 +468,7 @@ impl Problem {
             }
             for f in &facts {
                 let symptoms = own.remove(f).unwrap_or_default();
-                let rivals = rivals_of(*f, &symptoms, &cands0, &self.symptoms);
+                let rivals = rivals_of(*f, &symptoms, &cands0, &index0, &self.symptoms);
                 picks.push(Pick {
                     node: *f,
                     symptoms,
@@ -488,7 +491,11 @@ impl Problem {
                     }
                 }
             }
+            if explained.iter().all(|e| *e) {
+                break;
+            }
             let cands = self.candidates(net, &failed, &views, &primary, &explained);
+            let index = by_symptom(&cands);
             let gain = |c: &Candidate| -> f64 {
                 c.symptoms.iter().map(|&i| self.symptoms[i].weight).sum()
             };
@@ -514,7 +521,7 @@ impl Problem {
                 if c.symptoms.iter().any(|&i| taken[i]) {
                     continue;
                 }
-                let rivals = rivals_of(node, &c.symptoms, &cands, &self.symptoms);
+                let rivals = rivals_of(node, &c.symptoms, &cands, &index, &self.symptoms);
                 for &i in &c.symptoms {
                     taken[i] = true;
                     explained[i] = true;
@@ -547,26 +554,38 @@ pub(crate) struct Solution {
     pub left: Vec<usize>,
 }
 
+/// Which candidates explain each symptom: the index rivals are found through.
+fn by_symptom(cands: &HashMap<Ix, Candidate>) -> HashMap<usize, Vec<Ix>> {
+    let mut out: HashMap<usize, Vec<Ix>> = HashMap::new();
+    for (n, c) in cands {
+        for &i in &c.symptoms {
+            out.entry(i).or_default().push(*n);
+        }
+    }
+    out
+}
+
 /// The two best other explanations of (part of) `symptoms`, scored on them.
 fn rivals_of(
     node: Ix,
     symptoms: &[usize],
     cands: &HashMap<Ix, Candidate>,
+    index: &HashMap<usize, Vec<Ix>>,
     all: &[Symptom],
 ) -> Vec<(Ix, f64)> {
-    let mine: std::collections::HashSet<usize> = symptoms.iter().copied().collect();
-    let mut rivals: Vec<(Ix, f64)> = cands
-        .iter()
-        .filter(|(n, _)| **n != node)
-        .filter_map(|(n, c)| {
-            let shared: f64 = c
-                .symptoms
-                .iter()
-                .filter(|i| mine.contains(i))
-                .map(|&i| all[i].weight)
-                .sum();
-            let score = shared - c.contradiction;
-            (shared > 0.0 && score > 0.0).then_some((*n, score))
+    let mut shared: HashMap<Ix, f64> = HashMap::new();
+    for &i in symptoms {
+        for &n in index.get(&i).into_iter().flatten() {
+            if n != node {
+                *shared.entry(n).or_default() += all[i].weight;
+            }
+        }
+    }
+    let mut rivals: Vec<(Ix, f64)> = shared
+        .into_iter()
+        .filter_map(|(n, w)| {
+            let score = w - cands.get(&n).map_or(0.0, |c| c.contradiction);
+            (score > 0.0).then_some((n, score))
         })
         .collect();
     rivals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

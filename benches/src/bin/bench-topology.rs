@@ -1,15 +1,12 @@
 //! The topology model at ISP scale: how long one inventory change takes to be read
 //! again, and how long the impact of one cause and of many takes.
 //!
-//! The network: `--pops` PoPs under two upstreams and two edge routers; each PoP has
-//! two cores (both on both edges), a ring of `--ring` aggregation routers closed on the
-//! two cores, and `--access` access routers per aggregation router, dual-homed to it and
-//! to its ring neighbour. Prints the node count and each figure.
+//! The network is [`ispvm_benches::isp_topology`]. Prints the node count and each figure.
 
 use anyhow::Result;
 use clap::Parser;
-use ispvm_actors::topology::{NodeKey, Topology};
-use ispvm_proto::DeviceRole;
+use ispvm_actors::topology::NodeKey;
+use ispvm_benches::{IspShape, isp_topology};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -25,51 +22,14 @@ struct Args {
     causes: usize,
 }
 
-fn build(a: &Args) -> Result<Topology> {
-    let mut t = Topology::new();
-    let link = |t: &mut Topology, x: &str, y: &str| t.upsert_link(&format!("{x}~{y}"), x, y);
-    for u in ["up1", "up2"] {
-        t.upsert_device(u, DeviceRole::Upstream, None);
-    }
-    for e in ["edge1", "edge2"] {
-        t.upsert_device(e, DeviceRole::Edge, None);
-        link(&mut t, "up1", e)?;
-        link(&mut t, "up2", e)?;
-    }
-    for p in 0..a.pops {
-        let site = format!("pop{p}");
-        let cores = [format!("{site}-core1"), format!("{site}-core2")];
-        for c in &cores {
-            t.upsert_device(c, DeviceRole::Core, Some(&site));
-            link(&mut t, "edge1", c)?;
-            link(&mut t, "edge2", c)?;
-        }
-        let aggs: Vec<String> = (0..a.ring).map(|i| format!("{site}-agg{i}")).collect();
-        for g in &aggs {
-            t.upsert_device(g, DeviceRole::Agg, Some(&site));
-        }
-        link(&mut t, &cores[0], &aggs[0])?;
-        for w in aggs.windows(2) {
-            link(&mut t, &w[0], &w[1])?;
-        }
-        link(&mut t, &aggs[a.ring - 1], &cores[1])?;
-        for (i, g) in aggs.iter().enumerate() {
-            let neighbour = &aggs[(i + 1) % a.ring];
-            for k in 0..a.access {
-                let acc = format!("{g}-acc{k}");
-                t.upsert_device(&acc, DeviceRole::Access, Some(&site));
-                link(&mut t, g, &acc)?;
-                link(&mut t, neighbour, &acc)?;
-            }
-        }
-    }
-    Ok(t)
-}
-
 fn main() -> Result<()> {
     let a = Args::parse();
     let started = Instant::now();
-    let mut t = build(&a)?;
+    let mut t = isp_topology(&IspShape {
+        pops: a.pops,
+        ring: a.ring,
+        access: a.access,
+    })?;
     let (devices, links) = t.counts();
     println!(
         "topology: {devices} devices, {links} links ({} nodes), built in {:.1} ms",
