@@ -10,7 +10,7 @@
 use super::finding::{
     Analysis, Cause, CauseEntity, CauseKind, Evidence, Finding, Impact, RunnerUp,
 };
-use super::net::{Ix, Net, Node};
+use super::net::{Ix, Kind, Net, Node};
 use super::observations::{BgpPeer, Observations};
 use super::search::{Pick, Problem, Solution, SymptomKind};
 use crate::topology::{NodeKey, Topology};
@@ -41,28 +41,59 @@ fn cause_of(net: &Net, node: Ix, cuts_something: bool) -> Option<Cause> {
     Some(Cause { kind, entity })
 }
 
-/// Devices the server no longer reaches when `nodes` fail.
-fn cut_off(net: &Net, nodes: &[Ix]) -> BTreeSet<Ix> {
-    let mut failed = vec![false; net.len()];
-    for n in nodes {
-        failed[*n as usize] = true;
+/// What the server no longer reaches when nodes fail.
+struct Cuts<'a> {
+    net: &'a Net,
+    /// The server's dominator tree of the intact network, as children lists: one node
+    /// cuts off exactly its subtree, with no search of the whole network.
+    below: Vec<Vec<Ix>>,
+}
+
+impl<'a> Cuts<'a> {
+    fn new(net: &'a Net) -> Self {
+        let none = vec![false; net.len()];
+        let below = net.dominators(net.server(), &none).children();
+        Cuts { net, below }
     }
-    let reached = net.reach(net.server(), &failed);
-    (0..net.len() as Ix)
-        .filter(|n| matches!(net.nodes[*n as usize], Node::Device(_)))
-        .filter(|n| !reached[*n as usize])
-        .collect()
+
+    fn is_device(&self, n: Ix) -> bool {
+        matches!(self.net.nodes[n as usize], Node::Device(_))
+    }
+
+    /// Devices cut off when `nodes` fail together.
+    fn devices(&self, nodes: &[Ix]) -> BTreeSet<Ix> {
+        if let [one] = nodes {
+            let mut out = BTreeSet::new();
+            let mut stack = vec![*one];
+            while let Some(n) = stack.pop() {
+                if self.is_device(n) {
+                    out.insert(n);
+                }
+                stack.extend(self.below[n as usize].iter().copied());
+            }
+            return out;
+        }
+        let mut failed = vec![false; self.net.len()];
+        for n in nodes {
+            failed[*n as usize] = true;
+        }
+        let reached = self.net.reach(self.net.server(), &failed);
+        (0..self.net.len() as Ix)
+            .filter(|n| self.is_device(*n) && !reached[*n as usize])
+            .collect()
+    }
 }
 
 struct Builder<'a> {
     net: &'a Net,
+    cuts: Cuts<'a>,
     problem: &'a Problem,
     topology: &'a mut Topology,
 }
 
 impl Builder<'_> {
     fn impact(&mut self, failed: &[Ix], extra_devices: &[Ix]) -> Impact {
-        let mut devices: BTreeSet<Ix> = cut_off(self.net, failed);
+        let mut devices: BTreeSet<Ix> = self.cuts.devices(failed);
         devices.extend(extra_devices.iter().copied());
         let keys: Vec<NodeKey> = failed
             .iter()
@@ -216,9 +247,8 @@ fn in_site(
             match &net.nodes[t] {
                 Node::Device(_) => net.site[t].as_deref() == Some(site),
                 Node::Api(d) => net
-                    .index
-                    .get(&Node::Device(d.clone()))
-                    .is_some_and(|ix| net.site[*ix as usize].as_deref() == Some(site)),
+                    .find(Kind::Device, d)
+                    .is_some_and(|ix| net.site[ix as usize].as_deref() == Some(site)),
                 // An agent of the site, or one cut off with it.
                 Node::Agent(_) => true,
                 _ => false,
@@ -246,6 +276,7 @@ pub(crate) fn classify(
     } = solution;
     let mut b = Builder {
         net,
+        cuts: Cuts::new(net),
         problem,
         topology,
     };
@@ -318,18 +349,18 @@ pub(crate) fn classify(
     let joint_cut: BTreeSet<Ix> = if joint.is_empty() || together.len() < 2 {
         BTreeSet::new()
     } else {
-        cut_off(net, &together)
+        b.cuts.devices(&together)
     };
     for p in loose {
         let is_link = picked_links.contains(&p.node);
         let mut symptoms = p.symptoms.clone();
         let mut failed = vec![p.node];
-        let alone = cut_off(net, &failed);
+        let alone = b.cuts.devices(&failed);
         let mut cuts = !alone.is_empty();
         if is_link && alone.is_empty() && !joint_cut.is_empty() {
             // Necessary for the joint cut: without it, the others cut less.
             let others: Vec<Ix> = together.iter().copied().filter(|n| *n != p.node).collect();
-            if cut_off(net, &others).len() < joint_cut.len() {
+            if b.cuts.devices(&others).len() < joint_cut.len() {
                 symptoms.extend(joint.iter().copied());
                 failed = together.clone();
                 cuts = true;

@@ -44,12 +44,25 @@ impl Node {
 
 pub(crate) type Ix = u32;
 
+/// The kinds of named nodes, for lookups by name without building a [`Node`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Device = 0,
+    Link = 1,
+    Api = 2,
+    Agent = 3,
+}
+
 /// The graph of one analysis.
 #[derive(Debug)]
 pub(crate) struct Net {
     pub nodes: Vec<Node>,
+    /// Whether each node carries traffic (read per edge in every search).
+    transit: Vec<bool>,
     adj: Vec<Vec<Ix>>,
-    pub index: HashMap<Node, Ix>,
+    /// Nodes by kind and name (the server is apart).
+    names: [HashMap<String, Ix>; 4],
+    server: Option<Ix>,
     /// Device node → its site.
     pub site: Vec<Option<String>>,
     /// Link node → its two end devices.
@@ -64,6 +77,17 @@ pub(crate) struct DomView {
 }
 
 impl DomView {
+    /// The nodes each node immediately dominates.
+    pub fn children(&self) -> Vec<Vec<Ix>> {
+        let mut out = vec![Vec::new(); self.idom.len()];
+        for (n, d) in self.idom.iter().enumerate() {
+            if let Some(d) = d {
+                out[*d as usize].push(n as Ix);
+            }
+        }
+        out
+    }
+
     /// `node` and the nodes above it up to (not including) the vantage.
     pub fn ancestors(&self, node: Ix) -> impl Iterator<Item = Ix> + '_ {
         let mut next = self.reached[node as usize].then_some(node);
@@ -82,8 +106,10 @@ impl Net {
     pub fn build(topology: &mut Topology, vantages: &[Vantage]) -> Net {
         let mut net = Net {
             nodes: Vec::new(),
+            transit: Vec::new(),
             adj: Vec::new(),
-            index: HashMap::new(),
+            names: Default::default(),
+            server: None,
             site: Vec::new(),
             ends: HashMap::new(),
         };
@@ -105,10 +131,8 @@ impl Net {
             .map(|(l, a, b)| (l.to_owned(), a.to_owned(), b.to_owned()))
             .collect();
         for (l, a, b) in links {
-            let (Some(&a), Some(&b)) = (
-                net.index.get(&Node::Device(a)),
-                net.index.get(&Node::Device(b)),
-            ) else {
+            let (Some(a), Some(b)) = (net.find(Kind::Device, &a), net.find(Kind::Device, &b))
+            else {
                 continue;
             };
             let ix = net.add(Node::Link(l), None);
@@ -119,7 +143,7 @@ impl Net {
         let roots: Vec<Ix> = topology
             .root_devices()
             .into_iter()
-            .filter_map(|d| net.index.get(&Node::Device(d)).copied())
+            .filter_map(|d| net.find(Kind::Device, &d))
             .collect();
         let mut server_placed = false;
         for v in vantages {
@@ -129,13 +153,17 @@ impl Net {
             } else {
                 Node::Agent(v.id.clone())
             };
-            if net.index.contains_key(&node) {
+            let known = match &node {
+                Node::Server => net.server.is_some(),
+                _ => net.find(Kind::Agent, &v.id).is_some(),
+            };
+            if known {
                 continue;
             }
             let mut at: Vec<Ix> = v
                 .attached_to
                 .iter()
-                .filter_map(|d| net.index.get(&Node::Device(d.clone())).copied())
+                .filter_map(|d| net.find(Kind::Device, d))
                 .collect();
             if at.is_empty() {
                 at = v
@@ -160,7 +188,20 @@ impl Net {
 
     fn add(&mut self, node: Node, site: Option<String>) -> Ix {
         let ix = self.nodes.len() as Ix;
-        self.index.insert(node.clone(), ix);
+        let named = match &node {
+            Node::Device(n) => Some((Kind::Device, n)),
+            Node::Link(n) => Some((Kind::Link, n)),
+            Node::Api(n) => Some((Kind::Api, n)),
+            Node::Agent(n) => Some((Kind::Agent, n)),
+            Node::Server => None,
+        };
+        match named {
+            Some((kind, name)) => {
+                self.names[kind as usize].insert(name.clone(), ix);
+            }
+            None => self.server = Some(ix),
+        }
+        self.transit.push(node.transit());
         self.nodes.push(node);
         self.adj.push(Vec::new());
         self.site.push(site);
@@ -172,18 +213,23 @@ impl Net {
         self.adj[b as usize].push(a);
     }
 
+    /// The node of a kind by name.
+    pub fn find(&self, kind: Kind, name: &str) -> Option<Ix> {
+        self.names[kind as usize].get(name).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
     pub fn server(&self) -> Ix {
-        self.index.get(&Node::Server).copied().unwrap_or(0)
+        self.server.unwrap_or(0)
     }
 
     /// Whether traffic may go from `from` to `to`: into any node, out of a transit node
     /// or of the vantage the walk starts at.
     fn step_ok(&self, from: Ix, to: Ix, root: Ix, failed: &[bool]) -> bool {
-        !failed[to as usize] && (from == root || self.nodes[from as usize].transit())
+        !failed[to as usize] && (from == root || self.transit[from as usize])
     }
 
     /// What `root` reaches with the `failed` nodes removed.
@@ -203,6 +249,17 @@ impl Net {
             }
         }
         seen
+    }
+
+    /// What `root` reaches with the `failed` nodes removed, as a view without a
+    /// dominator tree (its ancestors are each node alone): enough to tell what a set of
+    /// failures explains, at the cost of one search.
+    pub fn reach_view(&self, root: Ix, failed: &[bool]) -> DomView {
+        DomView {
+            idom: vec![None; self.len()],
+            reached: self.reach(root, failed),
+            root,
+        }
     }
 
     /// The dominator tree from `root` with the `failed` nodes removed, by the

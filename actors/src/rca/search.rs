@@ -16,9 +16,9 @@
 //! Causes that only fail together (both uplinks of a dual-homed site) show up in the
 //! next round: with the first one removed, the second dominates what both cut off.
 
-use super::net::{DomView, Ix, Net, Node};
+use super::net::{DomView, Ix, Kind, Net, Node};
 use super::observations::{LinkEvidence, Observations, PathTarget, SERVER_VANTAGE};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// A data-plane target lost from every vantage that tried (spread over those).
 const W_PING_LOST: f64 = 6.0;
@@ -85,19 +85,18 @@ pub(crate) struct Problem {
 }
 
 fn target_node(net: &Net, t: &PathTarget) -> Option<Ix> {
-    let node = match t {
-        PathTarget::Device(d) => Node::Device(d.clone()),
-        PathTarget::Management(d) => Node::Api(d.clone()),
-        PathTarget::Agent(a) => Node::Agent(a.clone()),
-    };
-    net.index.get(&node).copied()
+    match t {
+        PathTarget::Device(d) => net.find(Kind::Device, d),
+        PathTarget::Management(d) => net.find(Kind::Api, d),
+        PathTarget::Agent(a) => net.find(Kind::Agent, a),
+    }
 }
 
 fn vantage_node(net: &Net, v: &str) -> Option<Ix> {
     if v == SERVER_VANTAGE {
         Some(net.server())
     } else {
-        net.index.get(&Node::Agent(v.to_owned())).copied()
+        net.find(Kind::Agent, v)
     }
 }
 
@@ -106,7 +105,7 @@ impl Problem {
         let mut symptoms = Vec::new();
         let mut works = Vec::new();
         // Lost observations per target, to spread the target's weight over them.
-        let mut lost: BTreeMap<&PathTarget, Vec<(Ix, i64, &str)>> = BTreeMap::new();
+        let mut lost: BTreeMap<Ix, (&PathTarget, Vec<(Ix, i64, &str)>)> = BTreeMap::new();
         for p in &obs.paths {
             let (Some(v), Some(t)) = (vantage_node(net, &p.vantage), target_node(net, &p.target))
             else {
@@ -115,19 +114,17 @@ impl Problem {
             if p.reached {
                 works.push((v, t));
             } else {
-                lost.entry(&p.target)
-                    .or_default()
+                lost.entry(t)
+                    .or_insert_with(|| (&p.target, Vec::new()))
+                    .1
                     .push((v, p.at_ms, &p.vantage));
             }
         }
-        for (target, from) in lost {
+        for (t, (target, from)) in lost {
             let total = match target {
                 PathTarget::Device(_) => W_PING_LOST,
                 PathTarget::Management(_) => W_API_LOST,
                 PathTarget::Agent(_) => W_AGENT_LOST,
-            };
-            let Some(t) = target_node(net, target) else {
-                continue;
             };
             let what = match target {
                 PathTarget::Device(d) => format!("no echo reply from {d}"),
@@ -147,7 +144,7 @@ impl Problem {
                 });
             }
         }
-        let dev = |d: &str| net.index.get(&Node::Device(d.to_owned())).copied();
+        let dev = |d: &str| net.find(Kind::Device, d);
         let far_end = |link: Ix, near: Option<Ix>| {
             let (a, b) = net.ends.get(&link).copied()?;
             match near {
@@ -157,7 +154,7 @@ impl Problem {
             }
         };
         for l in &obs.links_down {
-            let Some(link) = net.index.get(&Node::Link(l.link.clone())).copied() else {
+            let Some(link) = net.find(Kind::Link, &l.link) else {
                 continue;
             };
             let reporter = dev(l.evidence.reporter());
@@ -200,10 +197,7 @@ impl Problem {
                 }
                 super::observations::BgpPeer::External(p) => (W_BGP_UPSTREAM, p.clone()),
             };
-            let via = b
-                .via_link
-                .as_ref()
-                .and_then(|l| net.index.get(&Node::Link(l.clone())).copied());
+            let via = b.via_link.as_ref().and_then(|l| net.find(Kind::Link, l));
             symptoms.push(Symptom {
                 kind: SymptomKind::Bgp { ends, via },
                 weight,
@@ -219,7 +213,7 @@ impl Problem {
             .links_up
             .iter()
             .filter_map(|u| {
-                let link = net.index.get(&Node::Link(u.link.clone())).copied()?;
+                let link = net.find(Kind::Link, &u.link)?;
                 Some((link, far_end(link, dev(&u.reported_by))))
             })
             .collect();
@@ -315,7 +309,7 @@ impl Problem {
         for (_, t) in &self.works {
             alive[*t as usize] = true;
             if let Node::Api(d) = &net.nodes[*t as usize]
-                && let Some(&dev) = net.index.get(&Node::Device(d.clone()))
+                && let Some(dev) = net.find(Kind::Device, d)
             {
                 alive[dev as usize] = true;
             }
@@ -358,8 +352,8 @@ impl Problem {
         views: &HashMap<Ix, DomView>,
         primary: &DomView,
         explained: &[bool],
-    ) -> HashMap<Ix, Candidate> {
-        let mut cands: HashMap<Ix, Candidate> = HashMap::new();
+    ) -> Vec<Candidate> {
+        let mut cands: Vec<Candidate> = (0..net.len()).map(|_| Candidate::default()).collect();
         let mut buf = Vec::new();
         for (i, s) in self.symptoms.iter().enumerate() {
             if explained[i] {
@@ -368,14 +362,15 @@ impl Problem {
             self.explainers(s, net, views, primary, &mut buf);
             for &c in &buf {
                 if !failed[c as usize] && !matches!(net.nodes[c as usize], Node::Server) {
-                    cands.entry(c).or_default().symptoms.push(i);
+                    cands[c as usize].symptoms.push(i);
                 }
             }
         }
         for (v, t) in &self.works {
             if let Some(view) = views.get(v) {
                 for a in view.ancestors(*t) {
-                    if let Some(c) = cands.get_mut(&a) {
+                    let c = &mut cands[a as usize];
+                    if !c.symptoms.is_empty() {
                         c.contradiction += W_WORKS;
                     }
                 }
@@ -383,12 +378,27 @@ impl Problem {
         }
         for (link, far) in &self.links_up {
             for n in std::iter::once(*link).chain(*far) {
-                if let Some(c) = cands.get_mut(&n) {
+                let c = &mut cands[n as usize];
+                if !c.symptoms.is_empty() {
                     c.contradiction += W_LINK_UP;
                 }
             }
         }
         cands
+    }
+
+    /// Reachability only, per vantage: what `failed` explains, one search each.
+    fn reach_views(
+        &self,
+        net: &Net,
+        failed: &[bool],
+        vantages: &[Ix],
+    ) -> (HashMap<Ix, DomView>, DomView) {
+        let views = vantages
+            .iter()
+            .map(|v| (*v, net.reach_view(*v, failed)))
+            .collect();
+        (views, net.reach_view(net.server(), failed))
     }
 
     fn views(
@@ -424,7 +434,7 @@ impl Problem {
         // Rivals of the facts are judged on the untouched network.
         let (views0, primary0) = self.views(net, &none, &vantages);
         let cands0 = self.candidates(net, &none, &views0, &primary0, &nothing);
-        let index0 = by_symptom(&cands0);
+        let index0 = by_symptom(&cands0, self.symptoms.len());
 
         let facts = self.facts(net);
         let mut failed = none.clone();
@@ -434,21 +444,20 @@ impl Problem {
         let mut explained = nothing.clone();
         let mut picks: Vec<Pick> = Vec::new();
         let mut joint = Vec::new();
-        if !facts.is_empty() {
-            let (views, primary) = self.views(net, &failed, &vantages);
+        // The views of the network as `failed` stands, carried into the search.
+        let mut carried;
+        if facts.is_empty() {
+            carried = Some((views0, primary0));
+        } else {
+            carried = None;
+            let (views, primary) = self.reach_views(net, &failed, &vantages);
             // A fact alone explains a symptom when, in the intact network, it is one
             // of the symptom's explainers (it dominates the target from the vantage,
             // it is the link or its far end).
-            let alone: HashMap<Ix, HashSet<usize>> = facts
-                .iter()
-                .map(|f| {
-                    let mine = cands0
-                        .get(f)
-                        .map(|c| c.symptoms.iter().copied().collect())
-                        .unwrap_or_default();
-                    (*f, mine)
-                })
-                .collect();
+            let mut is_fact = vec![false; net.len()];
+            for f in &facts {
+                is_fact[*f as usize] = true;
+            }
             let mut own: HashMap<Ix, Vec<usize>> = HashMap::new();
             for (i, s) in self.symptoms.iter().enumerate() {
                 if !self.explained(s, net, &failed, &views, &primary) {
@@ -456,9 +465,9 @@ impl Problem {
                 }
                 explained[i] = true;
                 let mut credited = false;
-                for f in &facts {
-                    if alone.get(f).is_some_and(|m| m.contains(&i)) {
-                        own.entry(*f).or_default().push(i);
+                for &n in &index0[i] {
+                    if is_fact[n as usize] {
+                        own.entry(n).or_default().push(i);
                         credited = true;
                     }
                 }
@@ -478,7 +487,13 @@ impl Problem {
         }
         let searched_from = picks.len();
         for round in 0..MAX_ROUNDS {
-            let (views, primary) = self.views(net, &failed, &vantages);
+            if explained.iter().all(|e| *e) {
+                break;
+            }
+            let (views, primary) = match carried.take() {
+                Some(v) => v,
+                None => self.views(net, &failed, &vantages),
+            };
             if round > 0 {
                 for (i, s) in self.symptoms.iter().enumerate() {
                     if !explained[i] && self.explained(s, net, &failed, &views, &primary) {
@@ -495,13 +510,15 @@ impl Problem {
                 break;
             }
             let cands = self.candidates(net, &failed, &views, &primary, &explained);
-            let index = by_symptom(&cands);
+            let index = by_symptom(&cands, self.symptoms.len());
             let gain = |c: &Candidate| -> f64 {
                 c.symptoms.iter().map(|&i| self.symptoms[i].weight).sum()
             };
             let mut ranked: Vec<(Ix, f64)> = cands
                 .iter()
-                .map(|(n, c)| (*n, gain(c), c.contradiction))
+                .enumerate()
+                .filter(|(_, c)| !c.symptoms.is_empty())
+                .map(|(n, c)| (n as Ix, gain(c), c.contradiction))
                 .filter(|(_, g, x)| *g > 0.0 && *x < g * MAX_CONTRADICTION)
                 .map(|(n, g, x)| (n, g - x))
                 .collect();
@@ -517,7 +534,9 @@ impl Problem {
             let mut taken = vec![false; self.symptoms.len()];
             let mut any = false;
             for &(node, _) in &ranked {
-                let Some(c) = cands.get(&node) else { continue };
+                let Some(c) = cands.get(node as usize) else {
+                    continue;
+                };
                 if c.symptoms.iter().any(|&i| taken[i]) {
                     continue;
                 }
@@ -555,11 +574,11 @@ pub(crate) struct Solution {
 }
 
 /// Which candidates explain each symptom: the index rivals are found through.
-fn by_symptom(cands: &HashMap<Ix, Candidate>) -> HashMap<usize, Vec<Ix>> {
-    let mut out: HashMap<usize, Vec<Ix>> = HashMap::new();
-    for (n, c) in cands {
+fn by_symptom(cands: &[Candidate], symptoms: usize) -> Vec<Vec<Ix>> {
+    let mut out: Vec<Vec<Ix>> = vec![Vec::new(); symptoms];
+    for (n, c) in cands.iter().enumerate() {
         for &i in &c.symptoms {
-            out.entry(i).or_default().push(*n);
+            out[i].push(n as Ix);
         }
     }
     out
@@ -569,13 +588,13 @@ fn by_symptom(cands: &HashMap<Ix, Candidate>) -> HashMap<usize, Vec<Ix>> {
 fn rivals_of(
     node: Ix,
     symptoms: &[usize],
-    cands: &HashMap<Ix, Candidate>,
-    index: &HashMap<usize, Vec<Ix>>,
+    cands: &[Candidate],
+    index: &[Vec<Ix>],
     all: &[Symptom],
 ) -> Vec<(Ix, f64)> {
     let mut shared: HashMap<Ix, f64> = HashMap::new();
     for &i in symptoms {
-        for &n in index.get(&i).into_iter().flatten() {
+        for &n in index.get(i).into_iter().flatten() {
             if n != node {
                 *shared.entry(n).or_default() += all[i].weight;
             }
@@ -584,7 +603,7 @@ fn rivals_of(
     let mut rivals: Vec<(Ix, f64)> = shared
         .into_iter()
         .filter_map(|(n, w)| {
-            let score = w - cands.get(&n).map_or(0.0, |c| c.contradiction);
+            let score = w - cands.get(n as usize).map_or(0.0, |c| c.contradiction);
             (score > 0.0).then_some((n, score))
         })
         .collect();
