@@ -100,12 +100,15 @@ fn vantage_node(net: &Net, v: &str) -> Option<Ix> {
     }
 }
 
+/// One vantage that lost a target: the vantage, when, and its name.
+type LostFrom<'a> = (Ix, i64, &'a str);
+
 impl Problem {
     pub fn new(net: &Net, obs: &Observations) -> Problem {
         let mut symptoms = Vec::new();
         let mut works = Vec::new();
         // Lost observations per target, to spread the target's weight over them.
-        let mut lost: BTreeMap<Ix, (&PathTarget, Vec<(Ix, i64, &str)>)> = BTreeMap::new();
+        let mut lost: BTreeMap<Ix, (&PathTarget, Vec<LostFrom<'_>>)> = BTreeMap::new();
         for p in &obs.paths {
             let (Some(v), Some(t)) = (vantage_node(net, &p.vantage), target_node(net, &p.target))
             else {
