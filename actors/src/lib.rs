@@ -9,6 +9,7 @@
 //! incidents) is being built.
 
 pub mod alert;
+pub mod correlate;
 pub mod incident;
 pub mod rca;
 pub mod reach;

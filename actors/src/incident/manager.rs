@@ -65,6 +65,8 @@ pub struct AlertFact {
     /// When it started firing (or pending).
     pub since_ms: i64,
     pub site: Option<String>,
+    /// The device the alert is about (a probe target's device, when it checks one).
+    pub device: Option<String>,
     /// What the alert would mean as a cause when no finding explains it.
     pub meaning: CauseKind,
 }
@@ -78,7 +80,9 @@ impl AlertFact {
     }
 
     fn device(&self) -> Option<&str> {
-        self.key.entity.device_id()
+        self.device
+            .as_deref()
+            .or_else(|| self.key.entity.device_id())
     }
 
     /// `(device, interface)` of an interface alert.

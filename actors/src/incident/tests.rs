@@ -69,6 +69,7 @@ fn alert(rule: &str, kind: EntityKind, id: &str, level: Level, phase: Phase) -> 
         phase,
         since_ms: 2_000,
         site: Some("b".into()),
+        device: None,
         meaning: CauseKind::DeviceDown,
     }
 }
