@@ -5,9 +5,10 @@ use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityKind, EntityRef, MaintenanceWindow, Notification,
     NotificationKind, Rule, Schedule,
 };
+use ispvm_actors::incident::{Incident, IncidentChange};
 use ispvm_actors::tree::{
-    ActorLimits, ChildKey, Clock, DomainStore, EntityActor, EventHook, LinkSpec, LinkStatus,
-    MonitorTree, PortError, StoredPoint, TreeEvent, TreeOptions,
+    ActorLimits, ChildKey, Clock, DisplayNames, DomainStore, EntityActor, EventHook, LinkSpec,
+    LinkStatus, MonitorTree, PortError, StoredIncidents, StoredPoint, TreeEvent, TreeOptions,
 };
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ struct MemStore {
     points: Mutex<Vec<StoredPoint>>,
     states: Mutex<BTreeMap<(String, EntityRef), AlertState>>,
     notifications: Mutex<Vec<Notification>>,
+    incidents: Mutex<BTreeMap<u64, Incident>>,
+    transitions: Mutex<Vec<IncidentChange>>,
 }
 
 impl MemStore {
@@ -73,6 +76,32 @@ impl DomainStore for MemStore {
     }
     async fn links(&self, _: &str) -> Result<Vec<LinkSpec>, PortError> {
         Ok(self.links.clone())
+    }
+    async fn display_names(&self, _: &str) -> Result<DisplayNames, PortError> {
+        Ok(DisplayNames::default())
+    }
+    async fn incidents(&self, _: &str, _: i64) -> Result<StoredIncidents, PortError> {
+        let saved = self.incidents.lock().expect("lock");
+        Ok(StoredIncidents {
+            incidents: saved.values().cloned().collect(),
+            next_id: saved.keys().max().map_or(1, |m| m + 1),
+        })
+    }
+    async fn save_incidents(
+        &self,
+        _: &str,
+        incidents: &[Incident],
+        changes: &[IncidentChange],
+    ) -> Result<(), PortError> {
+        let mut saved = self.incidents.lock().expect("lock");
+        for i in incidents {
+            saved.insert(i.id, i.clone());
+        }
+        self.transitions
+            .lock()
+            .expect("lock")
+            .extend(changes.iter().cloned());
+        Ok(())
     }
     async fn recent_points(&self, _: &str, since_ms: i64) -> Result<Vec<StoredPoint>, PortError> {
         let p = self.points.lock().expect("lock");
@@ -148,6 +177,7 @@ async fn start_limited(
         on_cycle: None,
         on_event,
         limits,
+        correlation: Default::default(),
     };
     MonitorTree::start(store, clock, options)
         .await

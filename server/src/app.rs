@@ -112,6 +112,7 @@ pub async fn start_with(
                 EntityNotWatched { event }.emit(&tree_metrics)
             })),
             limits: config.actors,
+            correlation: Default::default(),
         },
     )
     .await?;

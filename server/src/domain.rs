@@ -6,7 +6,10 @@ use crate::store::{Readable, Store, StoreError};
 use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
 };
-use ispvm_actors::tree::{DomainStore, LinkSpec, PortError, StoredPoint};
+use ispvm_actors::incident::{Incident, IncidentChange};
+use ispvm_actors::tree::{
+    DisplayNames, DomainStore, LinkSpec, PortError, StoredIncidents, StoredPoint,
+};
 use std::sync::Arc;
 
 /// The server's store behind the domain's port.
@@ -29,6 +32,36 @@ fn port(e: StoreError) -> PortError {
 }
 
 impl DomainStore for StoreDomain {
+    async fn display_names(&self, tenant: &str) -> Result<DisplayNames, PortError> {
+        let (sites, devices) = self
+            .store
+            .tenant(tenant)
+            .display_names()
+            .await
+            .map_err(port)?;
+        Ok(DisplayNames { sites, devices })
+    }
+    async fn incidents(&self, tenant: &str, since_ms: i64) -> Result<StoredIncidents, PortError> {
+        let t = self.store.tenant(tenant);
+        let read = t.incidents_to_resume(since_ms).await.map_err(port)?;
+        let next_id = t.next_incident_id().await.map_err(port)?;
+        Ok(StoredIncidents {
+            incidents: self.usable(tenant, read),
+            next_id,
+        })
+    }
+    async fn save_incidents(
+        &self,
+        tenant: &str,
+        incidents: &[Incident],
+        changes: &[IncidentChange],
+    ) -> Result<(), PortError> {
+        self.store
+            .tenant(tenant)
+            .save_incidents(incidents, changes)
+            .await
+            .map_err(port)
+    }
     async fn tenants(&self) -> Result<Vec<String>, PortError> {
         self.store.tenant_ids().await.map_err(port)
     }

@@ -13,6 +13,7 @@ mod cluster;
 mod common;
 mod devices;
 pub mod edge;
+mod incidents;
 mod inventory;
 pub mod openapi;
 mod routes;

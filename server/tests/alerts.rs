@@ -57,6 +57,7 @@ async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
             on_cycle: None,
             on_event: None,
             limits: Default::default(),
+            correlation: Default::default(),
         },
     )
     .await

@@ -6,7 +6,10 @@ use ispvm_proto::EntityKey;
 use serde::{Deserialize, Serialize};
 
 /// An entity by kind and stored id (`device`, `device/interface`, `device/peer`, target).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[schema(as = AlertEntity)]
 pub struct EntityRef {
     pub kind: EntityKind,
     pub id: String,

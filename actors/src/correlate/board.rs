@@ -316,7 +316,22 @@ impl Board {
                 at_ms: at.max(now_ms - self.policy.agent_silent_ms),
             });
         }
+        // One agent polls a device's management plane at a time (ownership moves on
+        // failover and back): the newest verdict on it is the one that counts, not the
+        // last word of an agent that has since handed the device back.
+        let mut newest_poll: HashMap<&String, i64> = HashMap::new();
+        for ((_, target), (_, at)) in &self.paths {
+            if let PathTarget::Management(d) = target {
+                let n = newest_poll.entry(d).or_insert(*at);
+                *n = (*n).max(*at);
+            }
+        }
         for ((vantage, target), (reached, at)) in &self.paths {
+            if let PathTarget::Management(d) = target
+                && newest_poll.get(d).is_some_and(|n| n > at)
+            {
+                continue;
+            }
             // A vantage the server no longer hears testifies to nothing new.
             if fresh(*at) && self.heard.get(vantage).is_some_and(|h| fresh(*h)) {
                 obs.paths.push(PathObservation {

@@ -82,19 +82,30 @@ impl Correlator {
         &mut self,
         entities: &[(EntityRef, EntityAttrs)],
         links: &[LinkSpec],
-        site_names: &[(String, String)],
+        names: &crate::tree::DisplayNames,
     ) {
+        let device_names: HashMap<&str, &str> = names
+            .devices
+            .iter()
+            .map(|(id, n)| (id.as_str(), n.as_str()))
+            .collect();
         let mut devices = BTreeSet::new();
         for (e, a) in entities {
             match e.kind {
                 EntityKind::Device => {
                     let role = a.role.unwrap_or(DeviceRole::Access);
                     self.topology.upsert_device(&e.id, role, a.site.as_deref());
-                    let name = self
-                        .inventory
-                        .devices
-                        .get(&e.id)
-                        .map_or_else(|| e.id.clone(), |d| d.0.clone());
+                    // The operator's name, else the router's identity once an agent
+                    // reported it, else the id.
+                    let name = device_names.get(e.id.as_str()).map_or_else(
+                        || {
+                            self.inventory
+                                .devices
+                                .get(&e.id)
+                                .map_or_else(|| e.id.clone(), |d| d.0.clone())
+                        },
+                        |n| (*n).to_owned(),
+                    );
                     self.inventory
                         .devices
                         .insert(e.id.clone(), (name, role, a.site.clone()));
@@ -137,7 +148,7 @@ impl Correlator {
                     .insert(l.id.clone(), [l.a.clone(), l.b.clone()]);
             }
         }
-        self.inventory.sites = site_names.iter().cloned().collect();
+        self.inventory.sites = names.sites.iter().cloned().collect();
         self.board.set_inventory(entities, links);
     }
 
@@ -175,13 +186,19 @@ impl Correlator {
             EntityKind::Device | EntityKind::ProbeTarget => CauseKind::DeviceDown,
         };
         let s = &v.state;
+        // A muted alert whose condition has cleared is over, whatever its phase says.
+        let phase = if s.phase == Phase::Suppressed && s.level.is_none() {
+            Phase::Ok
+        } else {
+            s.phase
+        };
         AlertFact {
             key: AlertKey {
                 rule_id: v.rule_id.clone(),
                 entity: v.entity.clone(),
             },
             level: s.level.unwrap_or(crate::alert::Level::Warning),
-            phase: s.phase,
+            phase,
             since_ms: s
                 .fired_ms
                 .or(s.pending_since_ms)

@@ -53,7 +53,11 @@ fn correlator() -> Correlator {
             b: ("x-acc".into(), "ether1".into()),
         },
     ];
-    c.set_inventory(&entities, &links, &[("b".into(), "Coimbra".into())]);
+    let names = crate::tree::DisplayNames {
+        sites: vec![("b".into(), "Coimbra".into())],
+        devices: Vec::new(),
+    };
+    c.set_inventory(&entities, &links, &names);
     c
 }
 

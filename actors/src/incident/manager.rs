@@ -446,9 +446,24 @@ impl Incidents {
         ctx: &dyn IncidentContext,
         out: &mut CycleOutcome,
     ) {
+        // Children of an incident that just resolved lag behind it by a cycle or two
+        // (unmuted, then cleared): they are not a new fault unless they fired again.
+        let lagging = |a: &AlertFact| {
+            self.incidents.values().any(|i| {
+                i.resolved_ms.is_some_and(|r| {
+                    now_ms - r <= self.policy.reopen_within_ms
+                        && a.since_ms < r
+                        && i.suppressed.iter().any(|s| s.alert == a.key)
+                })
+            })
+        };
         let mut by_site: BTreeMap<Option<String>, Vec<&AlertFact>> = BTreeMap::new();
         for a in active {
-            if !claimed.contains(&a.key) && a.phase != Phase::Suppressed {
+            if !claimed.contains(&a.key)
+                && a.phase != Phase::Suppressed
+                && a.phase != Phase::Recovering
+                && !lagging(a)
+            {
                 by_site.entry(a.site.clone()).or_default().push(a);
             }
         }
@@ -513,7 +528,9 @@ impl Incidents {
         }
     }
 
-    /// Open incidents no finding named this cycle and whose members are all OK.
+    /// Open incidents no finding named this cycle, whose members are all OK and whose
+    /// silenced children's conditions have cleared (a child still down is a fault the
+    /// analysis will name again, not a resolution).
     fn resolve(
         &mut self,
         now_ms: i64,
@@ -526,11 +543,17 @@ impl Incidents {
             .filter(|a| a.phase != Phase::Ok)
             .map(|a| &a.key)
             .collect();
+        let still_down: HashSet<&AlertKey> = alerts
+            .iter()
+            .filter(|a| matches!(a.phase, Phase::Firing | Phase::Suppressed | Phase::Pending))
+            .map(|a| &a.key)
+            .collect();
         let done: Vec<u64> = self
             .incidents
             .values()
             .filter(|i| i.is_open() && !seen.contains(&i.id))
             .filter(|i| !i.members.iter().any(|m| active.contains(m)))
+            .filter(|i| !i.suppressed.iter().any(|s| still_down.contains(&s.alert)))
             .map(|i| i.id)
             .collect();
         for id in done {

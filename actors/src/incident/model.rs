@@ -43,14 +43,16 @@ ispvm_proto::text_enum! {
 }
 
 /// An alert by its identity: one (rule, entity).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct AlertKey {
     pub rule_id: String,
     pub entity: EntityRef,
 }
 
 /// An alert the incident silenced, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suppressed {
     pub alert: AlertKey,
     /// The upstream entity whose failure explains it.
@@ -61,7 +63,7 @@ pub struct Suppressed {
 }
 
 /// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at_ms: i64,
     pub kind: TimelineKind,
@@ -69,7 +71,7 @@ pub struct TimelineEntry {
 }
 
 /// An operator's acknowledgement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ack {
     pub by: String,
     pub at_ms: i64,
@@ -86,7 +88,7 @@ impl Ack {
 }
 
 /// One incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Tenant-local number, never reused.
     pub id: u64,

@@ -30,6 +30,9 @@ pub enum EngineMsg {
     EvaluateNow(Schedule, RpcReplyPort<CycleStats>),
     /// Series and points held, for memory accounting.
     Footprint(RpcReplyPort<(usize, usize)>),
+    /// The alerts an upstream root cause silences now (the correlator), with why; every
+    /// entity muted before and absent now is unmuted.
+    Suppress(std::collections::BTreeMap<crate::alert::EntityRef, String>),
     Crash,
 }
 
@@ -72,6 +75,8 @@ pub struct EngineState<S, C> {
     /// Changes not yet persisted (the store failed): retried before the next cycle's.
     unsaved: Vec<AlertChange>,
     timers: Vec<JoinHandle<()>>,
+    /// Entities the correlator muted.
+    muted: std::collections::BTreeSet<crate::alert::EntityRef>,
 }
 
 impl<S: DomainStore, C: Clock> EngineState<S, C> {
@@ -160,6 +165,7 @@ impl<S: DomainStore, C: Clock> Actor for EngineActor<S, C> {
             engine: Engine::new(),
             unsaved: Vec::new(),
             timers: Vec::new(),
+            muted: Default::default(),
         };
         state.load().await?;
         let t = state.args.tenant.clone();
@@ -246,6 +252,15 @@ impl<S: DomainStore, C: Clock> Actor for EngineActor<S, C> {
             }
             EngineMsg::Footprint(reply) => {
                 let _ = reply.send(state.engine.footprint());
+            }
+            EngineMsg::Suppress(now) => {
+                for gone in state.muted.iter().filter(|e| !now.contains_key(*e)) {
+                    state.engine.set_upstream_suppression(gone, None);
+                }
+                state.muted = now.keys().cloned().collect();
+                for (entity, why) in now {
+                    state.engine.set_upstream_suppression(&entity, Some(why));
+                }
             }
             EngineMsg::Crash => return Err("alert engine crash requested".into()),
         }

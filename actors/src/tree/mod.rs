@@ -4,6 +4,7 @@
 //! [`MonitorTree`] is the handle the server holds: ingest hands it each stored batch,
 //! the API asks it for live state and alerts.
 
+pub mod correlator_actor;
 pub mod engine_actor;
 pub mod events;
 pub mod link;
@@ -13,10 +14,14 @@ pub mod root;
 pub mod router;
 pub mod tenant;
 
+pub use correlator_actor::IncidentHook;
 pub use engine_actor::{AlertView, CycleHook, CycleReport};
 pub use events::{EntityActor, EventHook, TreeEvent};
 pub use link::{LinkStatus, LinkView};
-pub use ports::{Clock, DomainStore, LinkSpec, PortError, StoredPoint, SystemClock};
+pub use ports::{
+    Clock, DisplayNames, DomainStore, LinkSpec, PortError, StoredIncidents, StoredPoint,
+    SystemClock,
+};
 pub use probe::ProbeView;
 pub use router::RouterView;
 pub use tenant::ChildKey;
@@ -120,6 +125,16 @@ pub struct TreeOptions {
     /// Called for every entity the tree cannot watch live (telemetry).
     pub on_event: Option<EventHook>,
     pub limits: ActorLimits,
+    pub correlation: CorrelationOptions,
+}
+
+/// How each tenant's correlator judges and whom it tells.
+#[derive(Clone, Default)]
+pub struct CorrelationOptions {
+    pub board: crate::correlate::BoardPolicy,
+    pub incidents: crate::incident::IncidentPolicy,
+    /// Called with every persisted incident transition (the notifier).
+    pub on_incident: Option<IncidentHook>,
 }
 
 impl MonitorTree {
@@ -137,6 +152,7 @@ impl MonitorTree {
             on_cycle: options.on_cycle,
             on_event: options.on_event,
             limits: options.limits,
+            correlation: options.correlation,
         };
         let (root, _) = Actor::spawn(None, RootActor::<S, C>::default(), args)
             .await
@@ -216,6 +232,27 @@ impl MonitorTree {
     /// does it every minute on its timers); answers how many were stopped.
     pub async fn reap_now(&self, tenant: &str) -> Result<usize, TreeError> {
         self.ask(tenant, TenantMsg::Reap).await
+    }
+
+    /// The tenant's incidents as its correlator holds them (open and recent).
+    pub async fn incidents(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<crate::incident::Incident>, TreeError> {
+        self.ask(tenant, TenantMsg::Incidents).await
+    }
+
+    /// The correlator's latest root-cause analysis.
+    pub async fn analysis(&self, tenant: &str) -> Result<crate::rca::Analysis, TreeError> {
+        self.ask(tenant, TenantMsg::Analysis).await
+    }
+
+    /// Runs one correlation cycle now; answers with the transitions it persisted.
+    pub async fn correlate_now(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<crate::incident::IncidentChange>, TreeError> {
+        self.ask(tenant, TenantMsg::CorrelateNow).await
     }
 
     /// Makes a child fail (supervision tests and chaos drills).

@@ -5,6 +5,7 @@
 //! these reads, which is what makes "restart from stored state" true.
 
 use crate::alert::{AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule};
+use crate::incident::{Incident, IncidentChange};
 use ispvm_proto::MetricName;
 use std::future::Future;
 
@@ -29,6 +30,22 @@ pub struct StoredPoint {
     pub metric: MetricName,
     pub ts_ms: i64,
     pub value: f64,
+}
+
+/// The incidents a correlator resumes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredIncidents {
+    /// Open incidents and those resolved recently enough to reopen.
+    pub incidents: Vec<Incident>,
+    /// The next incident number (never reused, even after deletions).
+    pub next_id: u64,
+}
+
+/// Sites and devices by id → the name people know them by.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DisplayNames {
+    pub sites: Vec<(String, String)>,
+    pub devices: Vec<(String, String)>,
 }
 
 /// Reads and writes of the monitoring domain.
@@ -65,6 +82,25 @@ pub trait DomainStore: Send + Sync + 'static {
         tenant: &str,
         since_ms: i64,
     ) -> impl Future<Output = Result<Vec<StoredPoint>, PortError>> + Send;
+    /// The names people know sites and devices by, for incident titles.
+    fn display_names(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<DisplayNames, PortError>> + Send;
+    /// Incidents open or resolved since `since_ms`, and the next incident number.
+    fn incidents(
+        &self,
+        tenant: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<StoredIncidents, PortError>> + Send;
+    /// Persists incidents and their transitions atomically: a transition is recorded
+    /// exactly once (by incident and number), so the notifier sends it exactly once.
+    fn save_incidents(
+        &self,
+        tenant: &str,
+        incidents: &[Incident],
+        changes: &[IncidentChange],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// The newest value of every series of one device (its interfaces and peers too).
     fn device_latest(
         &self,

@@ -28,6 +28,7 @@ pub struct RootArgs<S, C> {
     pub on_cycle: Option<CycleHook>,
     pub on_event: Option<super::EventHook>,
     pub limits: super::ActorLimits,
+    pub correlation: super::CorrelationOptions,
 }
 
 pub struct RootActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -62,6 +63,7 @@ impl<S: DomainStore, C: Clock> RootState<S, C> {
             on_cycle: self.args.on_cycle.clone(),
             on_event: self.args.on_event.clone(),
             limits: self.args.limits,
+            correlation: self.args.correlation.clone(),
         };
         let (t, _) = Actor::spawn_linked(
             None,

@@ -3,6 +3,7 @@
 //! actors it concerns and restarts a child that fails, which then rebuilds itself from
 //! the store.
 
+use super::correlator_actor::{CorrelatorActor, CorrelatorArgs, CorrelatorMsg};
 use super::engine_actor::{AlertView, CycleHook, EngineActor, EngineArgs, EngineMsg};
 use super::events::{EntityActor, TreeEvent};
 use super::link::{LinkActor, LinkMsg, LinkView};
@@ -28,6 +29,7 @@ const REAP_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChildKey {
     Engine,
+    Correlator,
     Router(String),
     Probe(String),
     Link(String),
@@ -38,6 +40,9 @@ pub enum TenantMsg {
     /// Inventory, rules or maintenance changed: links are re-read, the engine reloads.
     Reload,
     Alerts(RpcReplyPort<Vec<AlertView>>),
+    Incidents(RpcReplyPort<Vec<crate::incident::Incident>>),
+    Analysis(RpcReplyPort<crate::rca::Analysis>),
+    CorrelateNow(RpcReplyPort<Vec<crate::incident::IncidentChange>>),
     EvaluateNow(Schedule, RpcReplyPort<CycleStats>),
     Router(String, RpcReplyPort<Option<RouterView>>),
     Probe(String, RpcReplyPort<Option<ProbeView>>),
@@ -62,6 +67,7 @@ pub struct TenantArgs<S, C> {
     pub on_cycle: Option<CycleHook>,
     pub on_event: Option<super::EventHook>,
     pub limits: super::ActorLimits,
+    pub correlation: super::CorrelationOptions,
 }
 
 impl<S, C> Clone for TenantArgs<S, C> {
@@ -75,6 +81,7 @@ impl<S, C> Clone for TenantArgs<S, C> {
             on_cycle: self.on_cycle.clone(),
             on_event: self.on_event.clone(),
             limits: self.limits,
+            correlation: self.correlation.clone(),
         }
     }
 }
@@ -90,6 +97,7 @@ impl<S, C> Default for TenantSupervisor<S, C> {
 pub struct TenantState<S, C> {
     args: TenantArgs<S, C>,
     engine: Option<ActorRef<EngineMsg>>,
+    correlator: Option<ActorRef<CorrelatorMsg>>,
     routers: HashMap<String, ActorRef<RouterMsg>>,
     probes: HashMap<String, ActorRef<ProbeMsg>>,
     links: HashMap<String, ActorRef<LinkMsg>>,
@@ -115,7 +123,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
             ChildKey::Router(d) => (EntityActor::Router, d),
             ChildKey::Probe(t) => (EntityActor::Probe, t),
             ChildKey::Link(l) => (EntityActor::Link, l),
-            ChildKey::Engine => return,
+            ChildKey::Engine | ChildKey::Correlator => return,
         };
         self.report(TreeEvent::NotStarted {
             tenant: self.args.tenant.clone(),
@@ -141,7 +149,34 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     Actor::spawn_linked(None, EngineActor::<S, C>::default(), args, myself.clone())
                         .await?;
                 let cell = r.get_cell();
+                if let Some(c) = &self.correlator {
+                    let _ = c.cast(CorrelatorMsg::Engine(r.clone()));
+                }
                 self.engine = Some(r);
+                cell
+            }
+            ChildKey::Correlator => {
+                let args = CorrelatorArgs {
+                    tenant: a.tenant.clone(),
+                    store: Arc::clone(&a.store),
+                    clock: Arc::clone(&a.clock),
+                    timers: a.timers,
+                    board: a.correlation.board,
+                    incidents: a.correlation.incidents,
+                    on_incident: a.correlation.on_incident.clone(),
+                };
+                let (r, _) = Actor::spawn_linked(
+                    None,
+                    CorrelatorActor::<S, C>::default(),
+                    args,
+                    myself.clone(),
+                )
+                .await?;
+                if let Some(e) = &self.engine {
+                    let _ = r.cast(CorrelatorMsg::Engine(e.clone()));
+                }
+                let cell = r.get_cell();
+                self.correlator = Some(r);
                 cell
             }
             ChildKey::Router(d) => {
@@ -192,7 +227,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                 self.probes.len(),
                 self.args.limits.max_probes,
             ),
-            ChildKey::Engine | ChildKey::Link(_) => return true,
+            ChildKey::Engine | ChildKey::Correlator | ChildKey::Link(_) => return true,
         };
         if held < max {
             return true;
@@ -226,7 +261,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
             let cell = match key {
                 ChildKey::Router(d) => self.routers.get(d).map(|r| r.get_cell()),
                 ChildKey::Probe(t) => self.probes.get(t).map(|r| r.get_cell()),
-                ChildKey::Engine | ChildKey::Link(_) => None,
+                ChildKey::Engine | ChildKey::Correlator | ChildKey::Link(_) => None,
             };
             if let Some(cell) = cell {
                 self.by_id.remove(&cell.get_id());
@@ -265,6 +300,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
     fn forget(&mut self, key: &ChildKey) {
         match key {
             ChildKey::Engine => self.engine = None,
+            ChildKey::Correlator => self.correlator = None,
             ChildKey::Router(d) => {
                 self.routers.remove(d);
             }
@@ -323,6 +359,9 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
     async fn ingest(&mut self, myself: &ActorCell, batch: Arc<Batch>) {
         if let Some(engine) = &self.engine {
             let _ = engine.cast(EngineMsg::Observe(Arc::clone(&batch)));
+        }
+        if let Some(c) = &self.correlator {
+            let _ = c.cast(CorrelatorMsg::Observe(Arc::clone(&batch)));
         }
         let mut per_device: BTreeMap<&str, (Vec<MetricSample>, Vec<Event>)> = BTreeMap::new();
         let mut per_probe: BTreeMap<&str, Vec<MetricSample>> = BTreeMap::new();
@@ -411,6 +450,7 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
         let mut state = TenantState {
             args,
             engine: None,
+            correlator: None,
             routers: HashMap::new(),
             probes: HashMap::new(),
             links: HashMap::new(),
@@ -425,6 +465,9 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
             myself.send_interval(REAP_EVERY, || TenantMsg::ReapTick);
         }
         state.spawn(&myself.get_cell(), ChildKey::Engine).await?;
+        state
+            .spawn(&myself.get_cell(), ChildKey::Correlator)
+            .await?;
         state.reload_links(&myself.get_cell()).await;
         Ok(state)
     }
@@ -443,7 +486,28 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
                 if let Some(e) = &state.engine {
                     let _ = e.cast(EngineMsg::Reload);
                 }
+                if let Some(c) = &state.correlator {
+                    let _ = c.cast(CorrelatorMsg::Reload);
+                }
             }
+            TenantMsg::Incidents(reply) => relay(
+                state.correlator.clone(),
+                CorrelatorMsg::Incidents,
+                reply,
+                Option::unwrap_or_default,
+            ),
+            TenantMsg::Analysis(reply) => relay(
+                state.correlator.clone(),
+                CorrelatorMsg::Analysis,
+                reply,
+                Option::unwrap_or_default,
+            ),
+            TenantMsg::CorrelateNow(reply) => relay(
+                state.correlator.clone(),
+                CorrelatorMsg::CycleNow,
+                reply,
+                Option::unwrap_or_default,
+            ),
             TenantMsg::Alerts(reply) => relay(
                 state.engine.clone(),
                 EngineMsg::Alerts,
@@ -490,6 +554,11 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
                         let _ = r.cast(RouterMsg::Crash);
                     }
                 }
+                ChildKey::Correlator => {
+                    if let Some(c) = &state.correlator {
+                        let _ = c.cast(CorrelatorMsg::Crash);
+                    }
+                }
                 ChildKey::Probe(_) | ChildKey::Link(_) => {}
             },
             TenantMsg::Reap(reply) => {
@@ -501,6 +570,7 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
             TenantMsg::Respawn(key) => {
                 let present = match &key {
                     ChildKey::Engine => state.engine.is_some(),
+                    ChildKey::Correlator => state.correlator.is_some(),
                     ChildKey::Router(d) => state.routers.contains_key(d),
                     ChildKey::Probe(t) => state.probes.contains_key(t),
                     ChildKey::Link(l) => state.links.contains_key(l),

@@ -8,7 +8,9 @@ use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
 };
 use ispvm_actors::tree::router::{RouterActor, RouterArgs, RouterMsg};
-use ispvm_actors::tree::{DomainStore, LinkSpec, PortError, StoredPoint};
+use ispvm_actors::tree::{
+    DisplayNames, DomainStore, LinkSpec, PortError, StoredIncidents, StoredPoint,
+};
 use ispvm_proto::{EntityKey, MetricName, MetricSample};
 use ractor::Actor;
 use std::sync::Arc;
@@ -46,6 +48,20 @@ impl DomainStore for Empty {
     }
     async fn device_latest(&self, _: &str, _: &str) -> Result<Vec<StoredPoint>, PortError> {
         Ok(Vec::new())
+    }
+    async fn display_names(&self, _: &str) -> Result<DisplayNames, PortError> {
+        Ok(DisplayNames::default())
+    }
+    async fn incidents(&self, _: &str, _: i64) -> Result<StoredIncidents, PortError> {
+        Ok(StoredIncidents::default())
+    }
+    async fn save_incidents(
+        &self,
+        _: &str,
+        _: &[ispvm_actors::incident::Incident],
+        _: &[ispvm_actors::incident::IncidentChange],
+    ) -> Result<(), PortError> {
+        Ok(())
     }
 }
 

@@ -4,7 +4,9 @@
 
 use super::auth::{self, Access};
 use super::openapi::schema::ApiSchema;
-use super::{AppState, admin, alerts, cluster, devices, inventory, openapi, rules, settings};
+use super::{
+    AppState, admin, alerts, cluster, devices, incidents, inventory, openapi, rules, settings,
+};
 use crate::cluster_view::{Convergence, MemberSummary, OwnershipSummary, ReachSummary};
 use crate::store::audit::AuditEntry;
 use crate::store::catalog::{
@@ -14,7 +16,7 @@ use crate::store::catalog::{
 };
 use crate::store::tenants::{Tenant, TenantSpec};
 use crate::store::users::{User, UserSpec};
-use crate::store::{AgentRow, AlertRow, EventRow, InterfaceRow, NotificationRow};
+use crate::store::{AgentRow, AlertRow, EventRow, IncidentRow, InterfaceRow, NotificationRow};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
@@ -23,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, middleware};
 use ispvm_actors::alert::Rule;
+use ispvm_actors::incident::Incident;
 use utoipa::ToSchema;
 
 /// Body limit of ordinary routes.
@@ -548,6 +551,25 @@ fn table() -> Vec<Route> {
         )
         .query(alerts::NOTIFICATION_PARAMS)
         .returns(ApiSchema::list_of::<NotificationRow>()),
+        route(
+            "GET",
+            "/api/v1/incidents",
+            READ,
+            "incidents",
+            "Incidents newest first: one per real fault, with its root cause and confidence",
+            incidents::list_incidents,
+        )
+        .query(incidents::LIST_PARAMS)
+        .returns(ApiSchema::list_of::<IncidentRow>()),
+        route(
+            "GET",
+            "/api/v1/incidents/{id}",
+            READ,
+            "incidents",
+            "One incident: root cause, runner-ups, evidence, impact, member and suppressed alerts, timeline",
+            incidents::get_incident,
+        )
+        .returns(ApiSchema::of::<Incident>()),
     ]);
     r.extend(resource(
         "/api/v1/credential-sets",

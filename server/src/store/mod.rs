@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 mod cluster;
 pub mod crypto;
+mod incidents;
 mod ingest;
 mod inventory;
 pub mod maintenance;
@@ -28,6 +29,7 @@ pub use audit::{Actor, AuditEntry, AuditFilter};
 pub use catalog::{CatalogError, Page, PageRequest};
 pub use cluster::StoredReport;
 pub use crypto::MasterKey;
+pub use incidents::{IncidentFilter, IncidentRow};
 pub use ingest::IngestOutcome;
 pub use inventory::{
     AddressRow, AgentRow, DeviceRow, EventRow, InterfaceRow, LatestValue, NeighborRow, SiteRow,
@@ -96,6 +98,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unknown tenant {0:?}")]
     UnknownTenant(String),
+    /// A stored document (a JSON column) that cannot be written or read back.
+    #[error("{what} document: {source}")]
+    Document {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     BadUrl(String),
     /// Storing the batch would take the tenant over a quota; nothing was stored.
