@@ -18,9 +18,11 @@ pub const DAY_MS: i64 = 86_400_000;
 /// for a coarser resolution or a shorter range.
 pub const MAX_POINTS: usize = 100_000;
 
-/// `ts` rounded down to a multiple of `width`.
+/// `ts` rounded down to a multiple of `width`. Saturates at the ends of the range: the
+/// rollup passes `i64::MIN` for "no bound yet", whose floor is not representable (and
+/// overflowed, which a debug build of the demo hit on its first maintenance run).
 pub fn floor_to(ts_ms: i64, width_ms: i64) -> i64 {
-    ts_ms.div_euclid(width_ms) * width_ms
+    ts_ms.div_euclid(width_ms).saturating_mul(width_ms)
 }
 
 /// How the store runs: defaults for tenants, partition lead, rollup lateness and
@@ -222,5 +224,10 @@ mod tests {
         assert_eq!(Resolution::Raw.resolve(30 * DAY_MS), Resolution::Raw);
         assert_eq!(floor_to(-1, MINUTE_MS), -MINUTE_MS);
         assert_eq!(floor_to(125_000, MINUTE_MS), 120_000);
+        assert_eq!(
+            floor_to(i64::MIN, HOUR_MS),
+            i64::MIN,
+            "no bound stays no bound"
+        );
     }
 }
