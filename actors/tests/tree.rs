@@ -77,6 +77,15 @@ impl DomainStore for MemStore {
     async fn links(&self, _: &str) -> Result<Vec<LinkSpec>, PortError> {
         Ok(self.links.clone())
     }
+    async fn save_incident_action(
+        &self,
+        _: &str,
+        _: &ispvm_actors::incident::Incident,
+        _: &ispvm_actors::incident::ActionBy,
+        _: &ispvm_actors::incident::IncidentAction,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
     async fn display_names(&self, _: &str) -> Result<DisplayNames, PortError> {
         Ok(DisplayNames::default())
     }

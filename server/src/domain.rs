@@ -6,7 +6,7 @@ use crate::store::{Readable, Store, StoreError};
 use ispvm_actors::alert::{
     AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule,
 };
-use ispvm_actors::incident::{Incident, IncidentChange};
+use ispvm_actors::incident::{ActionBy, Incident, IncidentAction, IncidentChange};
 use ispvm_actors::tree::{
     DisplayNames, DomainStore, LinkSpec, PortError, StoredIncidents, StoredPoint,
 };
@@ -49,6 +49,23 @@ impl DomainStore for StoreDomain {
             incidents: self.usable(tenant, read),
             next_id,
         })
+    }
+    async fn save_incident_action(
+        &self,
+        tenant: &str,
+        incident: &Incident,
+        by: &ActionBy,
+        action: &IncidentAction,
+    ) -> Result<(), PortError> {
+        let actor = crate::store::Actor {
+            username: by.username.clone(),
+            remote: by.remote.clone(),
+        };
+        self.store
+            .tenant(tenant)
+            .save_incident_action(incident, &actor, action)
+            .await
+            .map_err(port)
     }
     async fn save_incidents(
         &self,

@@ -6,7 +6,7 @@
 use ispvm_testkit::on_both_engines;
 
 use ispvm_actors::alert::{Phase, Rule, Schedule};
-use ispvm_actors::incident::IncidentState;
+use ispvm_actors::incident::{ActionBy, ActionError, IncidentAction, IncidentState};
 use ispvm_actors::rca::{CauseEntity, CauseKind};
 use ispvm_actors::tree::{Clock, MonitorTree, TreeOptions};
 use ispvm_proto::{
@@ -15,7 +15,7 @@ use ispvm_proto::{
 use ispvm_server::domain::StoreDomain;
 use ispvm_server::internal_events::ServerMetrics;
 use ispvm_server::store::catalog::{DeviceSpec, Endpoint, ImportMode, LinkSpec, SiteSpec};
-use ispvm_server::store::{Actor, IncidentFilter, Store};
+use ispvm_server::store::{Actor, AuditFilter, IncidentFilter, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -316,6 +316,84 @@ async fn a_cut_link_is_one_persisted_incident_that_survives_a_restart(store: Sto
         "{behind:?}"
     );
 
+    // Operators act through the correlator; every action is audited, a bad one changes
+    // nothing, another tenant cannot touch it.
+    let id = u64::try_from(rows[0].id).expect("id");
+    let by = ActionBy {
+        username: "nina".into(),
+        remote: "192.0.2.7:5555".into(),
+    };
+    let acked = run
+        .tree
+        .incident_action(
+            T,
+            id,
+            by.clone(),
+            IncidentAction::Acknowledge {
+                silence: true,
+                until_ms: None,
+            },
+        )
+        .await
+        .expect("tree")
+        .expect("ack");
+    assert!(acked.silenced_at(run.clock.now_ms()));
+    let refused = run
+        .tree
+        .incident_action(
+            T,
+            id,
+            by.clone(),
+            IncidentAction::AddNote { text: " ".into() },
+        )
+        .await
+        .expect("tree");
+    assert_eq!(refused, Err(ActionError::BadNote));
+    run.tree
+        .incident_action(
+            T,
+            id,
+            by.clone(),
+            IncidentAction::AddNote {
+                text: "fibre crew dispatched".into(),
+            },
+        )
+        .await
+        .expect("tree")
+        .expect("note");
+    let stored = ts.incident(rows[0].id).await.expect("get").expect("there");
+    assert_eq!(stored.ack.as_ref().map(|a| a.by.as_str()), Some("nina"));
+    assert_eq!(stored.notes.len(), 1, "the refused note left nothing");
+    let audit = ts
+        .audit_entries(
+            &AuditFilter {
+                resource: Some("incident".into()),
+                ..AuditFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("audit");
+    let verbs: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(verbs, ["note", "acknowledge"], "newest first");
+    assert_eq!(audit[1].remote_addr, "192.0.2.7:5555");
+    store.ensure_tenant("other", "Other").await.expect("tenant");
+    let foreign = run
+        .tree
+        .incident_action("other", id, by, IncidentAction::Unacknowledge)
+        .await
+        .expect("tree");
+    assert_eq!(foreign, Err(ActionError::Unknown(id)));
+    assert!(
+        ts.incident(rows[0].id)
+            .await
+            .expect("get")
+            .expect("there")
+            .ack
+            .is_some()
+    );
+
     // Restart: the incident is resumed, not opened again.
     run.tree.stop().await;
     run.tree = start(&store, &run.clock).await;
@@ -349,7 +427,6 @@ async fn a_cut_link_is_one_persisted_incident_that_survives_a_restart(store: Sto
     assert_eq!(incident.state, IncidentState::Resolved);
     assert!(incident.resolved_ms.is_some());
     // Another tenant sees nothing of it.
-    store.ensure_tenant("other", "Other").await.expect("tenant");
     assert!(
         store
             .tenant("other")

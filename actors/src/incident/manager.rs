@@ -326,6 +326,7 @@ impl Incidents {
             timeline: Vec::new(),
             ack: None,
             assignee: None,
+            notes: Vec::new(),
             transitions: 0,
         };
         self.incidents.insert(id, incident);

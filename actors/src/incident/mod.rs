@@ -13,6 +13,6 @@ pub mod title;
 
 pub use manager::{AlertFact, CycleOutcome, IncidentContext, IncidentPolicy, Incidents};
 pub use model::{
-    Ack, AlertKey, Incident, IncidentChange, IncidentState, Suppressed, TimelineEntry,
-    TimelineKind, Transition,
+    Ack, ActionBy, ActionError, AlertKey, Incident, IncidentAction, IncidentChange, IncidentState,
+    Note, Suppressed, TimelineEntry, TimelineKind, Transition,
 };

@@ -87,6 +87,81 @@ impl Ack {
     }
 }
 
+/// A note an operator left on an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Note {
+    pub by: String,
+    pub at_ms: i64,
+    pub text: String,
+}
+
+/// Who acts on an incident, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionBy {
+    pub username: String,
+    /// Client address as the server saw it, or empty.
+    pub remote: String,
+}
+
+/// What an operator does to an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IncidentAction {
+    /// Someone is on it; `silence` stops notifications about it until `until_ms` (or
+    /// for good when absent).
+    Acknowledge {
+        #[serde(default)]
+        silence: bool,
+        #[serde(default)]
+        until_ms: Option<i64>,
+    },
+    /// Withdraws the acknowledgement.
+    Unacknowledge,
+    /// Gives it to someone (`None`: to nobody).
+    Assign {
+        assignee: Option<String>,
+    },
+    AddNote {
+        text: String,
+    },
+}
+
+impl IncidentAction {
+    /// The audit log's word for it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            IncidentAction::Acknowledge { .. } => "acknowledge",
+            IncidentAction::Unacknowledge => "unacknowledge",
+            IncidentAction::Assign { .. } => "assign",
+            IncidentAction::AddNote { .. } => "note",
+        }
+    }
+}
+
+/// Longest note, in bytes.
+pub const MAX_NOTE_BYTES: usize = 4_096;
+/// Longest assignee name, in bytes.
+pub const MAX_ASSIGNEE_BYTES: usize = 128;
+
+/// Why an action was refused; the incident is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("no incident {0}")]
+    Unknown(u64),
+    #[error("a note must have text, at most {MAX_NOTE_BYTES} bytes")]
+    BadNote,
+    #[error("an assignee is a user name of 1 to {MAX_ASSIGNEE_BYTES} bytes")]
+    BadAssignee,
+    #[error("until_ms must be in the future")]
+    ExpiryPast,
+    #[error("the incident is resolved")]
+    Resolved,
+    #[error("incidents could not be stored: {0}")]
+    Store(String),
+    #[error("the correlator did not answer")]
+    Unavailable,
+}
+
 /// One incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
@@ -113,6 +188,8 @@ pub struct Incident {
     pub timeline: Vec<TimelineEntry>,
     pub ack: Option<Ack>,
     pub assignee: Option<String>,
+    #[serde(default)]
+    pub notes: Vec<Note>,
     /// Transitions announced so far (the notifier's idempotence key with the id).
     pub transitions: u32,
 }
@@ -127,6 +204,77 @@ impl Incident {
         self.ack
             .as_ref()
             .is_some_and(|a| a.silence && a.active_at(now_ms))
+    }
+
+    /// Applies an operator's action at `now_ms`.
+    pub fn act(
+        &mut self,
+        by: &str,
+        action: &IncidentAction,
+        now_ms: i64,
+    ) -> Result<(), ActionError> {
+        match action {
+            IncidentAction::Acknowledge { silence, until_ms } => {
+                if !self.is_open() {
+                    return Err(ActionError::Resolved);
+                }
+                if until_ms.is_some_and(|u| u <= now_ms) {
+                    return Err(ActionError::ExpiryPast);
+                }
+                self.ack = Some(Ack {
+                    by: by.to_owned(),
+                    at_ms: now_ms,
+                    silence: *silence,
+                    until_ms: *until_ms,
+                });
+                let how = match (silence, until_ms) {
+                    (true, Some(u)) => format!(" (notifications silenced until {u})"),
+                    (true, None) => " (notifications silenced)".to_owned(),
+                    _ => String::new(),
+                };
+                self.log(
+                    now_ms,
+                    TimelineKind::Acknowledged,
+                    format!("{by} acknowledged{how}"),
+                );
+            }
+            IncidentAction::Unacknowledge => {
+                self.ack = None;
+                self.log(
+                    now_ms,
+                    TimelineKind::Acknowledged,
+                    format!("{by} withdrew the acknowledgement"),
+                );
+            }
+            IncidentAction::Assign { assignee } => {
+                if assignee
+                    .as_ref()
+                    .is_some_and(|a| a.trim().is_empty() || a.len() > MAX_ASSIGNEE_BYTES)
+                {
+                    return Err(ActionError::BadAssignee);
+                }
+                self.assignee = assignee.clone();
+                let to = assignee.as_deref().unwrap_or("nobody");
+                self.log(
+                    now_ms,
+                    TimelineKind::Assigned,
+                    format!("{by} assigned it to {to}"),
+                );
+            }
+            IncidentAction::AddNote { text } => {
+                if text.trim().is_empty() || text.len() > MAX_NOTE_BYTES {
+                    return Err(ActionError::BadNote);
+                }
+                self.notes.push(Note {
+                    by: by.to_owned(),
+                    at_ms: now_ms,
+                    text: text.clone(),
+                });
+                self.log(now_ms, TimelineKind::Note, format!("{by}: {text}"));
+            }
+        }
+        self.updated_ms = now_ms;
+        Ok(())
     }
 
     pub(crate) fn log(&mut self, at_ms: i64, kind: TimelineKind, text: impl Into<String>) {

@@ -11,7 +11,9 @@ use super::engine_actor::{AlertView, EngineMsg};
 use super::ports::{Clock, DomainStore};
 use crate::alert::Schedule;
 use crate::correlate::{BoardPolicy, Correlator};
-use crate::incident::{Incident, IncidentChange, IncidentPolicy};
+use crate::incident::{
+    ActionBy, ActionError, Incident, IncidentAction, IncidentChange, IncidentPolicy,
+};
 use crate::rca::Analysis;
 use ispvm_proto::Batch;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -40,6 +42,13 @@ pub enum CorrelatorMsg {
     CycleNow(RpcReplyPort<Vec<IncidentChange>>),
     Incidents(RpcReplyPort<Vec<Incident>>),
     Analysis(RpcReplyPort<Analysis>),
+    /// An operator acts on an incident; answers with it as stored.
+    Act {
+        id: u64,
+        by: ActionBy,
+        action: IncidentAction,
+        reply: RpcReplyPort<Result<Incident, ActionError>>,
+    },
     Crash,
 }
 
@@ -92,6 +101,34 @@ impl<S: DomainStore, C: Clock> CorrelatorState<S, C> {
                 Vec::new()
             }
         }
+    }
+
+    /// Applies an operator's action to a copy, stores it with its audit record, and
+    /// only then takes it: a refused or unstored action changes nothing.
+    async fn act(
+        &mut self,
+        id: u64,
+        by: &ActionBy,
+        action: &IncidentAction,
+    ) -> Result<Incident, ActionError> {
+        let now = self.args.clock.now_ms();
+        let mut copy = self
+            .correlator
+            .incidents()
+            .get(id)
+            .cloned()
+            .ok_or(ActionError::Unknown(id))?;
+        copy.act(&by.username, action, now)?;
+        self.args
+            .store
+            .save_incident_action(&self.args.tenant, &copy, by, action)
+            .await
+            .map_err(|e| ActionError::Store(e.to_string()))?;
+        if let Some(i) = self.correlator.incidents_mut().get_mut(id) {
+            *i = copy.clone();
+        }
+        self.unsaved.0.remove(&id);
+        Ok(copy)
     }
 
     async fn cycle(&mut self) -> Vec<IncidentChange> {
@@ -225,6 +262,14 @@ impl<S: DomainStore, C: Clock> Actor for CorrelatorActor<S, C> {
             }
             CorrelatorMsg::Analysis(reply) => {
                 let _ = reply.send(state.correlator.analysis().clone());
+            }
+            CorrelatorMsg::Act {
+                id,
+                by,
+                action,
+                reply,
+            } => {
+                let _ = reply.send(state.act(id, &by, &action).await);
             }
             CorrelatorMsg::Crash => return Err("correlator crash requested".into()),
         }

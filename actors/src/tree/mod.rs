@@ -247,6 +247,24 @@ impl MonitorTree {
         self.ask(tenant, TenantMsg::Analysis).await
     }
 
+    /// An operator's action on an incident, applied by the tenant's correlator and
+    /// stored with its audit record.
+    pub async fn incident_action(
+        &self,
+        tenant: &str,
+        id: u64,
+        by: crate::incident::ActionBy,
+        action: crate::incident::IncidentAction,
+    ) -> Result<Result<crate::incident::Incident, crate::incident::ActionError>, TreeError> {
+        self.ask(tenant, |reply| TenantMsg::IncidentAction {
+            id,
+            by,
+            action,
+            reply,
+        })
+        .await
+    }
+
     /// Runs one correlation cycle now; answers with the transitions it persisted.
     pub async fn correlate_now(
         &self,

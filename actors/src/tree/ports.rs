@@ -5,7 +5,7 @@
 //! these reads, which is what makes "restart from stored state" true.
 
 use crate::alert::{AlertChange, AlertState, EntityAttrs, EntityRef, MaintenanceWindow, Rule};
-use crate::incident::{Incident, IncidentChange};
+use crate::incident::{ActionBy, Incident, IncidentAction, IncidentChange};
 use ispvm_proto::MetricName;
 use std::future::Future;
 
@@ -100,6 +100,15 @@ pub trait DomainStore: Send + Sync + 'static {
         tenant: &str,
         incidents: &[Incident],
         changes: &[IncidentChange],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Persists an incident an operator acted on, with the audit record of the action,
+    /// in one transaction.
+    fn save_incident_action(
+        &self,
+        tenant: &str,
+        incident: &Incident,
+        by: &ActionBy,
+        action: &IncidentAction,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// The newest value of every series of one device (its interfaces and peers too).
     fn device_latest(

@@ -43,6 +43,12 @@ pub enum TenantMsg {
     Incidents(RpcReplyPort<Vec<crate::incident::Incident>>),
     Analysis(RpcReplyPort<crate::rca::Analysis>),
     CorrelateNow(RpcReplyPort<Vec<crate::incident::IncidentChange>>),
+    IncidentAction {
+        id: u64,
+        by: crate::incident::ActionBy,
+        action: crate::incident::IncidentAction,
+        reply: RpcReplyPort<Result<crate::incident::Incident, crate::incident::ActionError>>,
+    },
     EvaluateNow(Schedule, RpcReplyPort<CycleStats>),
     Router(String, RpcReplyPort<Option<RouterView>>),
     Probe(String, RpcReplyPort<Option<ProbeView>>),
@@ -501,6 +507,22 @@ impl<S: DomainStore, C: Clock> Actor for TenantSupervisor<S, C> {
                 CorrelatorMsg::Analysis,
                 reply,
                 Option::unwrap_or_default,
+            ),
+            TenantMsg::IncidentAction {
+                id,
+                by,
+                action,
+                reply,
+            } => relay(
+                state.correlator.clone(),
+                move |r| CorrelatorMsg::Act {
+                    id,
+                    by,
+                    action,
+                    reply: r,
+                },
+                reply,
+                |got| got.unwrap_or(Err(crate::incident::ActionError::Unavailable)),
             ),
             TenantMsg::CorrelateNow(reply) => relay(
                 state.correlator.clone(),

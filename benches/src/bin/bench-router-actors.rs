@@ -49,6 +49,15 @@ impl DomainStore for Empty {
     async fn device_latest(&self, _: &str, _: &str) -> Result<Vec<StoredPoint>, PortError> {
         Ok(Vec::new())
     }
+    async fn save_incident_action(
+        &self,
+        _: &str,
+        _: &ispvm_actors::incident::Incident,
+        _: &ispvm_actors::incident::ActionBy,
+        _: &ispvm_actors::incident::IncidentAction,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
     async fn display_names(&self, _: &str) -> Result<DisplayNames, PortError> {
         Ok(DisplayNames::default())
     }

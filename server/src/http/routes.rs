@@ -570,6 +570,45 @@ fn table() -> Vec<Route> {
             incidents::get_incident,
         )
         .returns(ApiSchema::of::<Incident>()),
+        route(
+            "POST",
+            "/api/v1/incidents/{id}/ack",
+            NOC,
+            "incidents",
+            "Acknowledge, optionally silencing notifications, optionally until a time",
+            incidents::ack_incident,
+        )
+        .takes(ApiSchema::of::<incidents::AckBody>())
+        .returns(ApiSchema::of::<Incident>()),
+        route(
+            "DELETE",
+            "/api/v1/incidents/{id}/ack",
+            NOC,
+            "incidents",
+            "Withdraw the acknowledgement",
+            incidents::unack_incident,
+        )
+        .returns(ApiSchema::of::<Incident>()),
+        route(
+            "POST",
+            "/api/v1/incidents/{id}/assign",
+            NOC,
+            "incidents",
+            "Assign to a user (null: to nobody)",
+            incidents::assign_incident,
+        )
+        .takes(ApiSchema::of::<incidents::AssignBody>())
+        .returns(ApiSchema::of::<Incident>()),
+        route(
+            "POST",
+            "/api/v1/incidents/{id}/notes",
+            NOC,
+            "incidents",
+            "Add a note",
+            incidents::note_incident,
+        )
+        .takes(ApiSchema::of::<incidents::NoteBody>())
+        .returns(ApiSchema::of::<Incident>()),
     ]);
     r.extend(resource(
         "/api/v1/credential-sets",

@@ -1,9 +1,10 @@
 //! Incidents and their transitions: what the correlator resumes from and what the API
 //! lists.
 
+use super::audit::{Actor, audit};
 use super::{BeginWrite, Readable, StoreError, TenantStore, Unreadable, on_pool, stored_word};
 use ispvm_actors::alert::Level;
-use ispvm_actors::incident::{Incident, IncidentChange, IncidentState};
+use ispvm_actors::incident::{Incident, IncidentAction, IncidentChange, IncidentState};
 use ispvm_actors::rca::CauseKind;
 
 /// An incident as the list shows it: enough to sort, filter and open it.
@@ -93,6 +94,32 @@ impl TenantStore<'_> {
                 .bind(c.transition.as_str()).bind(c.at_ms)
                 .execute(&mut *tx).await?;
             }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Writes an incident an operator acted on, and the audit row of the action, in one
+    /// transaction.
+    pub async fn save_incident_action(
+        &self,
+        incident: &Incident,
+        actor: &Actor,
+        action: &IncidentAction,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(incident).map_err(|source| StoreError::Document {
+            what: "incident",
+            source,
+        })?;
+        let details = serde_json::json!({ "after": action });
+        on_pool!(self.store, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE incidents SET updated_ms = $3, body = $4 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(self.tenant).bind(id_of(incident.id)).bind(incident.updated_ms).bind(&body)
+            .execute(&mut *tx).await?;
+            audit!(tx, self.tenant, actor, action.verb(), "incident", incident.id.to_string(), details);
             tx.commit().await?;
         });
         Ok(())
