@@ -52,6 +52,10 @@ pub enum Fault {
     /// fault (what a fibre duct dug up or a ring that lost both ways looks like). Links
     /// inside the site keep running, so the site's routers still reach each other.
     SitePartition { site: String },
+    /// A monitoring agent's process dies (no leave message). The network is untouched:
+    /// whoever runs the agents (the scenario runner) stops it; checked there, since the
+    /// topology does not know the agents.
+    AgentDown { agent: String },
 }
 
 /// Identifies an applied fault (for [`crate::VirtualIsp::clear`]).
@@ -84,6 +88,8 @@ pub enum FaultError {
     DelayTooLong(u64),
     #[error("no site {0:?}")]
     UnknownSite(String),
+    #[error("agent_down names no agent")]
+    EmptyAgent,
     #[error("{0} was never applied")]
     UnknownFault(FaultId),
     #[error("{0} is already cleared")]
@@ -108,7 +114,7 @@ impl Fault {
             | Fault::SlowApi { router, .. }
             | Fault::FlakyApi { router, .. }
             | Fault::Reboot { router } => Some(router),
-            Fault::SitePartition { .. } => None,
+            Fault::SitePartition { .. } | Fault::AgentDown { .. } => None,
         }
     }
 
@@ -138,6 +144,13 @@ impl Fault {
                 })
         };
         match self {
+            Fault::AgentDown { agent } => {
+                if agent.is_empty() {
+                    Err(FaultError::EmptyAgent)
+                } else {
+                    Ok(())
+                }
+            }
             Fault::SitePartition { site } => topology
                 .site(site)
                 .map(|_| ())

@@ -178,6 +178,9 @@ impl Topology {
             bgp,
             probe_targets: Vec::new(),
             timeline: Vec::new(),
+            scenario: None,
+            maintenance: Vec::new(),
+            expect: Vec::new(),
         }
     }
 }

@@ -42,6 +42,7 @@ pub mod ros_format;
 pub mod router_state;
 pub mod routing;
 pub mod routing_menus;
+pub mod scenario;
 pub mod seed;
 pub mod tls;
 pub mod topology;

@@ -257,6 +257,14 @@ pub struct Topology {
     /// Faults applied at fixed times after [`crate::VirtualIsp::start`].
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// How `ispvm scenario run` runs the file (see [`crate::scenario`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<crate::scenario::ScenarioSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<crate::scenario::MaintenanceSpec>,
+    /// What the monitoring must conclude about the timeline's faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<crate::scenario::ExpectSpec>,
 }
 
 /// Timers of the simulated control plane, in seconds.
@@ -330,6 +338,10 @@ pub struct ProbeTarget {
     /// Site the target belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The router whose address this is: a scenario probes that router (its echo
+    /// endpoint) and the monitoring knows which device the probe checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
 }
 
 /// A fault to apply `at_s` seconds after start, cleared `duration_s` later (if given).
@@ -632,6 +644,14 @@ impl Topology {
                 return Err(TopologyError::BadProbeTarget {
                     id: target.id.clone(),
                     reason: format!("site {site:?} is not defined"),
+                });
+            }
+            if let Some(router) = &target.router
+                && !routers.contains_key(router.as_str())
+            {
+                return Err(TopologyError::BadProbeTarget {
+                    id: target.id.clone(),
+                    reason: format!("router {router:?} is not defined"),
                 });
             }
         }
