@@ -391,7 +391,7 @@ impl Topology {
                     }
                     RootCauseSpec::Site(s) => self.check_site(text, &s, "root_cause site")?,
                     RootCauseSpec::Agent(a) => {
-                        if !agents.iter().any(|x| *x == a) {
+                        if !agents.contains(&a) {
                             return Err(ScenarioError::invalid(
                                 text,
                                 rc,
