@@ -112,7 +112,12 @@ pub async fn start_with(
                 EntityNotWatched { event }.emit(&tree_metrics)
             })),
             limits: config.actors,
-            correlation: Default::default(),
+            correlation: ispvm_actors::tree::CorrelationOptions {
+                periods: config.evaluation,
+                board: config.correlation.evidence,
+                incidents: config.correlation.incidents,
+                on_incident: None,
+            },
         },
     )
     .await?;

@@ -46,6 +46,21 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// `[actors]`: entity actors each tenant may hold, and when an idle one stops.
     pub actors: ispvm_actors::tree::ActorLimits,
+    /// `[evaluation]`: how often alerts are evaluated and incidents correlated
+    /// (`fast_ms` 10 s, `medium_ms` 60 s, `slow_ms` 5 min).
+    pub evaluation: ispvm_actors::tree::SchedulePeriods,
+    /// `[correlation]`: how fresh evidence must be and when incidents open.
+    pub correlation: CorrelationConfig,
+}
+
+/// `[correlation]` of server.toml.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorrelationConfig {
+    /// Freshness of evidence, silence of agents, congestion and collapse thresholds.
+    pub evidence: ispvm_actors::correlate::BoardPolicy,
+    /// Warnings that open an incident, and how soon a fault that comes back reopens it.
+    pub incidents: ispvm_actors::incident::IncidentPolicy,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +83,8 @@ impl Default for ServerConfig {
             master_key: None,
             master_key_file: None,
             actors: Default::default(),
+            evaluation: Default::default(),
+            correlation: Default::default(),
         }
     }
 }

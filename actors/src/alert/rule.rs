@@ -115,7 +115,8 @@ pub enum Schedule {
 impl Schedule {
     pub const ALL: [Schedule; 3] = [Schedule::Fast, Schedule::Medium, Schedule::Slow];
 
-    /// The cycle period.
+    /// The cycle period at production intervals (the tree's timers may run faster:
+    /// see `tree::SchedulePeriods`).
     pub fn period_ms(self) -> i64 {
         match self {
             Schedule::Fast => 10_000,
@@ -456,6 +457,27 @@ const RULE_FIELDS: &[&str] = &[
 ];
 
 impl Rule {
+    /// The rule with every duration divided by `speed` (rounded up, at least 1 s where
+    /// it was not 0): what a simulation running `speed` times faster than real time
+    /// evaluates, so "down for 20 s" still means 20 scenario seconds.
+    pub fn time_scaled(&self, speed: f64) -> Rule {
+        let scale = |s: u64| -> u64 {
+            if s == 0 || !(speed.is_finite() && speed > 0.0) {
+                return s;
+            }
+            ((s as f64 / speed).ceil() as u64).max(1)
+        };
+        let mut r = self.clone();
+        r.for_s = scale(r.for_s);
+        r.cooldown_s = scale(r.cooldown_s);
+        r.window.duration_s = scale(r.window.duration_s);
+        r.flap.window_s = scale(r.flap.window_s);
+        if let RuleKind::BgpNotEstablished { flap_rate: Some(f) } = &mut r.kind {
+            f.window_s = scale(f.window_s);
+        }
+        r
+    }
+
     /// Parses and validates one rule.
     pub fn from_json(text: &str) -> Result<Rule, RuleError> {
         let value: serde_json::Value =

@@ -60,6 +60,7 @@ pub struct CorrelatorArgs<S, C> {
     pub board: BoardPolicy,
     pub incidents: IncidentPolicy,
     pub on_incident: Option<IncidentHook>,
+    pub periods: super::SchedulePeriods,
 }
 
 pub struct CorrelatorActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -218,8 +219,7 @@ impl<S: DomainStore, C: Clock> Actor for CorrelatorActor<S, C> {
             .incidents_mut()
             .restore(stored.incidents, stored.next_id);
         if state.args.timers {
-            let period =
-                Duration::from_millis(u64::try_from(Schedule::Fast.period_ms()).unwrap_or(10_000));
+            let period = state.args.periods.of(Schedule::Fast);
             state.timer = Some(myself.send_interval(period, || CorrelatorMsg::Tick));
         }
         Ok(state)

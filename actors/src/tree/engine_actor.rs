@@ -59,6 +59,7 @@ pub struct EngineArgs<S, C> {
     /// Where notifications go once persisted (the notifier).
     pub notify: Option<UnboundedSender<Notification>>,
     pub on_cycle: Option<CycleHook>,
+    pub periods: super::SchedulePeriods,
 }
 
 pub struct EngineActor<S, C>(std::marker::PhantomData<fn() -> (S, C)>);
@@ -190,7 +191,7 @@ impl<S: DomainStore, C: Clock> Actor for EngineActor<S, C> {
         }
         if state.args.timers {
             for s in Schedule::ALL {
-                let period = Duration::from_millis(u64::try_from(s.period_ms()).unwrap_or(10_000));
+                let period = state.args.periods.of(s);
                 state
                     .timers
                     .push(myself.send_interval(period, move || EngineMsg::Tick(s)));

@@ -128,9 +128,61 @@ pub struct TreeOptions {
     pub correlation: CorrelationOptions,
 }
 
+/// How often the tree evaluates: the alert engine's three schedules and the
+/// correlator's cycle (with the fast schedule). Production intervals by default; a
+/// simulation running faster than real time shortens them in proportion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulePeriods {
+    pub fast_ms: u64,
+    pub medium_ms: u64,
+    pub slow_ms: u64,
+}
+
+impl Default for SchedulePeriods {
+    fn default() -> Self {
+        let ms = |s: Schedule| u64::try_from(s.period_ms()).unwrap_or(10_000);
+        SchedulePeriods {
+            fast_ms: ms(Schedule::Fast),
+            medium_ms: ms(Schedule::Medium),
+            slow_ms: ms(Schedule::Slow),
+        }
+    }
+}
+
+impl SchedulePeriods {
+    /// The period of one schedule, at least 50 ms.
+    pub fn of(&self, s: Schedule) -> Duration {
+        let ms = match s {
+            Schedule::Fast => self.fast_ms,
+            Schedule::Medium => self.medium_ms,
+            Schedule::Slow => self.slow_ms,
+        };
+        Duration::from_millis(ms.max(50))
+    }
+
+    /// Production periods divided by `speed`.
+    pub fn scaled(speed: f64) -> Self {
+        let d = SchedulePeriods::default();
+        let s = |ms: u64| {
+            if speed.is_finite() && speed > 0.0 {
+                (ms as f64 / speed).round() as u64
+            } else {
+                ms
+            }
+        };
+        SchedulePeriods {
+            fast_ms: s(d.fast_ms),
+            medium_ms: s(d.medium_ms),
+            slow_ms: s(d.slow_ms),
+        }
+    }
+}
+
 /// How each tenant's correlator judges and whom it tells.
 #[derive(Clone, Default)]
 pub struct CorrelationOptions {
+    pub periods: SchedulePeriods,
     pub board: crate::correlate::BoardPolicy,
     pub incidents: crate::incident::IncidentPolicy,
     /// Called with every persisted incident transition (the notifier).

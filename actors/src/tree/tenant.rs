@@ -150,6 +150,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     timers: a.timers,
                     notify: a.notify.clone(),
                     on_cycle: a.on_cycle.clone(),
+                    periods: a.correlation.periods,
                 };
                 let (r, _) =
                     Actor::spawn_linked(None, EngineActor::<S, C>::default(), args, myself.clone())
@@ -170,6 +171,7 @@ impl<S: DomainStore, C: Clock> TenantState<S, C> {
                     board: a.correlation.board,
                     incidents: a.correlation.incidents,
                     on_incident: a.correlation.on_incident.clone(),
+                    periods: a.correlation.periods,
                 };
                 let (r, _) = Actor::spawn_linked(
                     None,
