@@ -39,6 +39,8 @@ pub enum StartError {
     MasterKey(#[from] crate::store::crypto::KeyError),
     #[error(transparent)]
     Tree(#[from] ispvm_actors::tree::TreeError),
+    #[error("notifier: {0}")]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// A started server; stop it with [`RunningServer::shutdown`].
@@ -92,6 +94,14 @@ pub async fn start_with(
         config.tenant_defaults,
     )?;
     let api_state = api_state.with_http(&config.http);
+    // The notifier sends incident transitions to the tenants' channels; the correlator
+    // wakes it after each one it persisted, a timer covers retries and restarts.
+    let notifier = crate::notify::Notifier::new(
+        store.clone(),
+        api_state.master_key.clone(),
+        metrics.clone(),
+        crate::notify::NotifyOptions::default(),
+    )?;
     // The actor tree starts a supervisor (and alert engine) per stored tenant.
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
     let cycle_metrics = metrics.clone();
@@ -122,8 +132,8 @@ pub async fn start_with(
     )
     .await?;
     let notified_metrics = metrics.clone();
-    // Delivery to people is the notifier's (a later piece); here notifications are
-    // counted and logged once they are persisted.
+    // Alert notifications stay a history (people are told about incidents, by the
+    // notifier); here they are counted and logged once they are persisted.
     let notifications = tokio::spawn(async move {
         while let Some(notification) = notify_rx.recv().await {
             AlertNotified {
@@ -149,7 +159,7 @@ pub async fn start_with(
             .with_tree(tree.clone())
             .with_cluster(api_state.cluster.clone()),
     );
-    let mut tasks = Vec::new();
+    let mut tasks = vec![notifier.spawn(stopped.clone())];
     let (ingest_tls, crl_renewal) = crate::ingest::tls::renewing(
         &tls,
         endpoint.clone(),

@@ -15,6 +15,7 @@ mod devices;
 pub mod edge;
 mod incidents;
 mod inventory;
+mod notifications;
 pub mod openapi;
 mod routes;
 mod rules;

@@ -11,5 +11,6 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod internal_events;
+pub mod notify;
 pub mod pki;
 pub mod store;

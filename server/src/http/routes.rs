@@ -5,14 +5,17 @@
 use super::auth::{self, Access};
 use super::openapi::schema::ApiSchema;
 use super::{
-    AppState, admin, alerts, cluster, devices, incidents, inventory, openapi, rules, settings,
+    AppState, admin, alerts, cluster, devices, incidents, inventory, notifications, openapi, rules,
+    settings,
 };
 use crate::cluster_view::{Convergence, MemberSummary, OwnershipSummary, ReachSummary};
+use crate::notify::channel::ChannelSpec;
+use crate::notify::delivery::DeliveryRow;
 use crate::store::audit::AuditEntry;
 use crate::store::catalog::{
-    AlertRule, CredentialSet, CredentialSpec, DeviceSpec, EdgeSpec, ImportOutcome, Link, LinkSpec,
-    MaintenanceSpec, MaintenanceWindow, PollingProfile, ProfileSpec, RuleDocument, Service,
-    ServiceSpec, Site, SiteSpec, TopologyEdge,
+    AlertRule, Channel, CredentialSet, CredentialSpec, DeviceSpec, EdgeSpec, ImportOutcome, Link,
+    LinkSpec, MaintenanceSpec, MaintenanceWindow, PollingProfile, ProfileSpec, RuleDocument,
+    Service, ServiceSpec, Site, SiteSpec, TopologyEdge,
 };
 use crate::store::tenants::{Tenant, TenantSpec};
 use crate::store::users::{User, UserSpec};
@@ -705,6 +708,38 @@ fn table() -> Vec<Route> {
             rules::delete_rule,
         ),
     ));
+    r.extend(resource(
+        "/api/v1/notification-channels",
+        "/api/v1/notification-channels/{id}",
+        "notifications",
+        Crud {
+            create: ApiSchema::create_with::<ChannelSpec, notifications::ChannelSecretField>(),
+            patch: ApiSchema::patch_with::<ChannelSpec, notifications::ChannelSecretField>(),
+            ..Crud::of::<ChannelSpec, Channel>()
+        },
+        notifications::CHANNEL_PARAMS,
+        ADMIN,
+        ADMIN,
+        (
+            notifications::list_channels,
+            notifications::get_channel,
+            notifications::create_channel,
+            notifications::patch_channel,
+            notifications::delete_channel,
+        ),
+    ));
+    r.push(
+        route(
+            "GET",
+            "/api/v1/notification-deliveries",
+            READ,
+            "notifications",
+            "Incident notifications: one per transition and channel, with state (pending, sent, failed, silenced, maintenance), attempts and the last error; newest incident first",
+            notifications::list_deliveries,
+        )
+        .query(notifications::DELIVERY_PARAMS)
+        .returns(ApiSchema::list_of::<DeliveryRow>()),
+    );
     r.push(
         route(
             "GET",

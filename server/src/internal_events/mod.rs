@@ -6,10 +6,12 @@
 
 pub mod alerts;
 pub mod ingest;
+pub mod notify;
 
 pub use alerts::{AlertCycle, AlertNotified, EntityNotWatched, StoredRowUnreadable};
 pub use ingest::{BatchRejected, BatchStored, PeerConnection};
 pub use ispvm_telemetry::{EventLog, InternalEvent};
+pub use notify::NotificationAttempted;
 
 use ispvm_telemetry::{Buckets, Catalog, MetricsRegistry};
 use prometheus_client::metrics::counter::Counter;
@@ -54,6 +56,13 @@ ispvm_telemetry::label_set! {
 }
 
 ispvm_telemetry::label_set! {
+    pub struct DeliveryLabel {
+        pub channel: &'static str,
+        pub outcome: &'static str,
+    }
+}
+
+ispvm_telemetry::label_set! {
     pub struct NotificationLabel {
         pub kind: &'static str,
         pub level: &'static str,
@@ -79,6 +88,7 @@ pub struct ServerMetrics {
     alert_notifications: Family<NotificationLabel, Counter>,
     entities_not_watched: Family<NotWatchedLabel, Counter>,
     rows_unreadable: Family<WhatLabel, Counter>,
+    notification_deliveries: Family<DeliveryLabel, Counter>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -155,6 +165,10 @@ impl ServerMetrics {
             entities_not_watched: r.counters(
                 "actors_entities_not_watched",
                 "Entities given no live actor (still stored and evaluated), or whose actor started without its history, by actor kind and reason (over_cap: the tenant's [actors] cap; not_started; state_not_restored)",
+            ),
+            notification_deliveries: r.counters(
+                "notification_deliveries",
+                "Incident notification attempts and holds, by channel kind and outcome (sent; retried: failed, tried again later; failed: gave up; silenced and maintenance: held back, not sent)",
             ),
             registry: r,
         })

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 mod cluster;
 pub mod crypto;
+mod deliveries;
 mod incidents;
 mod ingest;
 mod inventory;

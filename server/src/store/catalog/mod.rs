@@ -1,6 +1,6 @@
 //! The inventory operators manage through the API: sites, devices and interfaces, links,
 //! topology edges, services, agents, credential sets, polling profiles, maintenance
-//! windows and alert rules.
+//! windows, alert rules and notification channels.
 //!
 //! Every write validates its input, checks what it references, changes the rows and
 //! appends its audit row in one transaction: bad input changes nothing, and no change
@@ -8,6 +8,7 @@
 //! or repeats a row when rows are added meanwhile.
 
 mod agents;
+mod channels;
 mod credentials;
 mod devices;
 mod edges;
@@ -19,6 +20,7 @@ mod sites;
 pub mod validate;
 mod windows;
 
+pub use channels::Channel;
 pub use credentials::{CredentialSecret, CredentialSet, CredentialSpec};
 pub use devices::{Device, DeviceFilter, DeviceSpec};
 pub use edges::{EdgeFilter, EdgeSpec, EntityRef, TopologyEdge};
