@@ -43,16 +43,17 @@ case "$ISPVM_TEST_PG_URL" in
 esac
 
 # agent/tests/librouteros.rs checks the simulator with librouteros, an independent
-# RouterOS API client from PyPI, installed (pinned) in a virtual environment of its own so
+# RouterOS API client from PyPI, and server/tests/notify.rs sends mail to aiosmtpd, a real
+# SMTP server from PyPI; both installed (pinned) in a virtual environment of its own so
 # the system Python stays untouched; the test runs the interpreter named by ISPVM_PYTHON.
 VENV="${ISPVM_PY_VENV:-/var/tmp/ispvm-pyenv}"
 if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating the Python environment $VENV"
     python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import librouteros" 2>/dev/null; then
-    echo "== installing librouteros"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check librouteros==4.2.2
+if ! "$VENV/bin/python" -c "import librouteros, aiosmtpd" 2>/dev/null; then
+    echo "== installing librouteros and aiosmtpd"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check librouteros==4.2.2 aiosmtpd==1.4.6
 fi
 export ISPVM_PYTHON="$VENV/bin/python"
 
