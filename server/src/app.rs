@@ -126,7 +126,7 @@ pub async fn start_with(
                 periods: config.evaluation,
                 board: config.correlation.evidence,
                 incidents: config.correlation.incidents,
-                on_incident: None,
+                on_incident: Some(notifier.hook()),
             },
         },
     )
