@@ -240,6 +240,20 @@ impl RunningAgent {
         let _ = (&mut self.supervisor_task).await;
     }
 
+    /// Dies as a crashed process does: no leave message, nothing flushed or delivered
+    /// (the disk buffer keeps what it held). For failure drills and the scenario
+    /// runner's `agent_down`.
+    pub async fn kill(self) {
+        if let Some(c) = &self.cluster {
+            c.abort();
+        }
+        self.supervisor.kill();
+        self.supervisor_task.abort();
+        let _ = self.http_stop.send(());
+        self.http_task.abort();
+        tracing::warn!(agent = %self.agent_id, "agent killed");
+    }
+
     /// Stops polling, delivers what is queued (bounded wait), and stops. In a cluster the
     /// agent first announces its leave so its routers move without waiting for the
     /// failure detector.

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 /// The tenant the demo's data belongs to.
 pub const DEMO_TENANT: &str = "demo";
 /// The name agents expect on the server certificate.
-const SERVER_NAME: &str = "localhost";
+pub(crate) const SERVER_NAME: &str = "localhost";
 
 /// What the demo runs with.
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ fn demo_probe_targets(isp: &VirtualIsp) -> Vec<ProbeTargetConfig> {
 
 /// Makes the CA, the server certificate and one agent certificate per site, unless the
 /// data directory has them from an earlier start.
-fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
+pub(crate) fn ensure_pki(pki: &Pki, tenant: &str, agent_ids: &[String]) -> anyhow::Result<()> {
     if !pki.has_ca() {
         pki.init("ISPVisualMonitor demo CA", 3650)
             .context("creating the demo CA")?;
@@ -142,7 +142,7 @@ fn ensure_pki(pki: &Pki, agent_ids: &[String]) -> anyhow::Result<()> {
         pki.ensure(
             CertKind::Agent,
             id,
-            Some(DEMO_TENANT),
+            Some(tenant),
             std::slice::from_ref(id),
             &[],
         )
@@ -165,7 +165,7 @@ pub async fn start(options: &DemoOptions) -> anyhow::Result<RunningDemo> {
         .collect();
     let agent_ids: Vec<String> = sites.iter().map(|s| format!("agent-{s}")).collect();
     let pki = Pki::new(data_dir.join("pki"));
-    ensure_pki(&pki, &agent_ids)?;
+    ensure_pki(&pki, DEMO_TENANT, &agent_ids)?;
 
     let config = ServerConfig {
         data_dir: data_dir.clone(),

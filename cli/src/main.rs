@@ -58,10 +58,36 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// Fault scenarios run end to end and judged (docs/scenarios.md).
+    #[cfg(feature = "sim")]
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// The development PKI: a CA and the certificates of the server and the agents.
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+}
+
+#[cfg(feature = "sim")]
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Run each scenario file: the virtual ISP, real agents and the server in this
+    /// process, the timeline's faults, then every [[expect]] judged. Exits 0 only when
+    /// every expectation of every file holds.
+    Run {
+        /// Scenario files (a topology file with [scenario] and [[expect]] tables).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON document instead of lines for people.
+        #[arg(long)]
+        json: bool,
+        /// Scenario seconds per real second (poll, probe and evaluation intervals, rule
+        /// windows, hold times and the timeline are divided by it).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
     },
 }
 
@@ -209,6 +235,18 @@ async fn main() -> anyhow::Result<()> {
             stop_signal().await?;
             println!("stopping…");
             demo.shutdown().await;
+        }
+        #[cfg(feature = "sim")]
+        Command::Scenario {
+            command: ScenarioCommand::Run { files, json, speed },
+        } => {
+            if !(speed.is_finite() && (0.1..=50.0).contains(&speed)) {
+                anyhow::bail!("--speed must be within 0.1..=50, not {speed}");
+            }
+            let options = ispvm_cli::scenario::Options { speed };
+            if !ispvm_cli::scenario::run(&files, options, json).await {
+                std::process::exit(1);
+            }
         }
         #[cfg(feature = "sim")]
         Command::Sim {

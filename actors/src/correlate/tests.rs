@@ -197,6 +197,11 @@ fn a_cut_link_behind_which_a_site_hangs_is_one_incident_naming_the_link() {
             41_000,
         ),
     ];
+    let first = c.cycle(41_500, &alerts);
+    assert!(
+        first.changes.is_empty(),
+        "a finding holds two cycles before it opens"
+    );
     let out = c.cycle(42_000, &alerts);
     let top = &c.analysis().findings[0];
     assert_eq!(top.cause.kind, CauseKind::LinkDown, "{:?}", c.analysis());

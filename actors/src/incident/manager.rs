@@ -110,6 +110,10 @@ pub struct Incidents {
     policy: IncidentPolicy,
     incidents: BTreeMap<u64, Incident>,
     next_id: u64,
+    /// Causes the previous cycle's analysis found: a critical finding seen twice in a
+    /// row is stable enough to open an incident before any alert has waited out its
+    /// `for`.
+    found_before: HashSet<Cause>,
 }
 
 fn severity_of(kind: CauseKind, alerts: &[&AlertFact]) -> Level {
@@ -173,6 +177,7 @@ impl Incidents {
             policy,
             incidents: BTreeMap::new(),
             next_id: 1,
+            found_before: HashSet::new(),
         }
     }
 
@@ -270,18 +275,32 @@ impl Incidents {
                 .filter(|i| self.current(i, now_ms))
                 .map(|i| i.id)
                 .max();
+            // Evidence arrives at different times (a poll before a probe round): a
+            // finding opens an incident only once two analyses in a row found it. Its
+            // alerts wait for it meanwhile, rather than opening incidents of their own.
+            claimed.extend(keys.iter().copied());
+            let stable = self.found_before.contains(&f.cause);
+            // A critical finding (a dead router, a link or a site cut off, an upstream
+            // lost) backed by at least one alert, even one still waiting out its `for`:
+            // the analysis has combined several signals already, so waiting for a
+            // single-signal alert adds only delay.
+            let critical = severity_of(f.cause.kind, &[]) == Level::Critical
+                && alerts.iter().any(|a| {
+                    (a.phase == Phase::Pending && explains(f, a, ctx)) || keys.contains(&a.key)
+                });
             let id = match matching {
                 Some(id) => id,
-                None if !explained.is_empty() && self.triggers(&explained, now_ms) => {
+                None if stable && !explained.is_empty() && self.triggers(&explained, now_ms) => {
                     self.open(f, now_ms, ctx, &explained, &mut out)
                 }
+                None if stable && critical => self.open(f, now_ms, ctx, &explained, &mut out),
                 None => continue,
             };
             seen.insert(id);
-            claimed.extend(keys.iter().copied());
             self.reopen(id, now_ms, &mut out);
             self.refresh(id, f, &explained, now_ms, ctx, &mut out);
         }
+        self.found_before = analysis.findings.iter().map(|f| f.cause.clone()).collect();
         self.unexplained(now_ms, &active, &claimed, &mut seen, ctx, &mut out);
         self.resolve(now_ms, alerts, &seen, &mut out);
         for i in self.incidents.values().filter(|i| i.is_open()) {

@@ -100,6 +100,12 @@ fn analysis(findings: Vec<Finding>) -> Analysis {
 fn a_storm_becomes_one_incident_with_members_and_suppressed_children() {
     let mut m = Incidents::new(IncidentPolicy::default());
     let a = analysis(vec![link_down("l2", &["agg", "bng"])]);
+    // One analysis is not enough: the finding must hold two cycles in a row.
+    let first = m.update(2_000, &a, &storm(Phase::Firing), &Ctx);
+    assert!(
+        first.changes.is_empty() && m.all().next().is_none(),
+        "{first:?}"
+    );
     let out = m.update(3_000, &a, &storm(Phase::Firing), &Ctx);
     assert_eq!(out.changes.len(), 1);
     assert_eq!(out.changes[0].transition, Transition::Opened);
@@ -134,6 +140,7 @@ fn a_storm_becomes_one_incident_with_members_and_suppressed_children() {
 fn a_fault_that_comes_back_soon_reopens_its_incident() {
     let mut m = Incidents::new(IncidentPolicy::default());
     let a = analysis(vec![link_down("l2", &["agg", "bng"])]);
+    m.update(-1_000, &a, &storm(Phase::Firing), &Ctx);
     for round in 0..10 {
         let t = round * 60_000;
         m.update(t, &a, &storm(Phase::Firing), &Ctx);
@@ -145,6 +152,8 @@ fn a_fault_that_comes_back_soon_reopens_its_incident() {
 #[test]
 fn a_better_explanation_re_roots_the_same_incident() {
     let mut m = Incidents::new(IncidentPolicy::default());
+    let seen = analysis(vec![link_down("l2", &["agg", "bng"])]);
+    m.update(2_000, &seen, &storm(Phase::Firing), &Ctx);
     let first = m.update(
         3_000,
         &analysis(vec![link_down("l2", &["agg", "bng"])]),
@@ -188,12 +197,9 @@ fn two_faults_are_two_incidents() {
         Level::Critical,
         Phase::Firing,
     ));
-    let out = m.update(
-        3_000,
-        &analysis(vec![link_down("l2", &["agg", "bng"]), mgmt]),
-        &alerts,
-        &Ctx,
-    );
+    let both = analysis(vec![link_down("l2", &["agg", "bng"]), mgmt]);
+    m.update(2_000, &both, &alerts, &Ctx);
+    let out = m.update(3_000, &both, &alerts, &Ctx);
     assert_eq!(out.changes.len(), 2);
     assert_eq!(m.all().count(), 2);
 }
@@ -232,6 +238,7 @@ fn one_warning_waits_and_two_in_a_site_open_an_incident() {
 fn a_restored_manager_continues_numbering_and_does_not_reopen() {
     let mut m = Incidents::new(IncidentPolicy::default());
     let a = analysis(vec![link_down("l2", &["agg", "bng"])]);
+    m.update(2_000, &a, &storm(Phase::Firing), &Ctx);
     m.update(3_000, &a, &storm(Phase::Firing), &Ctx);
     let stored: Vec<Incident> = m.all().cloned().collect();
     let mut restarted = Incidents::new(IncidentPolicy::default());
@@ -247,6 +254,8 @@ fn a_restored_manager_continues_numbering_and_does_not_reopen() {
         Level::Critical,
         Phase::Firing,
     )];
-    let out = restarted.update(5_000, &analysis(vec![other]), &alerts, &Ctx);
+    let other = analysis(vec![other]);
+    restarted.update(4_500, &other, &alerts, &Ctx);
+    let out = restarted.update(5_000, &other, &alerts, &Ctx);
     assert_eq!(out.changes[0].incident, 2);
 }

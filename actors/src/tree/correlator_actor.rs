@@ -219,7 +219,9 @@ impl<S: DomainStore, C: Clock> Actor for CorrelatorActor<S, C> {
             .incidents_mut()
             .restore(stored.incidents, stored.next_id);
         if state.args.timers {
-            let period = state.args.periods.of(Schedule::Fast);
+            // Twice per fast cycle: a finding must be seen twice before it opens an
+            // incident on its own, and the analysis is cheap next to a poll.
+            let period = state.args.periods.of(Schedule::Fast) / 2;
             state.timer = Some(myself.send_interval(period, || CorrelatorMsg::Tick));
         }
         Ok(state)

@@ -54,6 +54,16 @@ pub struct ClusterHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl ClusterHandle {
+    /// Stops gossiping at once, announcing nothing: what a crashed process looks like
+    /// to its peers (their failure detector, not a leave message, must notice).
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
 impl Drop for ClusterHandle {
     fn drop(&mut self) {
         for t in &self.tasks {

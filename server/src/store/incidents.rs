@@ -215,6 +215,21 @@ impl TenantStore<'_> {
             .collect()
     }
 
+    /// Transitions recorded at or after `since_ms`, oldest first: `(incident, seq,
+    /// transition, at_ms)`.
+    pub async fn incident_transitions(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, i64, String, i64)>, StoreError> {
+        Ok(on_pool!(self.store, pool => {
+            sqlx::query_as(
+                "SELECT incident_id, seq, transition, at_ms FROM incident_transitions \
+                 WHERE tenant_id = $1 AND at_ms >= $2 ORDER BY at_ms, incident_id, seq",
+            )
+            .bind(self.tenant).bind(since_ms).fetch_all(pool).await?
+        }))
+    }
+
     /// One incident whole, `None` when the tenant has no such incident.
     pub async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
         let body: Option<String> = on_pool!(self.store, pool => {
