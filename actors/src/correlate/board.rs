@@ -326,9 +326,24 @@ impl Board {
                 *n = (*n).max(*at);
             }
         }
+        // A ping that answered before the management plane stopped answering says
+        // nothing about the device now: until a probe round after the failure reports,
+        // "API down, ping fine" would be a guess from old news.
+        let mut api_lost_at: HashMap<&String, i64> = HashMap::new();
+        for ((_, target), (reached, at)) in &self.paths {
+            if let (PathTarget::Management(d), false) = (target, reached) {
+                let n = api_lost_at.entry(d).or_insert(*at);
+                *n = (*n).max(*at);
+            }
+        }
         for ((vantage, target), (reached, at)) in &self.paths {
             if let PathTarget::Management(d) = target
                 && newest_poll.get(d).is_some_and(|n| n > at)
+            {
+                continue;
+            }
+            if let (PathTarget::Device(d), true) = (target, reached)
+                && api_lost_at.get(d).is_some_and(|lost| lost > at)
             {
                 continue;
             }

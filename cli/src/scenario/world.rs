@@ -193,6 +193,9 @@ impl World {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..Default::default()
             },
+            // Agents deliver over QUIC through the relay only; an HTTPS ingest beside it
+            // would be a way around the network (and a fixed port).
+            https: ispvm_server::config::HttpsIngestConfig { listen: None },
             stale_after_ms: i64::try_from(poll_ms * 3).unwrap_or(i64::MAX),
             evaluation: ispvm_actors::tree::SchedulePeriods::scaled(speed),
             ..ServerConfig::default()
