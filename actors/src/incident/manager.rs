@@ -142,6 +142,11 @@ fn on_link(alert: &AlertFact, link: &str, ctx: &dyn IncidentContext) -> bool {
 /// Whether `alert` sits on the cause itself (a member) rather than downstream of it.
 fn on_cause(alert: &AlertFact, f: &Finding, ctx: &dyn IncidentContext) -> bool {
     match &f.cause.entity {
+        // A silent management plane explains the device's own reachability alerts,
+        // not its interfaces, sessions or probes (those still work).
+        CauseEntity::Device { id } if f.cause.kind == CauseKind::ManagementPlane => {
+            alert.key.entity.kind == EntityKind::Device && alert.device() == Some(id.as_str())
+        }
         CauseEntity::Device { id } => alert.device() == Some(id.as_str()),
         CauseEntity::Link { id } => on_link(alert, id, ctx),
         CauseEntity::Interface { device, interface } => {
@@ -168,7 +173,6 @@ fn explains(f: &Finding, alert: &AlertFact, ctx: &dyn IncidentContext) -> bool {
         || alert
             .device()
             .is_some_and(|d| f.impact.devices.iter().any(|x| x == d))
-        || (f.cause.kind == CauseKind::ManagementPlane && alert.device() == f.cause.entity.device())
 }
 
 impl Incidents {
@@ -262,6 +266,11 @@ impl Incidents {
                 .filter(|a| !claimed.contains(&a.key) && explains(f, a, ctx))
                 .collect();
             let keys: HashSet<&AlertKey> = explained.iter().map(|a| &a.key).collect();
+            // Another finding takes over an open incident (re-roots it) only when it
+            // shares its alerts, held for two analyses, and is not a lesser kind of
+            // fault: a silent API found in passing does not rename a cut link.
+            let stable = self.found_before.contains(&f.cause);
+            let weight = |k: CauseKind| severity_of(k, &[]);
             let matching = self
                 .incidents
                 .values()
@@ -269,6 +278,8 @@ impl Incidents {
                 .filter(|i| {
                     i.root_cause == f.cause
                         || (i.is_open()
+                            && stable
+                            && weight(f.cause.kind) >= weight(i.kind)
                             && (i.members.iter().any(|m| keys.contains(m))
                                 || i.suppressed.iter().any(|s| keys.contains(&s.alert))))
                 })
@@ -279,7 +290,6 @@ impl Incidents {
             // finding opens an incident only once two analyses in a row found it. Its
             // alerts wait for it meanwhile, rather than opening incidents of their own.
             claimed.extend(keys.iter().copied());
-            let stable = self.found_before.contains(&f.cause);
             // A critical finding (a dead router, a link or a site cut off, an upstream
             // lost) backed by at least one alert, even one still waiting out its `for`:
             // the analysis has combined several signals already, so waiting for a
@@ -346,6 +356,7 @@ impl Incidents {
             ack: None,
             assignee: None,
             notes: Vec::new(),
+            related_devices: Vec::new(),
             transitions: 0,
         };
         self.incidents.insert(id, incident);
@@ -421,6 +432,11 @@ impl Incidents {
             i.impacted_subscribers = i.impacted_subscribers.max(Self::subscribers(f, ctx));
         }
         i.fault_since_ms = i.fault_since_ms.min(f.since_ms);
+        for d in f.impact.devices.iter().chain(&f.observed_devices) {
+            if !i.related_devices.contains(d) {
+                i.related_devices.push(d.clone());
+            }
+        }
         let strongest = f
             .evidence
             .iter()
@@ -477,14 +493,51 @@ impl Incidents {
                 })
             })
         };
+        // An alert on a device the fault was seen to affect belongs to that fault's
+        // incident (an SLA window still full of the outage, a vantage's late view),
+        // not to a new one: a child while the incident is open, nothing after.
+        let related = |a: &AlertFact| {
+            let d = a.device()?;
+            self.incidents
+                .values()
+                .filter(|i| self.current(i, now_ms))
+                .find(|i| i.related_devices.iter().any(|x| x == d))
+                .map(|i| (i.id, i.is_open(), i.root_cause.entity.clone()))
+        };
+        let mut children: Vec<(u64, AlertKey, CauseEntity)> = Vec::new();
         let mut by_site: BTreeMap<Option<String>, Vec<&AlertFact>> = BTreeMap::new();
         for a in active {
-            if !claimed.contains(&a.key)
-                && a.phase != Phase::Suppressed
-                && a.phase != Phase::Recovering
-                && !lagging(a)
-            {
+            if claimed.contains(&a.key) {
+                continue;
+            }
+            if let Some((id, open, upstream)) = related(a) {
+                if open {
+                    children.push((id, a.key.clone(), upstream));
+                }
+                continue;
+            }
+            if a.phase != Phase::Suppressed && a.phase != Phase::Recovering && !lagging(a) {
                 by_site.entry(a.site.clone()).or_default().push(a);
+            }
+        }
+        for (id, key, upstream) in children {
+            seen.insert(id);
+            if let Some(i) = self.incidents.get_mut(&id)
+                && !i.suppressed.iter().any(|s| s.alert == key)
+                && !i.members.contains(&key)
+            {
+                i.log(
+                    now_ms,
+                    TimelineKind::AlertSuppressed,
+                    key.entity.to_string(),
+                );
+                i.suppressed.push(Suppressed {
+                    alert: key,
+                    upstream,
+                    evidence: "on a device this fault affected".into(),
+                    at_ms: now_ms,
+                });
+                out.touched.insert(id);
             }
         }
         for (_, alerts) in by_site {
@@ -526,6 +579,7 @@ impl Incidents {
                 impact: Default::default(),
                 since_ms: alerts.iter().map(|a| a.since_ms).min().unwrap_or(now_ms),
                 parts: Vec::new(),
+                observed_devices: Vec::new(),
             };
             let id = match open {
                 Some(id) => id,

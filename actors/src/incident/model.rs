@@ -190,6 +190,10 @@ pub struct Incident {
     pub assignee: Option<String>,
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// Every device the fault was seen to affect over the incident's life (impacted, or
+    /// lost from some vantage): alerts on them that lag behind the fault belong here.
+    #[serde(default)]
+    pub related_devices: Vec<String>,
     /// Transitions announced so far (the notifier's idempotence key with the id).
     pub transitions: u32,
 }

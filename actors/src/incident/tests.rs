@@ -56,6 +56,7 @@ fn link_down(id: &str, devices: &[&str]) -> Finding {
         },
         since_ms: 1_000,
         parts: Vec::new(),
+        observed_devices: Vec::new(),
     }
 }
 
@@ -170,7 +171,14 @@ fn a_better_explanation_re_roots_the_same_incident() {
         CauseEntity::Link { id: "l1".into() },
         CauseEntity::Link { id: "l2".into() },
     ];
-    let out = m.update(5_000, &analysis(vec![site]), &storm(Phase::Firing), &Ctx);
+    let site = analysis(vec![site]);
+    // Found once: not yet enough to rename the incident.
+    assert!(
+        m.update(4_000, &site, &storm(Phase::Firing), &Ctx)
+            .changes
+            .is_empty()
+    );
+    let out = m.update(5_000, &site, &storm(Phase::Firing), &Ctx);
     assert_eq!(out.changes.len(), 1);
     assert_eq!(out.changes[0].transition, Transition::RootCauseChanged);
     assert_eq!(out.changes[0].incident, id);

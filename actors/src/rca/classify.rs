@@ -181,7 +181,20 @@ impl Builder<'_> {
             .iter()
             .map(|&i| self.problem.symptoms[i].weight)
             .sum();
-        finish(cause, score, rivals, self.net, evidence, impact, since_ms)
+        let mut finding = finish(cause, score, rivals, self.net, evidence, impact, since_ms);
+        let mut observed: BTreeSet<String> = BTreeSet::new();
+        for &i in symptoms {
+            if let SymptomKind::Path { target, .. } = self.problem.symptoms[i].kind {
+                match &self.net.nodes[target as usize] {
+                    Node::Device(d) | Node::Api(d) => {
+                        observed.insert(d.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        finding.observed_devices = observed.into_iter().collect();
+        finding
     }
 }
 
@@ -213,6 +226,7 @@ fn finish(
         impact,
         since_ms: if since_ms == i64::MAX { 0 } else { since_ms },
         parts: Vec::new(),
+        observed_devices: Vec::new(),
     }
 }
 

@@ -139,6 +139,10 @@ pub struct Finding {
     /// links into an isolated site).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<CauseEntity>,
+    /// Devices some vantage lost because of this cause, impacted or not (a router the
+    /// server still reaches but a cut-off agent did not), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed_devices: Vec<String>,
 }
 
 /// The result of one analysis.

@@ -219,7 +219,15 @@ impl<S: DomainStore, C: Clock> Actor for EngineActor<S, C> {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             EngineMsg::Observe(batch) => {
-                for s in &batch.samples {
+                // The engine judges the present. Samples that arrive older than three
+                // fast cycles (an agent replaying what it buffered while cut off) are
+                // history: stored, shown, but not what alerts fire on now — true then,
+                // they would raise alarms about a fault that has already ended.
+                let late = state.args.clock.now_ms().saturating_sub(
+                    i64::try_from(state.args.periods.of(Schedule::Fast).as_millis() * 3)
+                        .unwrap_or(i64::MAX),
+                );
+                for s in batch.samples.iter().filter(|s| s.ts_ms >= late) {
                     state.engine.observe(s, &batch.agent_id);
                 }
                 for e in &batch.events {

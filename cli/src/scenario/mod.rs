@@ -152,7 +152,14 @@ async fn run_topology(topology: &Topology, options: Options) -> anyhow::Result<V
     let outcome = outcome(&world, t0, speed).await?;
     if std::env::var_os("ISPVM_SCENARIO_DEBUG").is_some() {
         let analysis = world.server.tree.analysis(TENANT).await;
-        eprintln!("analysis at the end: {analysis:#?}");
+        if let Ok(a) = &analysis {
+            for f in &a.findings {
+                eprintln!(
+                    "finding at the end: {} {} ({:.2})",
+                    f.cause.kind, f.cause.entity, f.confidence
+                );
+            }
+        }
         for i in world
             .server
             .tree
@@ -161,11 +168,20 @@ async fn run_topology(topology: &Topology, options: Options) -> anyhow::Result<V
             .unwrap_or_default()
         {
             eprintln!(
-                "incident in memory {} {} opened {}",
+                "incident {} {} opened at {} s: {} (confidence {:.2})",
                 i.id,
+                i.state,
+                scenario_ms(i.opened_ms, t0, speed) / 1_000,
                 i.title,
-                i.opened_ms - t0
+                i.confidence
             );
+            for e in &i.evidence {
+                eprintln!(
+                    "    {:>5} s  {}",
+                    scenario_ms(e.at_ms, t0, speed) / 1_000,
+                    e.text
+                );
+            }
         }
         let alerts = world.server.tree.alerts(TENANT).await.unwrap_or_default();
         for a in alerts {
