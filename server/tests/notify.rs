@@ -182,6 +182,7 @@ fn incident(id: u64, device: &str) -> Incident {
         ack: None,
         assignee: None,
         notes: Vec::new(),
+        related_devices: Vec::new(),
         transitions: 1,
     }
 }
