@@ -11,12 +11,8 @@
 
 use anyhow::Result;
 use clap::Parser;
-use ispvm_actors::rca::{
-    CauseEntity, CauseKind, LinkDown, LinkEvidence, LinkUp, Observations, PathObservation,
-    PathTarget, SERVER_VANTAGE, Vantage, analyse,
-};
-use ispvm_benches::{IspShape, isp_topology};
-use std::collections::{HashMap, HashSet, VecDeque};
+use ispvm_actors::rca::{CauseEntity, CauseKind, analyse};
+use ispvm_benches::{FailureWorld, failure_world};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -32,115 +28,18 @@ struct Args {
     runs: usize,
 }
 
-/// Devices reachable from `from` over links whose ends are both alive.
-fn reach(adj: &HashMap<&str, Vec<&str>>, dead: &HashSet<String>, from: &str) -> HashSet<String> {
-    let mut seen = HashSet::new();
-    if dead.contains(from) {
-        return seen;
-    }
-    seen.insert(from.to_owned());
-    let mut q = VecDeque::from([from.to_owned()]);
-    while let Some(d) = q.pop_front() {
-        for n in adj.get(d.as_str()).into_iter().flatten() {
-            if !dead.contains(*n) && seen.insert((*n).to_owned()) {
-                q.push_back((*n).to_owned());
-            }
-        }
-    }
-    seen
-}
-
 fn main() -> Result<()> {
     let a = Args::parse();
-    let shape = IspShape {
-        pops: a.pops,
-        ring: 8,
-        access: 6,
-    };
-    let mut topology = isp_topology(&shape)?;
+    let FailureWorld {
+        mut topology,
+        observations: obs,
+        dead,
+        down,
+        observable,
+        neighbours,
+    } = failure_world(a.pops, a.agents, a.down)?;
     let (devices, links) = topology.counts();
-    let device_ids: Vec<String> = topology.devices().map(|(d, _, _)| d.to_owned()).collect();
-    let link_list: Vec<(String, String, String)> = topology
-        .links()
-        .map(|(l, x, y)| (l.to_owned(), x.to_owned(), y.to_owned()))
-        .collect();
-    let mut adj: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (_, x, y) in &link_list {
-        adj.entry(x).or_default().push(y);
-        adj.entry(y).or_default().push(x);
-    }
-    let agents: Vec<(String, String)> = (0..a.agents.min(a.pops))
-        .map(|p| (format!("agent-pop{p}"), format!("pop{p}-core1")))
-        .collect();
-    // The truth.
-    let mut dead: HashSet<String> = HashSet::new();
-    let mut down = 0;
-    'pops: for p in a.agents..a.pops {
-        for pair in [[2, 3], [5, 6]] {
-            for i in pair {
-                dead.insert(format!("pop{p}-agg{i}"));
-            }
-            let alive = reach(&adj, &dead, "edge1");
-            down = device_ids.len() - alive.len();
-            if down >= a.down {
-                break 'pops;
-            }
-        }
-    }
-    // What the vantages observe.
-    let mut obs = Observations::default();
-    obs.vantages.push(Vantage {
-        id: SERVER_VANTAGE.into(),
-        attached_to: vec!["edge1".into()],
-        site: None,
-    });
-    let mut observable = HashSet::new();
-    for (agent, at) in &agents {
-        obs.vantages.push(Vantage {
-            id: agent.clone(),
-            attached_to: vec![at.clone()],
-            site: None,
-        });
-        let seen = reach(&adj, &dead, at);
-        for d in &device_ids {
-            for target in [
-                PathTarget::Device(d.clone()),
-                PathTarget::Management(d.clone()),
-            ] {
-                obs.paths.push(PathObservation {
-                    vantage: agent.clone(),
-                    target,
-                    reached: seen.contains(d),
-                    at_ms: 1_000,
-                });
-            }
-        }
-        observable.extend(seen);
-    }
-    for (l, x, y) in &link_list {
-        let up = !dead.contains(x) && !dead.contains(y);
-        for end in [x, y] {
-            if !observable.contains(end) {
-                continue;
-            }
-            if up {
-                obs.links_up.push(LinkUp {
-                    link: l.clone(),
-                    reported_by: end.clone(),
-                });
-            } else {
-                obs.links_down.push(LinkDown {
-                    link: l.clone(),
-                    evidence: LinkEvidence::InterfaceDown {
-                        device: end.clone(),
-                        interface: format!("to-{l}"),
-                        uplink: false,
-                    },
-                    at_ms: 900,
-                });
-            }
-        }
-    }
+    let down = down.len();
     println!(
         "network: {devices} devices, {links} links ({} nodes); {} devices dead, {down} down \
          (dead or cut off); {} observations from {} vantages",
@@ -179,8 +78,9 @@ fn main() -> Result<()> {
     let visible = dead
         .iter()
         .filter(|d| {
-            adj.get(d.as_str())
-                .is_some_and(|n| n.iter().any(|x| observable.contains(*x)))
+            neighbours
+                .get(d.as_str())
+                .is_some_and(|n| n.iter().any(|x| observable.contains(x)))
         })
         .count();
     println!(
