@@ -4,64 +4,28 @@
 //! a second notification. Every notification explains itself.
 
 use ispvm_testkit as common;
-use ispvm_testkit::on_both_engines;
+use ispvm_testkit::{FakeClock, on_both_engines};
 
 use common::batch;
-use ispvm_actors::alert::{Rule, Schedule};
+use ispvm_actors::alert::Schedule;
 use ispvm_actors::tree::DomainStore;
-use ispvm_actors::tree::{Clock, MonitorTree, TreeOptions};
+use ispvm_actors::tree::MonitorTree;
 use ispvm_proto::{Batch, EntityKey, MetricName, MetricSample};
 use ispvm_server::domain::StoreDomain;
 use ispvm_server::internal_events::{ServerMetrics, StoredRowUnreadable};
-use ispvm_server::store::catalog::{ImportMode, MaintenanceSpec, Scope};
+use ispvm_server::store::catalog::{MaintenanceSpec, Scope};
 use ispvm_server::store::{Actor, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-struct FakeClock(AtomicI64);
-
-impl Clock for FakeClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 const S: i64 = 1_000;
 
 async fn import(store: &Store, tenant: &str, docs: &[&str]) {
-    let rules: Vec<(Rule, serde_json::Value)> = docs
-        .iter()
-        .map(|d| {
-            let r = Rule::from_json(d).expect("rule");
-            let v = serde_json::to_value(&r).expect("json");
-            (r, v)
-        })
-        .collect();
-    store
-        .tenant(tenant)
-        .import_alert_rules(&Actor::system(), &rules, ImportMode::Replace)
-        .await
-        .expect("import");
+    ispvm_testkit::import_rules(store, tenant, docs).await;
 }
 
 async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
-    MonitorTree::start(
-        Arc::new(StoreDomain {
-            store: store.clone(),
-            metrics: ServerMetrics::new(),
-        }),
-        Arc::clone(clock),
-        TreeOptions {
-            timers: false,
-            notify: None,
-            on_cycle: None,
-            on_event: None,
-            limits: Default::default(),
-            correlation: Default::default(),
-        },
-    )
-    .await
-    .expect("tree")
+    ispvm_testkit::start_tree(store, clock).await
 }
 
 struct Feed {

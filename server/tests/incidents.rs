@@ -3,52 +3,22 @@
 //! suppressed; the incident and its transition are persisted; a restarted tree resumes
 //! it without a second transition; recovery resolves it once.
 
-use ispvm_testkit::on_both_engines;
+use ispvm_testkit::{FakeClock, on_both_engines, start_tree};
 
-use ispvm_actors::alert::{Phase, Rule, Schedule};
+use ispvm_actors::alert::{Phase, Schedule};
 use ispvm_actors::incident::{ActionBy, ActionError, IncidentAction, IncidentState};
 use ispvm_actors::rca::{CauseEntity, CauseKind};
-use ispvm_actors::tree::{Clock, MonitorTree, TreeOptions};
+use ispvm_actors::tree::{Clock, MonitorTree};
 use ispvm_proto::{
     Batch, ClusterReport, DeviceRole, EntityKey, InterfaceInfo, MetricName, MetricSample,
 };
-use ispvm_server::domain::StoreDomain;
-use ispvm_server::internal_events::ServerMetrics;
-use ispvm_server::store::catalog::{DeviceSpec, Endpoint, ImportMode, LinkSpec, SiteSpec};
+use ispvm_server::store::catalog::{DeviceSpec, Endpoint, LinkSpec, SiteSpec};
 use ispvm_server::store::{Actor, AuditFilter, IncidentFilter, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-struct FakeClock(AtomicI64);
-
-impl Clock for FakeClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 const S: i64 = 1_000;
 const T: &str = "acme";
-
-async fn start(store: &Store, clock: &Arc<FakeClock>) -> MonitorTree {
-    MonitorTree::start(
-        Arc::new(StoreDomain {
-            store: store.clone(),
-            metrics: ServerMetrics::new(),
-        }),
-        Arc::clone(clock),
-        TreeOptions {
-            timers: false,
-            notify: None,
-            on_cycle: None,
-            on_event: None,
-            limits: Default::default(),
-            correlation: Default::default(),
-        },
-    )
-    .await
-    .expect("tree")
-}
 
 /// core (site a) —c-x— x-agg (site b) —x-acc— x-acc.
 async fn inventory(store: &Store) {
@@ -101,20 +71,15 @@ async fn inventory(store: &Store) {
         };
         ts.create_link(&sys, id, &spec).await.expect("link");
     }
-    let rules: Vec<(Rule, serde_json::Value)> = [
-        r#"{"id":"device-down","name":"Device down","type":"reachability","window":{"func":"last","duration_s":60},"for_s":0,"cooldown_s":30}"#,
-        r#"{"id":"interface-down","name":"Interface down","type":"interface_down","window":{"func":"last","duration_s":60},"for_s":0,"cooldown_s":30}"#,
-    ]
-    .iter()
-    .map(|d| {
-        let r = Rule::from_json(d).expect("rule");
-        let v = serde_json::to_value(&r).expect("json");
-        (r, v)
-    })
-    .collect();
-    ts.import_alert_rules(&sys, &rules, ImportMode::Replace)
-        .await
-        .expect("rules");
+    ispvm_testkit::import_rules(
+        store,
+        T,
+        &[
+            r#"{"id":"device-down","name":"Device down","type":"reachability","window":{"func":"last","duration_s":60},"for_s":0,"cooldown_s":30}"#,
+            r#"{"id":"interface-down","name":"Interface down","type":"interface_down","window":{"func":"last","duration_s":60},"for_s":0,"cooldown_s":30}"#,
+        ],
+    )
+    .await;
 }
 
 fn sample(entity: EntityKey, metric: MetricName, ts_ms: i64, value: f64) -> MetricSample {
@@ -261,7 +226,7 @@ async fn a_cut_link_is_one_persisted_incident_that_survives_a_restart(store: Sto
     inventory(&store).await;
     let t0 = ispvm_proto::time::now_ms();
     let clock = Arc::new(FakeClock(AtomicI64::new(t0)));
-    let tree = start(&store, &clock).await;
+    let tree = start_tree(&store, &clock).await;
     let mut run = Run {
         store: store.clone(),
         clock,
@@ -396,7 +361,7 @@ async fn a_cut_link_is_one_persisted_incident_that_survives_a_restart(store: Sto
 
     // Restart: the incident is resumed, not opened again.
     run.tree.stop().await;
-    run.tree = start(&store, &run.clock).await;
+    run.tree = start_tree(&store, &run.clock).await;
     let mut again = 0;
     for i in 9..12 {
         again += run.step(t0 + i * 10 * S, true).await;
