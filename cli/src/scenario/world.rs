@@ -108,14 +108,14 @@ async fn inventory(store: &Store, topology: &Topology, speed: f64) -> anyhow::Re
             .await
             .with_context(|| format!("link {} - {}", l.a, l.b))?;
     }
-    let rules: Vec<_> = ispvm_actors::alert::starter_pack()
+    let rules = ispvm_actors::alert::starter_pack()
         .into_iter()
         .map(|r| {
             let r = r.time_scaled(speed);
-            let v = serde_json::to_value(&r).unwrap_or_default();
-            (r, v)
+            let v = serde_json::to_value(&r).with_context(|| format!("rule {}", r.id))?;
+            Ok((r, v))
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<_>>>()?;
     ts.import_alert_rules(&sys, &rules, ImportMode::Replace)
         .await
         .context("alert rules")?;
