@@ -295,7 +295,7 @@ async fn upstream_loss_keeps_the_port_up_but_empties_it() {
     let transit = session_to(&mut edge1, true, "203.0.113.1").await;
     assert_eq!(transit.get("local.address"), Some("203.0.113.2"));
     assert_eq!(transit.get("remote.as"), Some("64496"));
-    let _id = isp
+    let id = isp
         .apply(Fault::UpstreamLoss {
             router: "lis1-edge1".into(),
             interface: "sfp-sfpplus2".into(),
@@ -311,6 +311,10 @@ async fn upstream_loss_keeps_the_port_up_but_empties_it() {
     let s = session_to(&mut edge1, true, "203.0.113.1").await;
     assert_eq!(s.get("established"), Some("false"));
     assert_eq!(s.get("prefix-count"), Some("0"));
+    isp.clear(id).expect("clear");
+    sleep(secs(CONVERGE + 0.2)).await;
+    let s = session_to(&mut edge1, true, "203.0.113.1").await;
+    assert_eq!(s.get("established"), Some("true"), "back once transit carries again");
     isp.shutdown().await;
 }
 

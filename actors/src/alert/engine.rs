@@ -512,8 +512,13 @@ impl Engine {
                     }
                     prev = Some(up);
                 }
-                // Hysteresis: once flapping, it clears only below half the rate.
-                let needed = if active.is_some() {
+                // Hysteresis: once flapping, it clears only below half the rate. Only a
+                // flap verdict holds itself: one outage and its recovery are two changes,
+                // not a flap.
+                let flapping = current.is_some_and(|s| {
+                    s.phase != Phase::Ok && s.explanation.func.as_deref() == Some("state_changes")
+                });
+                let needed = if flapping {
                     f.transitions.div_ceil(2)
                 } else {
                     f.transitions

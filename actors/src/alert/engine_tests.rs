@@ -412,6 +412,33 @@ fn bgp_flap_rate_warns_while_the_session_is_up() {
 }
 
 #[test]
+fn one_bgp_outage_recovers_instead_of_counting_as_a_flap() {
+    let mut e = Engine::new();
+    e.set_rules(vec![rule(
+        r#"{"id":"bgp","name":"BGP","type":"bgp_not_established","for_s":0,"cooldown_s":20,
+            "flap_rate":{"transitions":4,"window_s":300}}"#,
+    )]);
+    let peer = EntityKey::Peer {
+        device: "r1".into(),
+        peer: "203.0.113.9".into(),
+    };
+    let mut last = Vec::new();
+    for (i, v) in [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0].into_iter().enumerate() {
+        let t = i as i64 * 10 * S;
+        e.observe(&sample(peer.clone(), MetricName::BgpSessionState, t, v), "a");
+        last.extend(kinds(&e.evaluate(Schedule::Fast, t).0));
+    }
+    assert_eq!(
+        last,
+        [
+            ("r1/203.0.113.9".into(), NotificationKind::Firing, Level::Critical),
+            ("r1/203.0.113.9".into(), NotificationKind::Resolved, Level::Critical),
+        ],
+        "down once, back once: firing, then resolved after the cool-down"
+    );
+}
+
+#[test]
 fn restored_state_is_not_notified_again() {
     let mut e = Engine::new();
     e.set_rules(vec![rtt_rule()]);

@@ -85,6 +85,9 @@ pub struct Board {
     probe_device: HashMap<String, String>,
     /// Address without prefix → device.
     address_device: HashMap<String, String>,
+    /// Device → the subnets of its interfaces (point-to-point and LAN, not host
+    /// routes): an eBGP neighbour is on one of them, which says what the session rides.
+    subnets: HashMap<String, Vec<(ipnet::IpNet, String)>>,
     agent_site: HashMap<String, String>,
     paths: HashMap<(String, PathTarget), (bool, i64)>,
     running: HashMap<(String, String), (bool, i64)>,
@@ -130,6 +133,19 @@ impl Board {
         }
     }
 
+    /// The interface of `device` whose subnet holds `peer` (the most specific one): a
+    /// session to a directly connected neighbour rides it; a session between loopbacks
+    /// has none.
+    fn interface_towards(&self, device: &str, peer: &str) -> Option<String> {
+        let peer: std::net::IpAddr = peer.parse().ok()?;
+        self.subnets
+            .get(device)?
+            .iter()
+            .filter(|(net, _)| net.contains(&peer))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|(_, i)| i.clone())
+    }
+
     fn path(&mut self, vantage: &str, target: PathTarget, reached: bool, at_ms: i64) {
         let slot = self
             .paths
@@ -159,6 +175,20 @@ impl Board {
             let bare = a.address.split('/').next().unwrap_or(&a.address);
             self.address_device
                 .insert(bare.to_owned(), a.device.clone());
+        }
+        // A batch that lists a device's addresses lists all of them: it replaces what
+        // the board knew (an address moved to another interface leaves no ghost).
+        let mut subnets: HashMap<&str, Vec<(ipnet::IpNet, String)>> = HashMap::new();
+        for a in &batch.inventory.addresses {
+            let nets = subnets.entry(a.device.as_str()).or_default();
+            if let Ok(net) = a.address.parse::<ipnet::IpNet>()
+                && net.prefix_len() < net.max_prefix_len()
+            {
+                nets.push((net.trunc(), a.interface.clone()));
+            }
+        }
+        for (device, nets) in subnets {
+            self.subnets.insert(device.to_owned(), nets);
         }
         for s in &batch.samples {
             match (&s.entity, s.metric) {
@@ -404,6 +434,11 @@ impl Board {
                 continue;
             }
             let peer_device = self.address_device.get(peer).cloned();
+            let interface = self.interface_towards(device, peer);
+            let via_link = interface
+                .as_ref()
+                .and_then(|i| self.link_at.get(&(device.clone(), i.clone())))
+                .cloned();
             obs.bgp_down.push(BgpDown {
                 device: device.clone(),
                 session: peer.clone(),
@@ -411,8 +446,8 @@ impl Board {
                     Some(d) if d != *device => BgpPeer::Device(d),
                     _ => BgpPeer::External(peer.clone()),
                 },
-                interface: None,
-                via_link: None,
+                interface,
+                via_link,
                 at_ms: *at,
             });
         }

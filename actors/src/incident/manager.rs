@@ -23,7 +23,7 @@ use crate::alert::{EntityKind, Level, Phase};
 use crate::rca::{Analysis, Cause, CauseEntity, CauseKind, Finding};
 use ispvm_proto::DeviceRole;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What the manager needs to know about the inventory.
 pub trait IncidentContext {
@@ -44,6 +44,10 @@ pub struct IncidentPolicy {
     pub warnings_to_open: usize,
     pub warning_window_ms: i64,
     pub reopen_within_ms: i64,
+    /// A critical finding that has stood this long opens an incident with no alert
+    /// behind it: an upstream that stopped carrying traffic has no alert rule of its
+    /// own, and its BGP session only drops after the hold time.
+    pub finding_alone_ms: i64,
 }
 
 impl Default for IncidentPolicy {
@@ -52,6 +56,7 @@ impl Default for IncidentPolicy {
             warnings_to_open: 2,
             warning_window_ms: 300_000,
             reopen_within_ms: 600_000,
+            finding_alone_ms: 10_000,
         }
     }
 }
@@ -110,10 +115,11 @@ pub struct Incidents {
     policy: IncidentPolicy,
     incidents: BTreeMap<u64, Incident>,
     next_id: u64,
-    /// Causes the previous cycle's analysis found: a critical finding seen twice in a
-    /// row is stable enough to open an incident before any alert has waited out its
-    /// `for`.
-    found_before: HashSet<Cause>,
+    /// Causes the previous cycle's analysis found, with when each was first found in
+    /// an unbroken run of analyses: a critical finding seen twice in a row is stable
+    /// enough to open an incident before any alert has waited out its `for`, and one
+    /// that has stood for `finding_alone_ms` is enough on its own.
+    found_since: HashMap<Cause, i64>,
 }
 
 fn severity_of(kind: CauseKind, alerts: &[&AlertFact]) -> Level {
@@ -181,7 +187,7 @@ impl Incidents {
             policy,
             incidents: BTreeMap::new(),
             next_id: 1,
-            found_before: HashSet::new(),
+            found_since: HashMap::new(),
         }
     }
 
@@ -269,7 +275,7 @@ impl Incidents {
             // Another finding takes over an open incident (re-roots it) only when it
             // shares its alerts, held for two analyses, and is not a lesser kind of
             // fault: a silent API found in passing does not rename a cut link.
-            let stable = self.found_before.contains(&f.cause);
+            let stable = self.found_since.contains_key(&f.cause);
             let weight = |k: CauseKind| severity_of(k, &[]);
             let matching = self
                 .incidents
@@ -295,9 +301,31 @@ impl Incidents {
             // the analysis has combined several signals already, so waiting for a
             // single-signal alert adds only delay.
             let critical = severity_of(f.cause.kind, &[]) == Level::Critical
-                && alerts.iter().any(|a| {
+                && (alerts.iter().any(|a| {
                     (a.phase == Phase::Pending && explains(f, a, ctx)) || keys.contains(&a.key)
-                });
+                }) || self
+                    .found_since
+                    .get(&f.cause)
+                    .is_some_and(|since| now_ms - since >= self.policy.finding_alone_ms));
+            // A lesser finding over alerts an open incident already holds is the tail
+            // of that fault (a transit's BGP session still re-establishing after its
+            // traffic came back): the alerts stay where they are.
+            let holder = || {
+                self.incidents
+                    .values()
+                    .filter(|i| i.is_open())
+                    .find(|i| {
+                        i.members.iter().any(|m| keys.contains(m))
+                            || i.suppressed.iter().any(|s| keys.contains(&s.alert))
+                    })
+                    .map(|i| i.id)
+            };
+            if matching.is_none()
+                && let Some(id) = holder()
+            {
+                seen.insert(id);
+                continue;
+            }
             let id = match matching {
                 Some(id) => id,
                 None if stable && !explained.is_empty() && self.triggers(&explained, now_ms) => {
@@ -310,7 +338,15 @@ impl Incidents {
             self.reopen(id, now_ms, &mut out);
             self.refresh(id, f, &explained, now_ms, ctx, &mut out);
         }
-        self.found_before = analysis.findings.iter().map(|f| f.cause.clone()).collect();
+        let before = std::mem::take(&mut self.found_since);
+        self.found_since = analysis
+            .findings
+            .iter()
+            .map(|f| {
+                let since = before.get(&f.cause).copied().unwrap_or(now_ms);
+                (f.cause.clone(), since)
+            })
+            .collect();
         self.unexplained(now_ms, &active, &claimed, &mut seen, ctx, &mut out);
         self.resolve(now_ms, alerts, &seen, &mut out);
         for i in self.incidents.values().filter(|i| i.is_open()) {

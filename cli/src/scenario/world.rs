@@ -206,6 +206,8 @@ impl World {
             i64::try_from(real_ms(300_000, speed, 1_000)).unwrap_or(300_000);
         config.correlation.incidents.reopen_within_ms =
             i64::try_from(real_ms(600_000, speed, 1_000)).unwrap_or(600_000);
+        config.correlation.incidents.finding_alone_ms =
+            i64::try_from(real_ms(10_000, speed, 1_000)).unwrap_or(10_000);
         let store = Store::connect(&config.database_url())
             .await
             .context("opening the scenario store")?;
