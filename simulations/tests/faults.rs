@@ -314,7 +314,11 @@ async fn upstream_loss_keeps_the_port_up_but_empties_it() {
     isp.clear(id).expect("clear");
     sleep(secs(CONVERGE + 0.2)).await;
     let s = session_to(&mut edge1, true, "203.0.113.1").await;
-    assert_eq!(s.get("established"), Some("true"), "back once transit carries again");
+    assert_eq!(
+        s.get("established"),
+        Some("true"),
+        "back once transit carries again"
+    );
     isp.shutdown().await;
 }
 

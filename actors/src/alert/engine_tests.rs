@@ -425,14 +425,25 @@ fn one_bgp_outage_recovers_instead_of_counting_as_a_flap() {
     let mut last = Vec::new();
     for (i, v) in [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0].into_iter().enumerate() {
         let t = i as i64 * 10 * S;
-        e.observe(&sample(peer.clone(), MetricName::BgpSessionState, t, v), "a");
+        e.observe(
+            &sample(peer.clone(), MetricName::BgpSessionState, t, v),
+            "a",
+        );
         last.extend(kinds(&e.evaluate(Schedule::Fast, t).0));
     }
     assert_eq!(
         last,
         [
-            ("r1/203.0.113.9".into(), NotificationKind::Firing, Level::Critical),
-            ("r1/203.0.113.9".into(), NotificationKind::Resolved, Level::Critical),
+            (
+                "r1/203.0.113.9".into(),
+                NotificationKind::Firing,
+                Level::Critical
+            ),
+            (
+                "r1/203.0.113.9".into(),
+                NotificationKind::Resolved,
+                Level::Critical
+            ),
         ],
         "down once, back once: firing, then resolved after the cool-down"
     );

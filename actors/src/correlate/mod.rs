@@ -30,6 +30,8 @@ const SESSION_POINTS: usize = 64;
 struct Inventory {
     devices: HashMap<String, (String, DeviceRole, Option<String>)>,
     links: HashMap<String, [(String, String); 2]>,
+    /// `(device, interface)` → the device at the other end of its link.
+    far_ends: HashMap<(String, String), String>,
     sites: HashMap<String, String>,
     probe_device: HashMap<String, String>,
     sessions: HashMap<String, VecDeque<(i64, f64)>>,
@@ -41,6 +43,11 @@ impl IncidentContext for Inventory {
     }
     fn link(&self, id: &str) -> Option<[(String, String); 2]> {
         self.links.get(id).cloned()
+    }
+    fn far_end(&self, device: &str, interface: &str) -> Option<String> {
+        self.far_ends
+            .get(&(device.to_owned(), interface.to_owned()))
+            .cloned()
     }
     fn site(&self, id: &str) -> Option<String> {
         self.sites.get(id).cloned()
@@ -140,12 +147,15 @@ impl Correlator {
             self.topology.remove_link(&l);
         }
         self.inventory.links.clear();
+        self.inventory.far_ends.clear();
         for l in links {
             // A link to a device the inventory does not have is left out, not fatal.
             if self.topology.upsert_link(&l.id, &l.a.0, &l.b.0).is_ok() {
                 self.inventory
                     .links
                     .insert(l.id.clone(), [l.a.clone(), l.b.clone()]);
+                self.inventory.far_ends.insert(l.a.clone(), l.b.0.clone());
+                self.inventory.far_ends.insert(l.b.clone(), l.a.0.clone());
             }
         }
         self.inventory.sites = names.sites.iter().cloned().collect();

@@ -31,6 +31,8 @@ pub trait IncidentContext {
     fn device(&self, id: &str) -> Option<(String, DeviceRole)>;
     /// The two ends of a link, `(device, interface)`.
     fn link(&self, id: &str) -> Option<[(String, String); 2]>;
+    /// The device at the other end of the link `device:interface` is an end of.
+    fn far_end(&self, device: &str, interface: &str) -> Option<String>;
     /// Display name of a site.
     fn site(&self, id: &str) -> Option<String>;
     /// PPPoE sessions active on a device just before `before_ms`.
@@ -173,12 +175,19 @@ fn on_cause(alert: &AlertFact, f: &Finding, ctx: &dyn IncidentContext) -> bool {
     }
 }
 
-/// Whether the finding explains `alert` at all.
+/// Whether the finding explains `alert` at all: it is on the cause, on a device the
+/// cause cut off, on a port facing one (a live neighbour's link to a dead router), or
+/// on a BGP session the cause took down.
 fn explains(f: &Finding, alert: &AlertFact, ctx: &dyn IncidentContext) -> bool {
+    let impacted = |d: &str| f.impact.devices.iter().any(|x| x == d);
     on_cause(alert, f, ctx)
+        || alert.device().is_some_and(impacted)
         || alert
-            .device()
-            .is_some_and(|d| f.impact.devices.iter().any(|x| x == d))
+            .interface()
+            .and_then(|(d, i)| ctx.far_end(d, i))
+            .is_some_and(|d| impacted(&d))
+        || (alert.key.entity.kind == EntityKind::Peer
+            && f.sessions.iter().any(|s| *s == alert.key.entity.id))
 }
 
 impl Incidents {
@@ -616,6 +625,7 @@ impl Incidents {
                 since_ms: alerts.iter().map(|a| a.since_ms).min().unwrap_or(now_ms),
                 parts: Vec::new(),
                 observed_devices: Vec::new(),
+                sessions: Vec::new(),
             };
             let id = match open {
                 Some(id) => id,

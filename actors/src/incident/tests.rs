@@ -27,6 +27,18 @@ impl IncidentContext for Ctx {
             _ => None,
         }
     }
+    fn far_end(&self, device: &str, interface: &str) -> Option<String> {
+        ["l1", "l2"].into_iter().find_map(|l| {
+            let [a, b] = self.link(l)?;
+            if (a.0.as_str(), a.1.as_str()) == (device, interface) {
+                Some(b.0)
+            } else if (b.0.as_str(), b.1.as_str()) == (device, interface) {
+                Some(a.0)
+            } else {
+                None
+            }
+        })
+    }
     fn site(&self, id: &str) -> Option<String> {
         Some(format!("Site {id}"))
     }
@@ -57,6 +69,7 @@ fn link_down(id: &str, devices: &[&str]) -> Finding {
         since_ms: 1_000,
         parts: Vec::new(),
         observed_devices: Vec::new(),
+        sessions: Vec::new(),
     }
 }
 

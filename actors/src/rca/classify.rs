@@ -88,6 +88,7 @@ struct Builder<'a> {
     net: &'a Net,
     cuts: Cuts<'a>,
     problem: &'a Problem,
+    obs: &'a Observations,
     topology: &'a mut Topology,
 }
 
@@ -194,6 +195,15 @@ impl Builder<'_> {
             }
         }
         finding.observed_devices = observed.into_iter().collect();
+        let mut sessions: Vec<String> = symptoms
+            .iter()
+            .filter_map(|&i| self.problem.symptoms[i].bgp)
+            .filter_map(|b| self.obs.bgp_down.get(b))
+            .map(|b| format!("{}/{}", b.device, b.session))
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        finding.sessions = sessions;
         finding
     }
 }
@@ -227,6 +237,7 @@ fn finish(
         since_ms: if since_ms == i64::MAX { 0 } else { since_ms },
         parts: Vec::new(),
         observed_devices: Vec::new(),
+        sessions: Vec::new(),
     }
 }
 
@@ -292,6 +303,7 @@ pub(crate) fn classify(
         net,
         cuts: Cuts::new(net),
         problem,
+        obs,
         topology,
     };
     let mut findings = Vec::new();

@@ -143,6 +143,10 @@ pub struct Finding {
     /// server still reaches but a cut-off agent did not), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observed_devices: Vec<String>,
+    /// BGP sessions found down that this cause takes down, as `device/peer` (the
+    /// entity id of their alerts): a dead route reflector's sessions on other routers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
 }
 
 /// The result of one analysis.

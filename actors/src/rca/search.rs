@@ -489,6 +489,22 @@ impl Problem {
             }
         }
         let searched_from = picks.len();
+        // A device at the far end of links taken as cut would explain those reports
+        // too: choosing it can make a fact redundant (a dual-homed router dead, one
+        // neighbour's report in), which is worth what the reports weigh.
+        let mut absorbs: HashMap<Ix, f64> = HashMap::new();
+        for s in &self.symptoms {
+            if let SymptomKind::Link {
+                link,
+                reporter: Some(r),
+            } = s.kind
+                && failed[link as usize]
+                && let Some((a, b)) = net.ends.get(&link)
+            {
+                let far = if *a == r { *b } else { *a };
+                *absorbs.entry(far).or_default() += s.weight;
+            }
+        }
         for round in 0..MAX_ROUNDS {
             if explained.iter().all(|e| *e) {
                 break;
@@ -521,9 +537,14 @@ impl Problem {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| !c.symptoms.is_empty())
-                .map(|(n, c)| (n as Ix, gain(c), c.contradiction))
-                .filter(|(_, g, x)| *g > 0.0 && *x < g * MAX_CONTRADICTION)
-                .map(|(n, g, x)| (n, g - x))
+                .map(|(n, c)| {
+                    let n = n as Ix;
+                    (n, gain(c), c.contradiction, absorbs.get(&n).copied())
+                })
+                .filter(|(_, g, x, more)| {
+                    *g > 0.0 && *x < (g + more.unwrap_or(0.0)) * MAX_CONTRADICTION
+                })
+                .map(|(n, g, x, more)| (n, g + more.unwrap_or(0.0) - x))
                 .collect();
             ranked.sort_by(|a, b| {
                 b.1.total_cmp(&a.1)
@@ -560,11 +581,53 @@ impl Problem {
                 break;
             }
         }
+        absorb_links_into_dead_ends(net, &mut picks, searched_from);
         let left = (0..self.symptoms.len())
             .filter(|i| !explained[*i])
             .collect();
         Solution { picks, joint, left }
     }
+}
+
+/// A link reported down before the other links of its far end were: the search then
+/// finds the far end dead anyway (it is unreachable from everywhere), and that one
+/// dead device explains the report. Every path across the link crosses the device, so
+/// handing the link's symptoms to the device loses nothing, and the report of a link
+/// stops being a second cause beside the router that took it down.
+fn absorb_links_into_dead_ends(net: &Net, picks: &mut Vec<Pick>, facts: usize) {
+    let dead: HashMap<Ix, usize> = picks
+        .iter()
+        .enumerate()
+        .skip(facts)
+        .filter(|(_, p)| matches!(net.nodes[p.node as usize], Node::Device(_)))
+        .map(|(i, p)| (p.node, i))
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    // (the link's pick, the dead end's pick)
+    let moves: Vec<(usize, usize)> = picks
+        .iter()
+        .enumerate()
+        .take(facts)
+        .filter_map(|(i, p)| {
+            let (a, b) = net.ends.get(&p.node)?;
+            dead.get(a).or_else(|| dead.get(b)).map(|&into| (i, into))
+        })
+        .collect();
+    for &(from, into) in &moves {
+        let symptoms = std::mem::take(&mut picks[from].symptoms);
+        let target = &mut picks[into].symptoms;
+        target.extend(symptoms);
+        target.sort_unstable();
+        target.dedup();
+    }
+    let gone: std::collections::HashSet<usize> = moves.iter().map(|m| m.0).collect();
+    let mut i = 0;
+    picks.retain(|_| {
+        i += 1;
+        !gone.contains(&(i - 1))
+    });
 }
 
 /// What the search found.

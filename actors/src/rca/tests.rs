@@ -310,6 +310,28 @@ fn a_dead_router_is_device_down_with_what_hangs_off_it() {
 }
 
 #[test]
+fn a_dead_router_is_device_down_even_before_its_second_link_is_reported() {
+    // Polls arrive one by one: b-agg1 has reported its link to the dead BNG, b-agg2
+    // not yet. The BNG is unreachable from everywhere, which the one link cannot
+    // explain (it is dual-homed); the dead BNG explains both, and alone.
+    let mut obs = world(&[Truth::Device("b-bng")]).observe();
+    obs.links_down.retain(|l| l.evidence.reporter() != "b-agg2");
+    let dead = [(
+        CauseKind::DeviceDown,
+        CauseEntity::Device { id: "b-bng".into() },
+    )];
+    let a = analyse(&mut topology(), &obs);
+    assert_eq!(kinds(&a), dead);
+    // b-agg2's last poll, from before the fault, still says its link runs.
+    obs.links_up.push(LinkUp {
+        link: "b2-bng".into(),
+        reported_by: "b-agg2".into(),
+    });
+    let a = analyse(&mut topology(), &obs);
+    assert_eq!(kinds(&a), dead);
+}
+
+#[test]
 fn a_dead_router_behind_its_only_link_names_the_link_and_the_router_as_runner_up() {
     // Seen from outside, c-agg dying and its one link to the core being cut are the
     // same observations: the analysis names what was observed, the link, and says it

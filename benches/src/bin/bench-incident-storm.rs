@@ -37,6 +37,7 @@ struct Args {
 struct Names {
     roles: HashMap<String, (DeviceRole, Option<String>)>,
     links: HashMap<String, [(String, String); 2]>,
+    far: HashMap<(String, String), String>,
 }
 
 impl IncidentContext for Names {
@@ -45,6 +46,11 @@ impl IncidentContext for Names {
     }
     fn link(&self, id: &str) -> Option<[(String, String); 2]> {
         self.links.get(id).cloned()
+    }
+    fn far_end(&self, device: &str, interface: &str) -> Option<String> {
+        self.far
+            .get(&(device.to_owned(), interface.to_owned()))
+            .cloned()
     }
     fn site(&self, id: &str) -> Option<String> {
         Some(id.to_owned())
@@ -144,7 +150,11 @@ fn main() -> Result<()> {
             }
         }
     }
-    let names = Names { roles, links };
+    let far = links
+        .values()
+        .flat_map(|[a, b]| [(a.clone(), b.0.clone()), (b.clone(), a.0.clone())])
+        .collect();
+    let names = Names { roles, links, far };
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..a.runs {
