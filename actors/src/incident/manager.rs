@@ -309,13 +309,19 @@ impl Incidents {
             // lost) backed by at least one alert, even one still waiting out its `for`:
             // the analysis has combined several signals already, so waiting for a
             // single-signal alert adds only delay.
+            let standing = self
+                .found_since
+                .get(&f.cause)
+                .is_some_and(|since| now_ms - since >= self.policy.finding_alone_ms);
             let critical = severity_of(f.cause.kind, &[]) == Level::Critical
-                && (alerts.iter().any(|a| {
-                    (a.phase == Phase::Pending && explains(f, a, ctx)) || keys.contains(&a.key)
-                }) || self
-                    .found_since
-                    .get(&f.cause)
-                    .is_some_and(|since| now_ms - since >= self.policy.finding_alone_ms));
+                && (standing
+                    || alerts.iter().any(|a| {
+                        (a.phase == Phase::Pending && explains(f, a, ctx))
+                            || keys.contains(&a.key)
+                    }));
+            // A monitoring agent nobody hears has no alert rule either; it is the
+            // monitoring going partly blind, which the NOC must know about.
+            let critical = critical || (standing && f.cause.kind == CauseKind::AgentLost);
             // A lesser finding over alerts an open incident already holds is the tail
             // of that fault (a transit's BGP session still re-establishing after its
             // traffic came back): the alerts stay where they are.

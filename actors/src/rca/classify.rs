@@ -14,7 +14,7 @@ use super::net::{Ix, Kind, Net, Node};
 use super::observations::{BgpPeer, Observations};
 use super::search::{Pick, Problem, Solution, SymptomKind};
 use crate::topology::{NodeKey, Topology};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The cause a node stands for when chosen alone.
 fn cause_of(net: &Net, node: Ix, cuts_something: bool) -> Option<Cause> {
@@ -312,23 +312,58 @@ pub(crate) fn classify(
         .map(|p| p.node)
         .filter(|n| matches!(net.nodes[*n as usize], Node::Link(_)))
         .collect();
+    let picked_devices: HashMap<Ix, f64> = picks
+        .iter()
+        .filter(|p| matches!(net.nodes[p.node as usize], Node::Device(_)))
+        .map(|p| {
+            let score = p.symptoms.iter().map(|&i| problem.symptoms[i].weight).sum();
+            (p.node, score)
+        })
+        .collect();
     let mut grouped: HashSet<Ix> = HashSet::new();
     for (site, links) in boundaries(net) {
-        if links.len() < 2 || !links.iter().all(|l| picked_links.contains(l)) {
-            continue;
-        }
-        if links.iter().any(|l| grouped.contains(l)) {
-            continue;
-        }
         let devices: HashSet<Ix> = (0..net.len() as Ix)
             .filter(|d| {
                 matches!(net.nodes[*d as usize], Node::Device(_))
                     && net.site[*d as usize].as_deref() == Some(site.as_str())
             })
             .collect();
+        // The site's own routers found dead at the inner end of its boundary links:
+        // from outside, the death of a PoP's only gateway and the loss of every path
+        // into the PoP look the same. "Isolated" is true of both, "down" of one: the
+        // site is named, the router is the runner-up. A PoP of one router is that
+        // router.
+        let gateways: BTreeSet<Ix> = links
+            .iter()
+            .filter_map(|l| net.ends.get(l))
+            .flat_map(|(a, b)| [*a, *b])
+            .filter(|d| devices.contains(d) && picked_devices.contains_key(d))
+            .collect();
+        let covered = |l: &Ix| {
+            picked_links.contains(l)
+                || net
+                    .ends
+                    .get(l)
+                    .is_some_and(|(a, b)| gateways.contains(a) || gateways.contains(b))
+        };
+        if links.len() < 2
+            || !links.iter().all(covered)
+            || (!gateways.is_empty() && devices.len() <= gateways.len())
+        {
+            continue;
+        }
+        if links.iter().chain(&gateways).any(|l| grouped.contains(l)) {
+            continue;
+        }
         let mut symptoms: Vec<usize> = Vec::new();
-        let mut rivals: Vec<(Ix, f64)> = Vec::new();
-        for p in picks.iter().filter(|p| links.contains(&p.node)) {
+        let mut rivals: Vec<(Ix, f64)> = gateways
+            .iter()
+            .filter_map(|g| picked_devices.get(g).map(|s| (*g, *s)))
+            .collect();
+        for p in picks
+            .iter()
+            .filter(|p| links.contains(&p.node) || gateways.contains(&p.node))
+        {
             symptoms.extend(&p.symptoms);
             rivals.extend(
                 p.rivals
@@ -347,6 +382,7 @@ pub(crate) fn classify(
         rivals.dedup_by_key(|r| r.0);
         rivals.truncate(2);
         grouped.extend(links.iter().copied());
+        grouped.extend(gateways.iter().copied());
         let cause = Cause {
             kind: CauseKind::SiteIsolated,
             entity: CauseEntity::Site { id: site.clone() },
