@@ -222,6 +222,11 @@ impl Correlator {
     /// One cycle: analyse the fresh evidence, bring the incidents up to date.
     pub fn cycle(&mut self, now_ms: i64, alerts: &[AlertView]) -> CycleOutcome {
         let observations = self.board.observations(now_ms);
+        // What the analysis saw, for whoever must tell why it concluded what it did.
+        tracing::trace!(
+            observations = %serde_json::to_string(&observations).unwrap_or_default(),
+            "correlation input"
+        );
         self.last = rca::analyse(&mut self.topology, &observations);
         let facts: Vec<AlertFact> = alerts
             .iter()

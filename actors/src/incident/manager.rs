@@ -3,7 +3,9 @@
 //!
 //! - **Open** on a critical alert, or on `warnings_to_open` warnings within
 //!   `warning_window_ms` in one site, that a finding explains (or, with no finding,
-//!   that sit in one site).
+//!   that sit in one site); or on a finding alone once it has held two analyses and
+//!   either is critical with an alert behind it, or has stood `finding_alone_ms`
+//!   (critical; a lesser one with the alert it explains; a lost agent).
 //! - **Group**: an alert joins the incident whose root cause explains it; a finding
 //!   joins the open incident with the same root cause, or the one whose alerts it
 //!   explains (a link-down that turns out to be a site isolation stays one incident).
@@ -46,9 +48,10 @@ pub struct IncidentPolicy {
     pub warnings_to_open: usize,
     pub warning_window_ms: i64,
     pub reopen_within_ms: i64,
-    /// A critical finding that has stood this long opens an incident with no alert
-    /// behind it: an upstream that stopped carrying traffic has no alert rule of its
-    /// own, and its BGP session only drops after the hold time.
+    /// A finding that has stood this long opens an incident on its own: a critical
+    /// one with no alert behind it (an upstream that stopped carrying traffic has no
+    /// alert rule, its BGP session drops only after the hold time), a lesser one with
+    /// the one warning it explains.
     pub finding_alone_ms: i64,
 }
 
@@ -305,23 +308,29 @@ impl Incidents {
             // finding opens an incident only once two analyses in a row found it. Its
             // alerts wait for it meanwhile, rather than opening incidents of their own.
             claimed.extend(keys.iter().copied());
-            // A critical finding (a dead router, a link or a site cut off, an upstream
-            // lost) backed by at least one alert, even one still waiting out its `for`:
-            // the analysis has combined several signals already, so waiting for a
-            // single-signal alert adds only delay.
+            // Whether the finding opens an incident by itself (held two analyses in a
+            // row). A critical one (a dead router, a link or a site cut off, an
+            // upstream lost) backed by at least one alert, even one still waiting out
+            // its `for`: the analysis has combined several signals already, so waiting
+            // for a single-signal alert adds only delay. One that has stood for
+            // `finding_alone_ms`: critical with no alert at all (a transit that stopped
+            // carrying traffic has no rule of its own), a lesser one with the alert it
+            // explains (a silent API is one warning, never the two a site needs), and
+            // a monitoring agent nobody hears, which is the monitoring going partly
+            // blind.
             let standing = self
                 .found_since
                 .get(&f.cause)
                 .is_some_and(|since| now_ms - since >= self.policy.finding_alone_ms);
-            let critical = severity_of(f.cause.kind, &[]) == Level::Critical
-                && (standing
+            let opens = if severity_of(f.cause.kind, &[]) == Level::Critical {
+                standing
                     || alerts.iter().any(|a| {
                         (a.phase == Phase::Pending && explains(f, a, ctx))
                             || keys.contains(&a.key)
-                    }));
-            // A monitoring agent nobody hears has no alert rule either; it is the
-            // monitoring going partly blind, which the NOC must know about.
-            let critical = critical || (standing && f.cause.kind == CauseKind::AgentLost);
+                    })
+            } else {
+                standing && (!explained.is_empty() || f.cause.kind == CauseKind::AgentLost)
+            };
             // A lesser finding over alerts an open incident already holds is the tail
             // of that fault (a transit's BGP session still re-establishing after its
             // traffic came back): the alerts stay where they are.
@@ -346,7 +355,7 @@ impl Incidents {
                 None if stable && !explained.is_empty() && self.triggers(&explained, now_ms) => {
                     self.open(f, now_ms, ctx, &explained, &mut out)
                 }
-                None if stable && critical => self.open(f, now_ms, ctx, &explained, &mut out),
+                None if stable && opens => self.open(f, now_ms, ctx, &explained, &mut out),
                 None => continue,
             };
             seen.insert(id);

@@ -7,6 +7,7 @@
 //! dominator tree of the graph seen from that vantage: a node cuts off exactly what it
 //! dominates.
 
+use ispvm_proto::DeviceRole;
 use super::observations::{SERVER_VANTAGE, Vantage};
 use crate::topology::Topology;
 use std::collections::{HashMap, VecDeque};
@@ -102,6 +103,16 @@ impl DomView {
     }
 }
 
+/// How likely a monitoring agent is to hang off a router of this role (higher: more).
+fn attachment_tier(role: DeviceRole) -> u8 {
+    match role {
+        DeviceRole::Core => 3,
+        DeviceRole::Agg => 2,
+        DeviceRole::Edge => 1,
+        _ => 0,
+    }
+}
+
 impl Net {
     pub fn build(topology: &mut Topology, vantages: &[Vantage]) -> Net {
         let mut net = Net {
@@ -113,15 +124,28 @@ impl Net {
             site: Vec::new(),
             ends: HashMap::new(),
         };
-        let devices: Vec<(String, Option<String>)> = topology
+        let devices: Vec<(String, DeviceRole, Option<String>)> = topology
             .devices()
-            .map(|(id, _, site)| (id.to_owned(), site.map(str::to_owned)))
+            .map(|(id, role, site)| (id.to_owned(), role, site.map(str::to_owned)))
             .collect();
-        let mut by_site: HashMap<String, Vec<Ix>> = HashMap::new();
-        for (id, site) in devices {
+        // Where an agent of a site sits when nobody said: on the site's routers of the
+        // highest tier it has (its core, else its aggregation, else its edge), which is
+        // where a PoP's monitoring host is plugged in; only a site without any of those
+        // has the agent on every router. An agent hung off every router of its site
+        // would be a path around the site's own links, and an access router cut off
+        // behind its link would look dead to it.
+        let mut by_site: HashMap<String, (u8, Vec<Ix>)> = HashMap::new();
+        for (id, role, site) in devices {
             let d = net.add(Node::Device(id.clone()), site.clone());
             if let Some(s) = site {
-                by_site.entry(s).or_default().push(d);
+                let tier = attachment_tier(role);
+                let slot = by_site.entry(s).or_insert((tier, Vec::new()));
+                if tier > slot.0 {
+                    *slot = (tier, Vec::new());
+                }
+                if tier == slot.0 {
+                    slot.1.push(d);
+                }
             }
             let api = net.add(Node::Api(id), None);
             net.join(d, api);
@@ -169,7 +193,7 @@ impl Net {
                 at = v
                     .site
                     .as_ref()
-                    .and_then(|s| by_site.get(s).cloned())
+                    .and_then(|s| by_site.get(s).map(|(_, at)| at.clone()))
                     .unwrap_or_else(|| roots.clone());
             }
             let ix = net.add(node, None);

@@ -332,6 +332,37 @@ fn a_dead_router_is_device_down_even_before_its_second_link_is_reported() {
 }
 
 #[test]
+fn a_cut_access_link_is_the_link_while_the_cut_off_end_still_looks_up() {
+    // The access router's last poll, from before the cut, still says its port runs,
+    // and the aggregation router also logged the link down: still the link.
+    let mut obs = world(&[Truth::Link("ca-cc")]).observe();
+    obs.links_up.push(LinkUp {
+        link: "ca-cc".into(),
+        reported_by: "c-acc".into(),
+    });
+    obs.links_down.push(LinkDown {
+        link: "ca-cc".into(),
+        evidence: LinkEvidence::SyslogDown {
+            device: "c-agg".into(),
+        },
+        at_ms: 900,
+    });
+    let a = analyse(&mut topology(), &obs);
+    let cut = [(
+        CauseKind::LinkDown,
+        CauseEntity::Link { id: "ca-cc".into() },
+    )];
+    assert_eq!(kinds(&a), cut);
+    // Nobody said where the other agents sit: each hangs off its site's highest tier,
+    // not off every router of its site (agent-c, behind the cut, says where it is).
+    for v in obs.vantages.iter_mut().filter(|v| v.id != "agent-c") {
+        v.attached_to.clear();
+    }
+    let a = analyse(&mut topology(), &obs);
+    assert_eq!(kinds(&a), cut);
+}
+
+#[test]
 fn a_dead_router_behind_its_only_link_names_the_link_and_the_router_as_runner_up() {
     // Seen from outside, c-agg dying and its one link to the core being cut are the
     // same observations: the analysis names what was observed, the link, and says it

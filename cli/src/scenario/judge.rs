@@ -12,9 +12,11 @@ use std::collections::HashSet;
 pub struct Outcome {
     /// Every incident, with its opening time in scenario ms.
     pub incidents: Vec<(i64, Incident)>,
-    /// Transitions `(incident, scenario ms)`.
-    pub transitions: Vec<(u64, i64)>,
-    /// Device-down alerts that fired unsuppressed: `(device, scenario ms)`.
+    /// Notifications that went out to the pager: `(incident, scenario ms of the
+    /// transition they announce)`; held ones (maintenance, ack) are not here.
+    pub notifications: Vec<(u64, i64)>,
+    /// Device-down alerts that fired unsuppressed at the outage level: `(device,
+    /// scenario ms)`.
     pub device_down_alerts: Vec<(String, i64)>,
 }
 
@@ -105,7 +107,7 @@ pub fn judge(expects: &[ExpectSpec], outcome: &Outcome, topology: &Topology) -> 
             .copied();
         let mut reasons = Vec::new();
         let notifications = outcome
-            .transitions
+            .notifications
             .iter()
             .filter(|(_, at)| *at >= from && *at <= to)
             .count();

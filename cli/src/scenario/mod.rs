@@ -4,6 +4,7 @@
 //! correlator and incidents — then every `[[expect]]` judged (docs/scenarios.md).
 
 pub mod judge;
+pub mod pager;
 pub mod world;
 
 use anyhow::Context;
@@ -123,6 +124,7 @@ async fn run_topology(topology: &Topology, options: Options) -> anyhow::Result<V
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.2.cmp(&a.2)));
     let start = tokio::time::Instant::now();
+    let watch = debugging().then(|| watch_findings(world.server.tree.clone(), t0, speed));
     let mut applied = vec![None; topology.timeline.len()];
     for (at, i, apply) in events {
         if at > scenario.duration_s {
@@ -150,7 +152,10 @@ async fn run_topology(topology: &Topology, options: Options) -> anyhow::Result<V
     }
     tokio::time::sleep_until(start + real(scenario.duration_s)).await;
     let outcome = outcome(&world, t0, speed).await?;
-    if std::env::var_os("ISPVM_SCENARIO_DEBUG").is_some() {
+    if let Some(w) = watch {
+        w.abort();
+    }
+    if debugging() {
         let analysis = world.server.tree.analysis(TENANT).await;
         if let Ok(a) = &analysis {
             for f in &a.findings {
@@ -195,6 +200,40 @@ async fn run_topology(topology: &Topology, options: Options) -> anyhow::Result<V
     Ok(judge::judge(&topology.expect, &outcome, topology))
 }
 
+/// `ISPVM_SCENARIO_DEBUG` set: the run prints how its findings changed, and at the end
+/// the findings, incidents with their evidence and the alerts.
+fn debugging() -> bool {
+    std::env::var_os("ISPVM_SCENARIO_DEBUG").is_some()
+}
+
+/// Prints each change of the correlator's findings, in scenario seconds.
+fn watch_findings(
+    tree: ispvm_actors::tree::MonitorTree,
+    t0: i64,
+    speed: f64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = Vec::new();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let Ok(a) = tree.analysis(TENANT).await else {
+                continue;
+            };
+            let now: Vec<String> = a
+                .findings
+                .iter()
+                .map(|f| format!("{} {} ({:.2})", f.cause.kind, f.cause.entity, f.confidence))
+                .chain(a.unexplained.iter().map(|u| format!("unexplained: {u}")))
+                .collect();
+            if now != last {
+                let at = scenario_ms(ispvm_proto::time::now_ms(), t0, speed) / 1_000;
+                eprintln!("{at:>5} s findings: {}", now.join("; "));
+                last = now;
+            }
+        }
+    })
+}
+
 /// Scenario ms of a wall-clock time.
 fn scenario_ms(at_ms: i64, t0: i64, speed: f64) -> i64 {
     ((at_ms - t0) as f64 * speed) as i64
@@ -212,22 +251,39 @@ async fn outcome(world: &World, t0: i64, speed: f64) -> anyhow::Result<Outcome> 
         }
     }
     incidents.sort_by_key(|(at, i)| (*at, i.id));
-    let transitions = ts
-        .incident_transitions(t0)
+    let notifications: Vec<(u64, i64)> = pager::sent(&world.store, TENANT)
         .await?
         .into_iter()
-        .map(|(id, _, _, at)| (u64::try_from(id).unwrap_or(0), scenario_ms(at, t0, speed)))
+        .map(|(id, at)| (id, scenario_ms(at, t0, speed)))
         .collect();
-    let device_down_alerts = ts
-        .alert_notifications(0, 100_000)
-        .await?
-        .into_iter()
-        .filter(|n| n.rule_id == "device-down" && n.kind.as_str() == "firing")
-        .map(|n| (n.entity_id, scenario_ms(n.ts_ms, t0, speed)))
-        .collect();
+    if (world.pager.received() as usize) < notifications.len() {
+        anyhow::bail!(
+            "{} notifications recorded as sent, the pager received {}",
+            notifications.len(),
+            world.pager.received()
+        );
+    }
+    // "Down" is the reachability rule at its outage level: its warnings say a path or
+    // the management plane is in trouble while the device is alive.
+    let mut device_down_alerts = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = ts.alert_notifications(after, 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        device_down_alerts.extend(
+            page.into_iter()
+                .filter(|n| {
+                    n.rule_id == "device-down"
+                        && n.kind.as_str() == "firing"
+                        && n.level == ispvm_actors::alert::Level::Critical
+                })
+                .map(|n| (n.entity_id, scenario_ms(n.ts_ms, t0, speed))),
+        );
+    }
     Ok(Outcome {
         incidents,
-        transitions,
+        notifications,
         device_down_alerts,
     })
 }

@@ -43,6 +43,8 @@ pub struct World {
     pub store: Store,
     /// Agents still running, by id.
     pub agents: Vec<(String, RunningAgent)>,
+    /// The notification channel the incidents page.
+    pub pager: super::pager::Pager,
     pub speed: f64,
 }
 
@@ -208,10 +210,13 @@ impl World {
             i64::try_from(real_ms(600_000, speed, 1_000)).unwrap_or(600_000);
         config.correlation.incidents.finding_alone_ms =
             i64::try_from(real_ms(10_000, speed, 1_000)).unwrap_or(10_000);
+        let key = ispvm_server::store::MasterKey::generate().0;
+        config.master_key = Some(key.clone());
         let store = Store::connect(&config.database_url())
             .await
             .context("opening the scenario store")?;
         store.ensure_tenant(TENANT, "Scenario").await?;
+        let pager = super::pager::Pager::start(&store, &key, TENANT).await?;
         inventory(&store, &topology, speed).await?;
         let paths = config.tls_paths();
         let tls = TlsMaterial::load(&paths.ca, &paths.cert, &paths.key)?;
@@ -315,6 +320,7 @@ impl World {
             server,
             store,
             agents,
+            pager,
             speed,
         })
     }
