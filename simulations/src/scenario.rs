@@ -97,7 +97,8 @@ pub struct ExpectSpec {
     /// device-down alert.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never_down: Vec<String>,
-    /// Incidents opened in the window; default 1 when an incident is expected.
+    /// Incidents opened in the window; default 1 when an incident is expected (per
+    /// `[[expect]]` block sharing this `after_s`: faults that start together).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_incidents: Option<u32>,
     /// Notifications sent in the window.

@@ -5,7 +5,7 @@
 //!   `warning_window_ms` in one site, that a finding explains (or, with no finding,
 //!   that sit in one site); or on a finding alone once it has held two analyses and
 //!   either is critical with an alert behind it, or has stood `finding_alone_ms`
-//!   (critical; a lesser one with the alert it explains; a lost agent).
+//!   (critical; a lesser one with the alert it explains; a lost agent; congestion).
 //! - **Group**: an alert joins the incident whose root cause explains it; a finding
 //!   joins the open incident with the same root cause, or the one whose alerts it
 //!   explains (a link-down that turns out to be a site isolation stays one incident).
@@ -125,6 +125,10 @@ pub struct Incidents {
     /// enough to open an incident before any alert has waited out its `for`, and one
     /// that has stood for `finding_alone_ms` is enough on its own.
     found_since: HashMap<Cause, i64>,
+    /// When each cause was last found, kept for `warning_window_ms`: a cause that
+    /// comes back after a gap (a flapping link, found for one analysis per flap) is
+    /// as stable as one found twice in a row.
+    last_found: HashMap<Cause, i64>,
 }
 
 fn severity_of(kind: CauseKind, alerts: &[&AlertFact]) -> Level {
@@ -200,6 +204,7 @@ impl Incidents {
             incidents: BTreeMap::new(),
             next_id: 1,
             found_since: HashMap::new(),
+            last_found: HashMap::new(),
         }
     }
 
@@ -287,7 +292,11 @@ impl Incidents {
             // Another finding takes over an open incident (re-roots it) only when it
             // shares its alerts, held for two analyses, and is not a lesser kind of
             // fault: a silent API found in passing does not rename a cut link.
-            let stable = self.found_since.contains_key(&f.cause);
+            let stable = self.found_since.contains_key(&f.cause)
+                || self
+                    .last_found
+                    .get(&f.cause)
+                    .is_some_and(|t| now_ms - t <= self.policy.warning_window_ms);
             let weight = |k: CauseKind| severity_of(k, &[]);
             let matching = self
                 .incidents
@@ -317,7 +326,8 @@ impl Incidents {
             // carrying traffic has no rule of its own), a lesser one with the alert it
             // explains (a silent API is one warning, never the two a site needs), and
             // a monitoring agent nobody hears, which is the monitoring going partly
-            // blind.
+            // blind, and a link held at or near its capacity (the utilisation rule
+            // averages over minutes; the analysis sees the polls and the trend).
             let standing = self
                 .found_since
                 .get(&f.cause)
@@ -325,11 +335,12 @@ impl Incidents {
             let opens = if severity_of(f.cause.kind, &[]) == Level::Critical {
                 standing
                     || alerts.iter().any(|a| {
-                        (a.phase == Phase::Pending && explains(f, a, ctx))
-                            || keys.contains(&a.key)
+                        (a.phase == Phase::Pending && explains(f, a, ctx)) || keys.contains(&a.key)
                     })
             } else {
-                standing && (!explained.is_empty() || f.cause.kind == CauseKind::AgentLost)
+                standing
+                    && (!explained.is_empty()
+                        || matches!(f.cause.kind, CauseKind::AgentLost | CauseKind::Congestion))
             };
             // A lesser finding over alerts an open incident already holds is the tail
             // of that fault (a transit's BGP session still re-establishing after its
@@ -371,6 +382,11 @@ impl Incidents {
                 (f.cause.clone(), since)
             })
             .collect();
+        for f in &analysis.findings {
+            self.last_found.insert(f.cause.clone(), now_ms);
+        }
+        let window = self.policy.warning_window_ms;
+        self.last_found.retain(|_, t| now_ms - *t <= window);
         self.unexplained(now_ms, &active, &claimed, &mut seen, ctx, &mut out);
         self.resolve(now_ms, alerts, &seen, &mut out);
         for i in self.incidents.values().filter(|i| i.is_open()) {

@@ -7,9 +7,9 @@
 //! dominator tree of the graph seen from that vantage: a node cuts off exactly what it
 //! dominates.
 
-use ispvm_proto::DeviceRole;
 use super::observations::{SERVER_VANTAGE, Vantage};
 use crate::topology::Topology;
+use ispvm_proto::DeviceRole;
 use std::collections::{HashMap, VecDeque};
 
 /// A node of the analysis graph.

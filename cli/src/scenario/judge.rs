@@ -167,7 +167,14 @@ pub fn judge(expects: &[ExpectSpec], outcome: &Outcome, topology: &Topology) -> 
                     .join("; ")
             ));
         }
-        if let Some(cap) = e.incident_cap()
+        // Faults that start together are judged against distinct incidents: by
+        // default each of them may have its own.
+        let together = expects.iter().filter(|x| x.after_s == e.after_s).count() as u32;
+        let cap = match e.max_incidents {
+            Some(n) => Some(n),
+            None => e.incident_cap().map(|n| n * together.max(1)),
+        };
+        if let Some(cap) = cap
             && in_window.len() > cap as usize
         {
             reasons.push(format!(

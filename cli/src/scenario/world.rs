@@ -287,6 +287,8 @@ impl World {
                     jitter_ms: poll_ms / 10,
                     connect_timeout_ms: real_ms(5_000, speed, 500),
                     command_timeout_ms: real_ms(10_000, speed, 1_000),
+                    breaker_open_ms: real_ms(30_000, speed, 500),
+                    breaker_open_max_ms: real_ms(600_000, speed, 1_000),
                     ..PollConfig::default()
                 },
                 uplink: Default::default(),
