@@ -184,6 +184,7 @@ fn incident(id: u64, device: &str) -> Incident {
         notes: Vec::new(),
         related_devices: Vec::new(),
         transitions: 1,
+        reopened: 0,
     }
 }
 

@@ -193,8 +193,7 @@ fn explains(f: &Finding, alert: &AlertFact, ctx: &dyn IncidentContext) -> bool {
             .interface()
             .and_then(|(d, i)| ctx.far_end(d, i))
             .is_some_and(|d| impacted(&d))
-        || (alert.key.entity.kind == EntityKind::Peer
-            && f.sessions.iter().any(|s| *s == alert.key.entity.id))
+        || (alert.key.entity.kind == EntityKind::Peer && f.sessions.contains(&alert.key.entity.id))
 }
 
 impl Incidents {
@@ -434,6 +433,7 @@ impl Incidents {
             notes: Vec::new(),
             related_devices: Vec::new(),
             transitions: 0,
+            reopened: 0,
         };
         self.incidents.insert(id, incident);
         self.transition(id, Transition::Opened, now_ms, out);
@@ -458,6 +458,7 @@ impl Incidents {
         }
         i.state = IncidentState::Open;
         i.resolved_ms = None;
+        i.reopened += 1;
         i.log(now_ms, TimelineKind::Evidence, "the fault is back");
         self.transition(id, Transition::Opened, now_ms, out);
     }
@@ -705,6 +706,7 @@ impl Incidents {
             .filter(|i| i.is_open() && !seen.contains(&i.id))
             .filter(|i| !i.members.iter().any(|m| active.contains(m)))
             .filter(|i| !i.suppressed.iter().any(|s| still_down.contains(&s.alert)))
+            .filter(|i| i.reopened == 0 || now_ms - i.updated_ms >= self.policy.reopen_within_ms)
             .map(|i| i.id)
             .collect();
         for id in done {

@@ -196,6 +196,11 @@ pub struct Incident {
     pub related_devices: Vec<String>,
     /// Transitions announced so far (the notifier's idempotence key with the id).
     pub transitions: u32,
+    /// Times the fault came back after the incident resolved: a flapping incident
+    /// resolves only once it has been quiet for the reopen window, so the on-call is
+    /// not told "resolved" and "back" once per flap.
+    #[serde(default)]
+    pub reopened: u32,
 }
 
 impl Incident {

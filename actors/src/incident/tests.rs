@@ -164,6 +164,37 @@ fn a_fault_that_comes_back_soon_reopens_its_incident() {
 }
 
 #[test]
+fn a_flapping_incident_tells_once_and_resolves_after_a_quiet_reopen_window() {
+    let policy = IncidentPolicy::default();
+    let mut m = Incidents::new(policy);
+    let a = analysis(vec![link_down("l2", &["agg", "bng"])]);
+    let mut told = Vec::new();
+    m.update(-1_000, &a, &storm(Phase::Firing), &Ctx);
+    let mut last = 0;
+    for round in 0..8 {
+        let t = round * 25_000;
+        told.extend(m.update(t, &a, &storm(Phase::Firing), &Ctx).changes);
+        told.extend(
+            m.update(t + 10_000, &analysis(vec![]), &storm(Phase::Ok), &Ctx)
+                .changes,
+        );
+        last = t;
+    }
+    let kinds: Vec<Transition> = told.iter().map(|c| c.transition).collect();
+    assert_eq!(
+        kinds,
+        [Transition::Opened, Transition::Resolved, Transition::Opened],
+        "opened, resolved once, back once: then held open while it flaps"
+    );
+    let quiet = last + policy.reopen_within_ms;
+    let end = m.update(quiet, &analysis(vec![]), &storm(Phase::Ok), &Ctx);
+    assert_eq!(
+        end.changes.iter().map(|c| c.transition).collect::<Vec<_>>(),
+        [Transition::Resolved]
+    );
+}
+
+#[test]
 fn a_better_explanation_re_roots_the_same_incident() {
     let mut m = Incidents::new(IncidentPolicy::default());
     let seen = analysis(vec![link_down("l2", &["agg", "bng"])]);

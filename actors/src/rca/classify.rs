@@ -194,6 +194,32 @@ impl Builder<'_> {
                 }
             }
         }
+        // An agent whose every attachment is cut off lost everything on the other
+        // side: its view of that, replayed once it is joined again, belongs to this
+        // cause too.
+        let impacted: HashSet<&str> = finding.impact.devices.iter().map(String::as_str).collect();
+        let name = |n: Ix| match &self.net.nodes[n as usize] {
+            Node::Device(d) => Some(d.as_str()),
+            _ => None,
+        };
+        let cut_off_vantage = !impacted.is_empty()
+            && (0..self.net.len() as Ix).any(|n| {
+                matches!(self.net.nodes[n as usize], Node::Agent(_))
+                    && !self.net.neighbours(n).is_empty()
+                    && self
+                        .net
+                        .neighbours(n)
+                        .iter()
+                        .all(|&d| name(d).is_some_and(|d| impacted.contains(d)))
+            });
+        if cut_off_vantage {
+            observed.extend(
+                (0..self.net.len() as Ix)
+                    .filter_map(name)
+                    .filter(|d| !impacted.contains(d))
+                    .map(str::to_owned),
+            );
+        }
         finding.observed_devices = observed.into_iter().collect();
         let mut sessions: Vec<String> = symptoms
             .iter()

@@ -210,6 +210,11 @@ impl Net {
         net
     }
 
+    /// The nodes joined to `n` (a vantage's attachment points).
+    pub(crate) fn neighbours(&self, n: Ix) -> &[Ix] {
+        self.adj.get(n as usize).map_or(&[], Vec::as_slice)
+    }
+
     fn add(&mut self, node: Node, site: Option<String>) -> Ix {
         let ix = self.nodes.len() as Ix;
         let named = match &node {

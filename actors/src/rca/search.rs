@@ -79,7 +79,7 @@ struct Candidate {
 pub(crate) struct Problem {
     pub symptoms: Vec<Symptom>,
     /// (vantage, target) observed working.
-    works: Vec<(Ix, Ix)>,
+    works: Vec<(Ix, Ix, i64)>,
     /// (link, other end) reported running by one end.
     links_up: Vec<(Ix, Option<Ix>)>,
 }
@@ -115,7 +115,7 @@ impl Problem {
                 continue;
             };
             if p.reached {
-                works.push((v, t));
+                works.push((v, t, p.at_ms));
             } else {
                 lost.entry(t)
                     .or_insert_with(|| (&p.target, Vec::new()))
@@ -296,6 +296,8 @@ impl Problem {
     /// is what was observed, stands.
     fn facts(&self, net: &Net) -> Vec<Ix> {
         let mut links: Vec<(Ix, Option<Ix>)> = Vec::new();
+        // When each far end was first reported cut off from a neighbour.
+        let mut reported_at: HashMap<Ix, i64> = HashMap::new();
         for s in &self.symptoms {
             if let SymptomKind::Link { link, reporter } = s.kind {
                 let far = net.ends.get(&link).and_then(|(a, b)| match reporter {
@@ -303,17 +305,32 @@ impl Problem {
                     Some(r) if r == *b => Some(*a),
                     _ => None,
                 });
+                if let Some(f) = far {
+                    let at = reported_at.entry(f).or_insert(s.at_ms);
+                    *at = (*at).min(s.at_ms);
+                }
                 links.push((link, far));
             }
         }
         links.sort_unstable();
         links.dedup();
+        // Seen working, by an observation no older than its links' reports: a ping
+        // answered before the neighbours saw the links go says nothing about after.
         let mut alive = vec![false; net.len()];
-        for (_, t) in &self.works {
-            alive[*t as usize] = true;
-            if let Node::Api(d) = &net.nodes[*t as usize]
-                && let Some(dev) = net.find(Kind::Device, d)
+        for (_, t, at) in &self.works {
+            let device = match &net.nodes[*t as usize] {
+                Node::Api(d) => net.find(Kind::Device, d),
+                Node::Device(_) => Some(*t),
+                _ => None,
+            };
+            if device
+                .and_then(|d| reported_at.get(&d))
+                .is_some_and(|reported| at < reported)
             {
+                continue;
+            }
+            alive[*t as usize] = true;
+            if let Some(dev) = device {
                 alive[dev as usize] = true;
             }
         }
@@ -369,7 +386,7 @@ impl Problem {
                 }
             }
         }
-        for (v, t) in &self.works {
+        for (v, t, _) in &self.works {
             if let Some(view) = views.get(v) {
                 for a in view.ancestors(*t) {
                     let c = &mut cands[a as usize];
@@ -428,7 +445,7 @@ impl Problem {
                 SymptomKind::Path { vantage, .. } => Some(vantage),
                 _ => None,
             })
-            .chain(self.works.iter().map(|(v, _)| *v))
+            .chain(self.works.iter().map(|(v, _, _)| *v))
             .collect();
         vantages.sort_unstable();
         vantages.dedup();

@@ -332,6 +332,29 @@ fn a_dead_router_is_device_down_even_before_its_second_link_is_reported() {
 }
 
 #[test]
+fn a_ping_answered_before_the_links_went_does_not_keep_a_router_alive() {
+    // Both neighbours reported their links to the BNG down at 900 ms; the last echo
+    // reply from it is older (800 ms) and newer probes have not come back yet.
+    let mut obs = world(&[Truth::Device("b-bng")]).observe();
+    obs.paths
+        .retain(|p| p.target != PathTarget::Device("b-bng".into()));
+    obs.paths.push(PathObservation {
+        vantage: "agent-a".into(),
+        target: PathTarget::Device("b-bng".into()),
+        reached: true,
+        at_ms: 800,
+    });
+    let a = analyse(&mut topology(), &obs);
+    assert_eq!(
+        kinds(&a),
+        [(
+            CauseKind::DeviceDown,
+            CauseEntity::Device { id: "b-bng".into() }
+        )]
+    );
+}
+
+#[test]
 fn a_cut_access_link_is_the_link_while_the_cut_off_end_still_looks_up() {
     // The access router's last poll, from before the cut, still says its port runs,
     // and the aggregation router also logged the link down: still the link.
