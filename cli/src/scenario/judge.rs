@@ -18,6 +18,8 @@ pub struct Outcome {
     /// Device-down alerts that fired unsuppressed at the outage level: `(device,
     /// scenario ms)`.
     pub device_down_alerts: Vec<(String, i64)>,
+    /// Alerts that fired to people (not muted), with the scenario ms they fired.
+    pub alert_firings: Vec<(ispvm_actors::incident::AlertKey, i64)>,
 }
 
 /// The verdict on one `[[expect]]`.
@@ -33,6 +35,9 @@ pub struct Verdict {
     pub kind: Option<CauseKind>,
     pub confidence: Option<f64>,
     pub suppressed_alerts: usize,
+    /// Alerts that fired to people in the window and are no incident's own (members):
+    /// children the incidents failed to suppress.
+    pub unsuppressed_alerts: usize,
     pub incidents_in_window: usize,
     pub notifications: usize,
     pub impacted_subscribers: Option<u64>,
@@ -121,6 +126,15 @@ pub fn judge(expects: &[ExpectSpec], outcome: &Outcome, topology: &Topology) -> 
             kind: chosen.map(|(_, i)| i.kind),
             confidence: chosen.map(|(_, i)| i.confidence),
             suppressed_alerts: chosen.map_or(0, |(_, i)| i.suppressed.len()),
+            unsuppressed_alerts: outcome
+                .alert_firings
+                .iter()
+                .filter(|(k, at)| {
+                    *at >= from
+                        && *at <= to
+                        && !in_window.iter().any(|(_, i)| i.members.contains(k))
+                })
+                .count(),
             incidents_in_window: in_window.len(),
             notifications,
             impacted_subscribers: chosen.map(|(_, i)| i.impacted_subscribers),

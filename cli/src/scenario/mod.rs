@@ -266,11 +266,23 @@ async fn outcome(world: &World, t0: i64, speed: f64) -> anyhow::Result<Outcome> 
     // "Down" is the reachability rule at its outage level: its warnings say a path or
     // the management plane is in trouble while the device is alive.
     let mut device_down_alerts = Vec::new();
+    let mut alert_firings = Vec::new();
     let mut after = 0;
     loop {
         let page = ts.alert_notifications(after, 1_000).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
+        alert_firings.extend(
+            page.iter()
+                .filter(|n| n.kind.as_str() == "firing")
+                .map(|n| {
+                    let key = ispvm_actors::incident::AlertKey {
+                        rule_id: n.rule_id.clone(),
+                        entity: ispvm_actors::alert::EntityRef::new(n.entity_kind, &n.entity_id),
+                    };
+                    (key, scenario_ms(n.ts_ms, t0, speed))
+                }),
+        );
         device_down_alerts.extend(
             page.into_iter()
                 .filter(|n| {
@@ -285,6 +297,7 @@ async fn outcome(world: &World, t0: i64, speed: f64) -> anyhow::Result<Outcome> 
         incidents,
         notifications,
         device_down_alerts,
+        alert_firings,
     })
 }
 
@@ -302,7 +315,7 @@ pub fn print_human(r: &FileReport) {
     }
     for v in &r.expectations {
         println!(
-            "  {} {:<32} detected={} latency={} incident={} kind={} root_cause={} confidence={} suppressed={} incidents={} notifications={}",
+            "  {} {:<32} detected={} latency={} incident={} kind={} root_cause={} confidence={} suppressed={} unsuppressed={} incidents={} notifications={}",
             if v.pass { "PASS" } else { "FAIL" },
             v.name,
             v.detected,
@@ -312,6 +325,7 @@ pub fn print_human(r: &FileReport) {
             v.root_cause.as_deref().unwrap_or("-"),
             v.confidence.map_or("-".into(), |c| format!("{c:.2}")),
             v.suppressed_alerts,
+            v.unsuppressed_alerts,
             v.incidents_in_window,
             v.notifications,
         );
