@@ -38,6 +38,10 @@ pub struct Verdict {
     /// Alerts that fired to people in the window and are no incident's own (members):
     /// children the incidents failed to suppress.
     pub unsuppressed_alerts: usize,
+    /// Whether the expectation wants an incident (a fault to find).
+    pub expects_incident: bool,
+    /// Whether the incident judged names the expected root cause and kind.
+    pub cause_right: bool,
     pub incidents_in_window: usize,
     pub notifications: usize,
     pub impacted_subscribers: Option<u64>,
@@ -135,6 +139,8 @@ pub fn judge(expects: &[ExpectSpec], outcome: &Outcome, topology: &Topology) -> 
                         && !in_window.iter().any(|(_, i)| i.members.contains(k))
                 })
                 .count(),
+            expects_incident: e.wants_incident(),
+            cause_right: chosen.is_some_and(|(_, i)| fits(i)),
             incidents_in_window: in_window.len(),
             notifications,
             impacted_subscribers: chosen.map(|(_, i)| i.impacted_subscribers),
